@@ -1,0 +1,1838 @@
+/* dnstap.h - v0.1.0 - dnstap logging for embedded DNS servers
+   SPDX-License-Identifier: MIT
+   See end of file for license text.
+
+   dnstap.h lets a DNS server log every query and response in the dnstap
+   format (protobuf messages in Frame Streams), straight into memory the
+   caller owns. It never allocates. One header; the only dependency is the
+   nanopb runtime (pb.h, pb_encode.c, pb_decode.c, pb_common.c, 0.4.x).
+
+   Do this:
+       #define DNSTAP_IMPLEMENTATION
+       #include "dnstap.h"
+   in *one* C or C++ file; include "dnstap.h" without the define elsewhere.
+
+   TL;DR
+   -----
+       static dnstap_encoder_t enc;
+       static uint8_t buf[8192];
+       static dnstap_file_t log;
+
+       dnstap_encoder_desc_t d = {0};
+       d.identity = dnstap_str("resolver1");
+       d.version  = dnstap_str("my-dns 1.0");
+       dnstap_encoder_init(&enc, &d);          // identity/version encoded once
+       dnstap_file_open(&log, &enc, buf, sizeof buf, "/var/log/dns.dnstap");
+
+       // for each DNS event:
+       dnstap_msg_t m = {0};                   // zero: every field absent
+       m.type = DNSTAP_CLIENT_QUERY;
+       m.socket_protocol = DNSTAP_UDP;
+       dnstap_msg_set_query_sockaddr(&m, (struct sockaddr *)&client);
+       dnstap_msg_set_response_sockaddr(&m, (struct sockaddr *)&local);
+       dnstap_now(&sec, &nsec);
+       dnstap_msg_set_query_time(&m, sec, nsec);
+       m.query_message.data = wire; m.query_message.len = wire_len;
+       dnstap_file_log(&log, &m);              // encodes into buf, no copy
+       ...
+       dnstap_file_close(&log);                // STOP frame, flush, close
+
+   Or encode one complete Frame Streams data frame into any buffer:
+       size_t n;
+       if (dnstap_encode_frame(&enc, &m, out, cap, &n) == DNSTAP_OK) send(out, n);
+
+   LAYERS (top to bottom, each usable alone)
+   ------
+   schema   the nanopb types and descriptors generated from dnstap.proto,
+            embedded below between ">>schema" markers (`make regen`).
+   encode   dnstap_msg_t -> Dnstap protobuf payload or complete data frame.
+            The default writer is specialised for the schema and writes
+            tags, varints and bytes straight into the caller's buffer; its
+            output is byte-identical to nanopb's pb_encode(), which remains
+            the encoder of record (DNSTAP_ENCODER_NANOPB selects it, and the
+            tests compare the two on thousands of random messages).
+   decode   Dnstap payload -> dnstap_msg_t, zero copy (pointers into input).
+   fstrm    Frame Streams control frames (READY, ACCEPT, START, STOP, FINISH)
+            and an incremental reader fed any chunk sizes, even 1 byte.
+   file     unidirectional Frame Streams writer (START, data, STOP) over a
+            write callback, buffered in caller memory; POSIX path helper.
+
+   MESSAGES
+   --------
+   dnstap_msg_t holds every field of the dnstap Message (and the identity,
+   version and extra of the enclosing Dnstap). Presence is explicit:
+     - bytes fields (dnstap_bytes_t) are present when .data != NULL; a
+       present field may be empty (.len == 0). They point into the caller's
+       memory; nothing is copied until the message is encoded.
+     - enum fields are absent when 0 (no dnstap enum has a value 0).
+     - integers (ports, times) are present when their DNSTAP_HAS_* bit is set
+       in .has: port 0 and no port are different things.
+     - the policy sub-message is present when DNSTAP_HAS_POLICY is set or
+       any of its fields is present.
+   identity, version and extra belong to the encoder: they are encoded once
+   in dnstap_encoder_init(). Setting them in a message overrides the
+   encoder's value for that one message.
+
+   ERRORS
+   ------
+   Every function that can fail returns a dnstap_result_t: DNSTAP_OK (0) or
+   a negative DNSTAP_ERR_*; dnstap_result_str() names each one. On error
+   nothing is written that could pass for a valid frame: the encoders check
+   every limit before they write the first byte.
+
+   LIMITS
+   ------
+   Data frame payloads are limited by the encoder's payload_max (default
+   DNSTAP_PAYLOAD_MAX_DEFAULT = 262,140 bytes: the largest frame fstrm_capture
+   keeps, 4 + 262,140 = 262,144, and enough for any DNS query/response pair
+   of 65,535 bytes each). Receivers differ: golang-dnstap's `dnstap` refuses
+   payloads above 98,304 bytes (DNSTAP_PAYLOAD_MAX_GOLANG); set payload_max
+   to that when it is the receiver. A message above the limit is refused
+   with DNSTAP_ERR_TOO_LONG rather than written for the receiver to drop.
+   Control frames are at most 512 bytes and content types at most 256 bytes,
+   as in libfstrm; the reader enforces both.
+
+   CONFIGURATION (define before including the implementation)
+   -------------
+   DNSTAP_ENCODER_NANOPB        dnstap_encode*() use nanopb's pb_encode()
+   DNSTAP_NO_NANOPB_ENCODE      leave out dnstap_encode_nanopb() (no pb_encode.c)
+   DNSTAP_NO_DECODE             leave out dnstap_decode() (no pb_decode.c)
+   DNSTAP_FREESTANDING          no POSIX helpers (files, sockaddr, clock)
+   DNSTAP_NOW(sec, nsec)        statement that stores the current time into
+                                the uint64_t sec and uint32_t nsec lvalues;
+                                default clock_gettime(CLOCK_REALTIME) on POSIX
+   DNSTAP_MEMCPY(d,s,n)         default memcpy
+   DNSTAP_MEMSET(d,v,n)         default memset
+   DNSTAP_PREFIX_MAX            bytes reserved in dnstap_encoder_t for the
+                                encoded identity, version and extra (512)
+   DNSTAP_STATIC                make every function static
+
+   MEMORY
+   ------
+   Nothing here allocates. Objects are plain structs the caller places
+   anywhere (static, stack, inside their own structs); buffers are the
+   caller's. dnstap_encoder_t is about DNSTAP_PREFIX_MAX + 64 bytes.
+
+   THREAD SAFETY
+   -------------
+   An encoder is read-only after dnstap_encoder_init(): any number of threads
+   may encode with it at once. A dnstap_file_t or dnstap_reader_t must be used
+   by one thread at a time.
+
+   DEPENDENCIES
+   ------------
+   nanopb 0.4.x (tested with 0.4.7), default build options. The ">>schema"
+   block is the output of `nanopb_generator.py dnstap.proto`, unchanged except
+   that the .pb.c part follows the .pb.h part without its #include line.
+*/
+
+/* The implementation's POSIX helpers need POSIX declarations even under
+   -std=c99; this works when dnstap.h comes before other system headers. */
+#if defined(DNSTAP_IMPLEMENTATION) && !defined(DNSTAP_FREESTANDING) && !defined(_POSIX_C_SOURCE) && \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && (defined(__unix__) || defined(__APPLE__))
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#ifndef DNSTAP_H_INCLUDED
+#define DNSTAP_H_INCLUDED
+
+#define DNSTAP_VERSION_MAJOR 0
+#define DNSTAP_VERSION_MINOR 1
+#define DNSTAP_VERSION_PATCH 0
+#define DNSTAP_VERSION_STRING "0.1.0"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifndef DNSTAP_API
+#ifdef DNSTAP_STATIC
+#define DNSTAP_API static
+#else
+#define DNSTAP_API extern
+#endif
+#endif
+
+#ifndef DNSTAP_PREFIX_MAX
+#define DNSTAP_PREFIX_MAX 512
+#endif
+
+/* Payload limits (the length in a data frame's 4-byte header). */
+#define DNSTAP_PAYLOAD_MAX_DEFAULT 262140u  /* fstrm_capture keeps 4 + 262,140 */
+#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u
+#define DNSTAP_PAYLOAD_MAX_GOLANG  98304u   /* golang-dnstap `dnstap` */
+#define DNSTAP_PAYLOAD_MAX_LIMIT   (1u << 26) /* largest payload_max accepted */
+
+/* Frame Streams constants. */
+#define DNSTAP_CONTENT_TYPE        "protobuf:dnstap.Dnstap"
+#define DNSTAP_CONTROL_MAX         512u  /* control frame body, libfstrm's limit */
+#define DNSTAP_CONTENT_TYPE_MAX    256u  /* one CONTENT_TYPE field, libfstrm's limit */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+   Results
+   ------------------------------------------------------------------------ */
+typedef enum dnstap_result_t {
+    DNSTAP_OK                 =   0,
+    DNSTAP_ERR_AGAIN          =  -1, /* would block, or reader needs more input */
+    DNSTAP_ERR_INVALID        =  -2, /* bad argument or call in the wrong state */
+    DNSTAP_ERR_NOSPACE        =  -3, /* caller's buffer too small; nothing written */
+    DNSTAP_ERR_TOO_LONG       =  -4, /* field or message exceeds the payload limit */
+    DNSTAP_ERR_ENUM           =  -5, /* enum field holds a value the schema lacks */
+    DNSTAP_ERR_MISSING        =  -6, /* required field missing (message type) */
+    DNSTAP_ERR_IO             =  -7, /* write callback failed */
+    DNSTAP_ERR_DECODE         =  -8, /* payload is not a valid Dnstap protobuf */
+    DNSTAP_ERR_FRAME_TOO_BIG  =  -9, /* data frame above the reader's limit */
+    DNSTAP_ERR_CONTROL_TOO_BIG= -10, /* control frame above 512 bytes */
+    DNSTAP_ERR_CONTROL_TYPE   = -11, /* unknown control frame type */
+    DNSTAP_ERR_CONTROL_FIELD  = -12, /* malformed or disallowed control field */
+    DNSTAP_ERR_CONTENT_TYPE_TOO_LONG = -13, /* content type above 256 bytes */
+    DNSTAP_ERR_CONTENT_TYPE   = -14, /* content type is not the expected one */
+    DNSTAP_ERR_SEQUENCE       = -15, /* frame not allowed at this point */
+    DNSTAP_ERR_TRUNCATED      = -16, /* input ended inside a frame */
+    DNSTAP_ERR_UNFINISHED     = -17, /* input ended before the STOP frame */
+    DNSTAP_ERR_UNSUPPORTED    = -18  /* not available in this build */
+} dnstap_result_t;
+
+/* ------------------------------------------------------------------------
+   Schema enums (values exactly as in dnstap.proto)
+   ------------------------------------------------------------------------ */
+typedef enum dnstap_message_type_t {
+    DNSTAP_AUTH_QUERY = 1,       DNSTAP_AUTH_RESPONSE = 2,
+    DNSTAP_RESOLVER_QUERY = 3,   DNSTAP_RESOLVER_RESPONSE = 4,
+    DNSTAP_CLIENT_QUERY = 5,     DNSTAP_CLIENT_RESPONSE = 6,
+    DNSTAP_FORWARDER_QUERY = 7,  DNSTAP_FORWARDER_RESPONSE = 8,
+    DNSTAP_STUB_QUERY = 9,       DNSTAP_STUB_RESPONSE = 10,
+    DNSTAP_TOOL_QUERY = 11,      DNSTAP_TOOL_RESPONSE = 12,
+    DNSTAP_UPDATE_QUERY = 13,    DNSTAP_UPDATE_RESPONSE = 14
+} dnstap_message_type_t;
+
+typedef enum dnstap_socket_family_t {
+    DNSTAP_INET = 1, DNSTAP_INET6 = 2
+} dnstap_socket_family_t;
+
+typedef enum dnstap_socket_protocol_t {
+    DNSTAP_UDP = 1, DNSTAP_TCP = 2, DNSTAP_DOT = 3, DNSTAP_DOH = 4,
+    DNSTAP_DNSCRYPT_UDP = 5, DNSTAP_DNSCRYPT_TCP = 6, DNSTAP_DOQ = 7
+} dnstap_socket_protocol_t;
+
+typedef enum dnstap_http_protocol_t {
+    DNSTAP_HTTP1 = 1, DNSTAP_HTTP2 = 2, DNSTAP_HTTP3 = 3
+} dnstap_http_protocol_t;
+
+typedef enum dnstap_policy_action_t {
+    DNSTAP_ACTION_NXDOMAIN = 1, DNSTAP_ACTION_NODATA = 2, DNSTAP_ACTION_PASS = 3,
+    DNSTAP_ACTION_DROP = 4, DNSTAP_ACTION_TRUNCATE = 5, DNSTAP_ACTION_LOCAL_DATA = 6
+} dnstap_policy_action_t;
+
+typedef enum dnstap_policy_match_t {
+    DNSTAP_MATCH_QNAME = 1, DNSTAP_MATCH_CLIENT_IP = 2, DNSTAP_MATCH_RESPONSE_IP = 3,
+    DNSTAP_MATCH_NS_NAME = 4, DNSTAP_MATCH_NS_IP = 5
+} dnstap_policy_match_t;
+
+/* ------------------------------------------------------------------------
+   Messages
+   ------------------------------------------------------------------------ */
+
+/* Bytes in the caller's memory. Present when data != NULL (len may be 0). */
+typedef struct dnstap_bytes_t {
+    const uint8_t *data;
+    size_t len;
+} dnstap_bytes_t;
+
+/* Bits of dnstap_msg_t.has: presence of the integer fields. */
+#define DNSTAP_HAS_QUERY_PORT          0x01u
+#define DNSTAP_HAS_RESPONSE_PORT       0x02u
+#define DNSTAP_HAS_QUERY_TIME_SEC      0x04u
+#define DNSTAP_HAS_QUERY_TIME_NSEC     0x08u
+#define DNSTAP_HAS_RESPONSE_TIME_SEC   0x10u
+#define DNSTAP_HAS_RESPONSE_TIME_NSEC  0x20u
+#define DNSTAP_HAS_POLICY              0x40u /* policy present even if empty */
+#define DNSTAP_HAS_QUERY_TIME     (DNSTAP_HAS_QUERY_TIME_SEC | DNSTAP_HAS_QUERY_TIME_NSEC)
+#define DNSTAP_HAS_RESPONSE_TIME  (DNSTAP_HAS_RESPONSE_TIME_SEC | DNSTAP_HAS_RESPONSE_TIME_NSEC)
+
+typedef struct dnstap_policy_t {
+    dnstap_bytes_t type;             /* string, e.g. "RPZ" */
+    dnstap_bytes_t rule;
+    dnstap_policy_action_t action;   /* 0: absent */
+    dnstap_policy_match_t match;     /* 0: absent */
+    dnstap_bytes_t value;
+} dnstap_policy_t;
+
+/* One dnstap event. Zero-initialise, then fill what you know. */
+typedef struct dnstap_msg_t {
+    dnstap_message_type_t type;                /* required */
+    dnstap_socket_family_t socket_family;      /* 0: absent */
+    dnstap_socket_protocol_t socket_protocol;  /* 0: absent */
+    uint32_t has;                              /* DNSTAP_HAS_* bits */
+    dnstap_bytes_t query_address;              /* 4 or 16 bytes, network order */
+    dnstap_bytes_t response_address;
+    uint32_t query_port;
+    uint32_t response_port;
+    uint64_t query_time_sec;
+    uint32_t query_time_nsec;
+    uint32_t response_time_nsec;
+    uint64_t response_time_sec;
+    dnstap_bytes_t query_message;              /* DNS wire format */
+    dnstap_bytes_t query_zone;                 /* wire-format name */
+    dnstap_bytes_t response_message;           /* DNS wire format */
+    dnstap_policy_t policy;
+    dnstap_http_protocol_t http_protocol;      /* 0: absent */
+    /* Of the enclosing Dnstap message. When set they replace the encoder's
+       values for this message; the decoder fills them from the input. */
+    dnstap_bytes_t identity;
+    dnstap_bytes_t version;
+    dnstap_bytes_t extra;
+} dnstap_msg_t;
+
+/* ------------------------------------------------------------------------
+   Encoder
+   ------------------------------------------------------------------------ */
+
+/* Zero-initialise; zero means default. */
+typedef struct dnstap_encoder_desc_t {
+    dnstap_bytes_t identity;   /* absent if .data == NULL */
+    dnstap_bytes_t version;    /* absent if .data == NULL */
+    dnstap_bytes_t extra;      /* absent if .data == NULL */
+    uint32_t payload_max;      /* default DNSTAP_PAYLOAD_MAX_DEFAULT */
+} dnstap_encoder_desc_t;
+
+/* Pre-encoded identity, version and extra fields, plus the limit.
+   Read-only after dnstap_encoder_init(). */
+typedef struct dnstap_encoder_t {
+    uint32_t payload_max;
+    uint16_t seg_off[4];       /* identity, version, extra fields; [3] = end */
+    uint16_t val_off[3];       /* where each field's value starts */
+    uint8_t present;           /* bit i: field i configured */
+    uint8_t prefix[DNSTAP_PREFIX_MAX];
+} dnstap_encoder_t;
+
+/* Encode identity, version and extra once. DNSTAP_ERR_TOO_LONG if they need
+   more than DNSTAP_PREFIX_MAX bytes; DNSTAP_ERR_INVALID for a payload_max
+   above DNSTAP_PAYLOAD_MAX_LIMIT. desc may be NULL (all defaults). */
+DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnstap_encoder_desc_t *desc);
+
+/* Encode msg as one Dnstap protobuf payload into buf[0..cap).
+   Returns: DNSTAP_OK and *len; DNSTAP_ERR_MISSING (type 0), DNSTAP_ERR_ENUM,
+   DNSTAP_ERR_TOO_LONG (payload above payload_max), DNSTAP_ERR_NOSPACE
+   (cap too small). Writes nothing unless it returns DNSTAP_OK.
+   Thread safety: any number of threads may share one encoder.
+   Allocates: never. */
+DNSTAP_API dnstap_result_t dnstap_encode(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                         uint8_t *buf, size_t cap, size_t *len);
+
+/* As dnstap_encode(), but writes a complete Frame Streams data frame: the
+   4-byte big-endian payload length, then the payload. */
+DNSTAP_API dnstap_result_t dnstap_encode_frame(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                               uint8_t *buf, size_t cap, size_t *len);
+
+/* Size of the payload dnstap_encode() would write, with the same checks. */
+DNSTAP_API dnstap_result_t dnstap_encoded_size(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                               size_t *len);
+
+/* The encoder of record: the same payload through nanopb's pb_encode() over
+   pb_ostream_from_buffer(). Same checks and results as dnstap_encode(). */
+DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                                uint8_t *buf, size_t cap, size_t *len);
+
+/* Decode one Dnstap payload. Bytes fields of *msg point into payload: keep
+   it alive while you use msg. Enum values outside the schema are kept as
+   they are (a newer writer may know more types); an explicit 0 is
+   DNSTAP_ERR_ENUM. Returns DNSTAP_ERR_DECODE for malformed protobuf,
+   DNSTAP_ERR_MISSING when a required field or the Message is missing.
+   Allocates: never. */
+DNSTAP_API dnstap_result_t dnstap_decode(const uint8_t *payload, size_t len, dnstap_msg_t *msg);
+
+/* ------------------------------------------------------------------------
+   Message helpers
+   ------------------------------------------------------------------------ */
+
+/* Bytes of a NUL-terminated string (NULL gives an absent field). */
+DNSTAP_API dnstap_bytes_t dnstap_str(const char *s);
+
+DNSTAP_API void dnstap_msg_set_query_time(dnstap_msg_t *msg, uint64_t sec, uint32_t nsec);
+DNSTAP_API void dnstap_msg_set_response_time(dnstap_msg_t *msg, uint64_t sec, uint32_t nsec);
+
+/* Current time from DNSTAP_NOW (default: the POSIX real-time clock).
+   DNSTAP_ERR_UNSUPPORTED (and zeros) in a freestanding build without it. */
+DNSTAP_API dnstap_result_t dnstap_now(uint64_t *sec, uint32_t *nsec);
+
+/* Address, port and family from an AF_INET or AF_INET6 socket address
+   (POSIX builds). The address points into *sa: keep it alive until the
+   message is encoded. DNSTAP_ERR_INVALID for other families. */
+struct sockaddr;
+DNSTAP_API dnstap_result_t dnstap_msg_set_query_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa);
+DNSTAP_API dnstap_result_t dnstap_msg_set_response_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa);
+
+/* Names: "CLIENT_QUERY", "INET6", "UDP", ... ; "?" for unknown values. */
+DNSTAP_API const char *dnstap_result_str(dnstap_result_t r);
+DNSTAP_API const char *dnstap_message_type_str(int type);
+DNSTAP_API const char *dnstap_socket_family_str(int family);
+DNSTAP_API const char *dnstap_socket_protocol_str(int protocol);
+
+/* ------------------------------------------------------------------------
+   Frame Streams
+   ------------------------------------------------------------------------ */
+typedef enum dnstap_control_t {
+    DNSTAP_CONTROL_ACCEPT = 1,
+    DNSTAP_CONTROL_START  = 2,
+    DNSTAP_CONTROL_STOP   = 3,
+    DNSTAP_CONTROL_READY  = 4,
+    DNSTAP_CONTROL_FINISH = 5
+} dnstap_control_t;
+
+/* Write a complete control frame (escape, length, type, CONTENT_TYPE
+   fields) into buf. START takes at most one content type, STOP and FINISH
+   none, READY and ACCEPT any number. Each content type is at most 256 bytes
+   and the frame body at most 512. */
+DNSTAP_API dnstap_result_t dnstap_control_frame(uint8_t *buf, size_t cap, dnstap_control_t type,
+                                                const char *const *content_types, size_t n,
+                                                size_t *len);
+
+typedef enum dnstap_frame_kind_t {
+    DNSTAP_FRAME_DATA = 1,
+    DNSTAP_FRAME_CONTROL = 2
+} dnstap_frame_kind_t;
+
+/* A frame yielded by the reader. data points into the reader's buffer or
+   into the input chunk; it stays valid until the next dnstap_reader_feed(). */
+typedef struct dnstap_frame_t {
+    dnstap_frame_kind_t kind;
+    dnstap_control_t control;       /* control frames */
+    const uint8_t *data;            /* data: the payload; control: its fields */
+    size_t len;
+    size_t content_types;           /* control: number of CONTENT_TYPE fields */
+    dnstap_bytes_t content_type;    /* control: the first one, if any */
+} dnstap_frame_t;
+
+/* Which side of a stream the reader is on. */
+typedef enum dnstap_reader_role_t {
+    DNSTAP_READ_WRITER_STREAM = 0,  /* a file, or a receiver reading a writer:
+                                       READY* START data* STOP */
+    DNSTAP_READ_RECEIVER_REPLIES = 1 /* a writer reading its receiver: ACCEPT FINISH */
+} dnstap_reader_role_t;
+
+typedef struct dnstap_reader_t {
+    /* set by dnstap_reader_init(), may be changed before the first feed */
+    uint8_t *buf;                   /* caller's assembly buffer */
+    size_t cap;
+    uint32_t payload_max;           /* data frames above this are refused */
+    const char *content_type;       /* START must carry it (NULL: any) */
+    dnstap_reader_role_t role;
+    /* private */
+    uint8_t hdr[8];
+    uint32_t hdr_have, need, have;
+    uint8_t phase, started, stopped;
+    dnstap_result_t err;
+} dnstap_reader_t;
+
+/* Prepare a reader. buf holds frames that arrive in pieces: cap must be at
+   least DNSTAP_CONTROL_MAX; data frames up to min(cap, payload limit) are
+   accepted. Content type defaults to DNSTAP_CONTENT_TYPE. */
+DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, size_t cap);
+
+/* Feed input. Returns DNSTAP_OK with *frame when a frame completes (*used
+   tells how much input it took: feed the rest next), DNSTAP_ERR_AGAIN when
+   all input was taken and more is needed, or an error, which sticks: the
+   stream cannot be resumed after it. */
+DNSTAP_API dnstap_result_t dnstap_reader_feed(dnstap_reader_t *r, const uint8_t *in, size_t len,
+                                              size_t *used, dnstap_frame_t *frame);
+
+/* Call at end of input: DNSTAP_OK if the stream ended cleanly (after STOP
+   for a writer stream, after FINISH for replies), DNSTAP_ERR_TRUNCATED
+   inside a frame, DNSTAP_ERR_UNFINISHED at a frame boundary before that. */
+DNSTAP_API dnstap_result_t dnstap_reader_end(const dnstap_reader_t *r);
+
+/* Whether a control frame lists the given content type. */
+DNSTAP_API bool dnstap_frame_has_content_type(const dnstap_frame_t *f, const char *content_type);
+
+/* ------------------------------------------------------------------------
+   Unidirectional writer (dnstap files)
+   ------------------------------------------------------------------------ */
+
+/* Write callback: returns how many bytes it took (0 < n <= len) or a
+   negative dnstap_result_t. Partial writes are resumed; the file writer
+   treats 0 and DNSTAP_ERR_AGAIN as failures, so give it a blocking sink. */
+typedef int (*dnstap_write_fn)(void *ctx, const uint8_t *buf, size_t len);
+
+typedef struct dnstap_file_t {
+    const dnstap_encoder_t *enc;
+    dnstap_write_fn write;
+    void *ctx;
+    uint8_t *buf;                    /* caller's buffer: frames wait here */
+    size_t cap, used;
+    dnstap_result_t err;             /* first write error; sticks */
+    int fd;                          /* dnstap_file_open(): the file, else -1 */
+    uint8_t state;
+} dnstap_file_t;
+
+/* Start a file: the START frame goes into buf (cap >= 64), frames are
+   collected there and written when it is full, on flush and on close. */
+DNSTAP_API dnstap_result_t dnstap_file_init(dnstap_file_t *f, const dnstap_encoder_t *enc,
+                                            uint8_t *buf, size_t cap,
+                                            dnstap_write_fn write, void *ctx);
+
+/* Encode msg into the buffer (flushing first if it does not fit).
+   DNSTAP_ERR_NOSPACE: the frame is larger than the whole buffer. */
+DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t *msg);
+
+/* Append a complete data frame made elsewhere (e.g. by dnstap_encode_frame). */
+DNSTAP_API dnstap_result_t dnstap_file_write_frame(dnstap_file_t *f, const uint8_t *frame, size_t len);
+
+DNSTAP_API dnstap_result_t dnstap_file_flush(dnstap_file_t *f);
+
+/* Append STOP, flush, and close the file of dnstap_file_open(). */
+DNSTAP_API dnstap_result_t dnstap_file_close(dnstap_file_t *f);
+
+/* POSIX: create or truncate path and start a file on it. */
+DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encoder_t *enc,
+                                            uint8_t *buf, size_t cap, const char *path);
+
+/* POSIX write callback for a blocking descriptor; ctx points to an int fd. */
+DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DNSTAP_H_INCLUDED */
+
+/* ========================================================================
+   IMPLEMENTATION
+   ======================================================================== */
+#if defined(DNSTAP_IMPLEMENTATION) && !defined(DNSTAP__IMPLEMENTED)
+#define DNSTAP__IMPLEMENTED
+
+/* >>platform ------------------------------------------------------------ */
+#if !defined(DNSTAP_FREESTANDING) && (defined(__unix__) || defined(__APPLE__))
+#define DNSTAP__POSIX 1
+#else
+#define DNSTAP__POSIX 0
+#endif
+
+#if DNSTAP__POSIX
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#endif
+
+#if !defined(DNSTAP_MEMCPY) || !defined(DNSTAP_MEMSET)
+#include <string.h>
+#endif
+#ifndef DNSTAP_MEMCPY
+#define DNSTAP_MEMCPY(d, s, n) memcpy((d), (s), (n))
+#endif
+#ifndef DNSTAP_MEMSET
+#define DNSTAP_MEMSET(d, v, n) memset((d), (v), (n))
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DNSTAP__CHECKRETURN __attribute__((warn_unused_result))
+#define DNSTAP__LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define DNSTAP__CHECKRETURN
+#define DNSTAP__LIKELY(x) (x)
+#endif
+
+#if DNSTAP_PREFIX_MAX > 0xFFFF
+#error "DNSTAP_PREFIX_MAX must fit in 16 bits"
+#endif
+
+/* >>schema: BEGIN nanopb_generator.py output for dnstap.proto (make regen) */
+/* Automatically generated nanopb header */
+/* Generated by nanopb-0.4.7 */
+
+#ifndef PB_DNSTAP_DNSTAP_PB_H_INCLUDED
+#define PB_DNSTAP_DNSTAP_PB_H_INCLUDED
+#include <pb.h>
+
+#if PB_PROTO_HEADER_VERSION != 40
+#error Regenerate this file with the current version of nanopb generator.
+#endif
+
+/* Enum definitions */
+/* Address family of the sockets the DNS message travelled on. */
+typedef enum _dnstap_SocketFamily {
+    dnstap_SocketFamily_INET = 1, /* IPv4: addresses are 4 bytes, network order */
+    dnstap_SocketFamily_INET6 = 2 /* IPv6: addresses are 16 bytes, network order */
+} dnstap_SocketFamily;
+
+/* Transport the DNS message travelled on. */
+typedef enum _dnstap_SocketProtocol {
+    dnstap_SocketProtocol_UDP = 1,
+    dnstap_SocketProtocol_TCP = 2,
+    dnstap_SocketProtocol_DOT = 3, /* DNS over TLS */
+    dnstap_SocketProtocol_DOH = 4, /* DNS over HTTPS */
+    dnstap_SocketProtocol_DNSCryptUDP = 5,
+    dnstap_SocketProtocol_DNSCryptTCP = 6,
+    dnstap_SocketProtocol_DOQ = 7 /* DNS over QUIC */
+} dnstap_SocketProtocol;
+
+/* HTTP version, for DNS over HTTPS. */
+typedef enum _dnstap_HttpProtocol {
+    dnstap_HttpProtocol_HTTP1 = 1,
+    dnstap_HttpProtocol_HTTP2 = 2,
+    dnstap_HttpProtocol_HTTP3 = 3
+} dnstap_HttpProtocol;
+
+typedef enum _dnstap_Dnstap_Type {
+    dnstap_Dnstap_Type_MESSAGE = 1
+} dnstap_Dnstap_Type;
+
+typedef enum _dnstap_Policy_Action {
+    dnstap_Policy_Action_NXDOMAIN = 1,
+    dnstap_Policy_Action_NODATA = 2,
+    dnstap_Policy_Action_PASS = 3,
+    dnstap_Policy_Action_DROP = 4,
+    dnstap_Policy_Action_TRUNCATE = 5,
+    dnstap_Policy_Action_LOCAL_DATA = 6
+} dnstap_Policy_Action;
+
+typedef enum _dnstap_Policy_Match {
+    dnstap_Policy_Match_QNAME = 1,
+    dnstap_Policy_Match_CLIENT_IP = 2,
+    dnstap_Policy_Match_RESPONSE_IP = 3,
+    dnstap_Policy_Match_NS_NAME = 4,
+    dnstap_Policy_Match_NS_IP = 5
+} dnstap_Policy_Match;
+
+typedef enum _dnstap_Message_Type {
+    dnstap_Message_Type_AUTH_QUERY = 1, /* authoritative server received a query */
+    dnstap_Message_Type_AUTH_RESPONSE = 2, /* authoritative server sent a response */
+    dnstap_Message_Type_RESOLVER_QUERY = 3, /* resolver sent a query upstream */
+    dnstap_Message_Type_RESOLVER_RESPONSE = 4, /* resolver received the upstream response */
+    dnstap_Message_Type_CLIENT_QUERY = 5, /* server received a query from a client */
+    dnstap_Message_Type_CLIENT_RESPONSE = 6, /* server sent a response to a client */
+    dnstap_Message_Type_FORWARDER_QUERY = 7, /* forwarder sent a query upstream */
+    dnstap_Message_Type_FORWARDER_RESPONSE = 8, /* forwarder received the upstream response */
+    dnstap_Message_Type_STUB_QUERY = 9, /* stub resolver sent a query */
+    dnstap_Message_Type_STUB_RESPONSE = 10, /* stub resolver received a response */
+    dnstap_Message_Type_TOOL_QUERY = 11, /* a tool (dig, kdig) sent a query */
+    dnstap_Message_Type_TOOL_RESPONSE = 12, /* a tool received a response */
+    dnstap_Message_Type_UPDATE_QUERY = 13, /* server received a dynamic update */
+    dnstap_Message_Type_UPDATE_RESPONSE = 14 /* server answered a dynamic update */
+} dnstap_Message_Type;
+
+/* Struct definitions */
+/* What a response policy (RPZ or similar) did to a message. */
+typedef struct _dnstap_Policy {
+    /* Kind of policy engine, e.g. "RPZ". */
+    pb_callback_t type;
+    /* The rule that matched, in the engine's own notation. */
+    pb_callback_t rule;
+    bool has_action;
+    dnstap_Policy_Action action;
+    bool has_match;
+    dnstap_Policy_Match match;
+    /* The value that matched (a name in wire format or an address). */
+    pb_callback_t value;
+} dnstap_Policy;
+
+/* One DNS event: a query or a response seen at one point of the resolution. */
+typedef struct _dnstap_Message {
+    dnstap_Message_Type type;
+    bool has_socket_family;
+    dnstap_SocketFamily socket_family;
+    bool has_socket_protocol;
+    dnstap_SocketProtocol socket_protocol;
+    /* The initiator's address and port (the client for CLIENT_*, this
+ server for RESOLVER_* and FORWARDER_*). */
+    pb_callback_t query_address;
+    /* The responder's address and port. */
+    pb_callback_t response_address;
+    bool has_query_port;
+    uint32_t query_port;
+    bool has_response_port;
+    uint32_t response_port;
+    /* When the query was sent or received: seconds and nanoseconds since
+ the Unix epoch. */
+    bool has_query_time_sec;
+    uint64_t query_time_sec;
+    bool has_query_time_nsec;
+    uint32_t query_time_nsec;
+    /* The query in DNS wire format. */
+    pb_callback_t query_message;
+    /* The zone the query was sent to, as a wire-format name (resolvers). */
+    pb_callback_t query_zone;
+    /* When the response was sent or received. */
+    bool has_response_time_sec;
+    uint64_t response_time_sec;
+    bool has_response_time_nsec;
+    uint32_t response_time_nsec;
+    /* The response in DNS wire format. */
+    pb_callback_t response_message;
+    bool has_policy;
+    dnstap_Policy policy;
+    bool has_http_protocol;
+    dnstap_HttpProtocol http_protocol;
+} dnstap_Message;
+
+/* One Dnstap message is the payload of one Frame Streams data frame
+ (content type "protobuf:dnstap.Dnstap"). */
+typedef struct _dnstap_Dnstap {
+    /* Which server wrote this (CoreDNS uses the host name). */
+    pb_callback_t identity;
+    /* Which software and version wrote this. */
+    pb_callback_t version;
+    /* Anything else the operator wants attached to each message. */
+    pb_callback_t extra;
+    /* The only payload type defined so far. */
+    bool has_message;
+    dnstap_Message message;
+    dnstap_Dnstap_Type type;
+} dnstap_Dnstap;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Helper constants for enums */
+#define _dnstap_SocketFamily_MIN dnstap_SocketFamily_INET
+#define _dnstap_SocketFamily_MAX dnstap_SocketFamily_INET6
+#define _dnstap_SocketFamily_ARRAYSIZE ((dnstap_SocketFamily)(dnstap_SocketFamily_INET6+1))
+
+#define _dnstap_SocketProtocol_MIN dnstap_SocketProtocol_UDP
+#define _dnstap_SocketProtocol_MAX dnstap_SocketProtocol_DOQ
+#define _dnstap_SocketProtocol_ARRAYSIZE ((dnstap_SocketProtocol)(dnstap_SocketProtocol_DOQ+1))
+
+#define _dnstap_HttpProtocol_MIN dnstap_HttpProtocol_HTTP1
+#define _dnstap_HttpProtocol_MAX dnstap_HttpProtocol_HTTP3
+#define _dnstap_HttpProtocol_ARRAYSIZE ((dnstap_HttpProtocol)(dnstap_HttpProtocol_HTTP3+1))
+
+#define _dnstap_Dnstap_Type_MIN dnstap_Dnstap_Type_MESSAGE
+#define _dnstap_Dnstap_Type_MAX dnstap_Dnstap_Type_MESSAGE
+#define _dnstap_Dnstap_Type_ARRAYSIZE ((dnstap_Dnstap_Type)(dnstap_Dnstap_Type_MESSAGE+1))
+
+#define _dnstap_Policy_Action_MIN dnstap_Policy_Action_NXDOMAIN
+#define _dnstap_Policy_Action_MAX dnstap_Policy_Action_LOCAL_DATA
+#define _dnstap_Policy_Action_ARRAYSIZE ((dnstap_Policy_Action)(dnstap_Policy_Action_LOCAL_DATA+1))
+
+#define _dnstap_Policy_Match_MIN dnstap_Policy_Match_QNAME
+#define _dnstap_Policy_Match_MAX dnstap_Policy_Match_NS_IP
+#define _dnstap_Policy_Match_ARRAYSIZE ((dnstap_Policy_Match)(dnstap_Policy_Match_NS_IP+1))
+
+#define _dnstap_Message_Type_MIN dnstap_Message_Type_AUTH_QUERY
+#define _dnstap_Message_Type_MAX dnstap_Message_Type_UPDATE_RESPONSE
+#define _dnstap_Message_Type_ARRAYSIZE ((dnstap_Message_Type)(dnstap_Message_Type_UPDATE_RESPONSE+1))
+
+#define dnstap_Dnstap_type_ENUMTYPE dnstap_Dnstap_Type
+
+#define dnstap_Policy_action_ENUMTYPE dnstap_Policy_Action
+#define dnstap_Policy_match_ENUMTYPE dnstap_Policy_Match
+
+#define dnstap_Message_type_ENUMTYPE dnstap_Message_Type
+#define dnstap_Message_socket_family_ENUMTYPE dnstap_SocketFamily
+#define dnstap_Message_socket_protocol_ENUMTYPE dnstap_SocketProtocol
+#define dnstap_Message_http_protocol_ENUMTYPE dnstap_HttpProtocol
+
+/* Initializer values for message structs */
+#define dnstap_Dnstap_init_default               {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, dnstap_Message_init_default, _dnstap_Dnstap_Type_MIN}
+#define dnstap_Policy_init_default               {{{NULL}, NULL}, {{NULL}, NULL}, false, _dnstap_Policy_Action_MIN, false, _dnstap_Policy_Match_MIN, {{NULL}, NULL}}
+#define dnstap_Message_init_default              {_dnstap_Message_Type_MIN, false, _dnstap_SocketFamily_MIN, false, _dnstap_SocketProtocol_MIN, {{NULL}, NULL}, {{NULL}, NULL}, false, 0, false, 0, false, 0, false, 0, {{NULL}, NULL}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, dnstap_Policy_init_default, false, _dnstap_HttpProtocol_MIN}
+#define dnstap_Dnstap_init_zero                  {{{NULL}, NULL}, {{NULL}, NULL}, {{NULL}, NULL}, false, dnstap_Message_init_zero, _dnstap_Dnstap_Type_MIN}
+#define dnstap_Policy_init_zero                  {{{NULL}, NULL}, {{NULL}, NULL}, false, _dnstap_Policy_Action_MIN, false, _dnstap_Policy_Match_MIN, {{NULL}, NULL}}
+#define dnstap_Message_init_zero                 {_dnstap_Message_Type_MIN, false, _dnstap_SocketFamily_MIN, false, _dnstap_SocketProtocol_MIN, {{NULL}, NULL}, {{NULL}, NULL}, false, 0, false, 0, false, 0, false, 0, {{NULL}, NULL}, {{NULL}, NULL}, false, 0, false, 0, {{NULL}, NULL}, false, dnstap_Policy_init_zero, false, _dnstap_HttpProtocol_MIN}
+
+/* Field tags (for use in manual encoding/decoding) */
+#define dnstap_Policy_type_tag                   1
+#define dnstap_Policy_rule_tag                   2
+#define dnstap_Policy_action_tag                 3
+#define dnstap_Policy_match_tag                  4
+#define dnstap_Policy_value_tag                  5
+#define dnstap_Message_type_tag                  1
+#define dnstap_Message_socket_family_tag         2
+#define dnstap_Message_socket_protocol_tag       3
+#define dnstap_Message_query_address_tag         4
+#define dnstap_Message_response_address_tag      5
+#define dnstap_Message_query_port_tag            6
+#define dnstap_Message_response_port_tag         7
+#define dnstap_Message_query_time_sec_tag        8
+#define dnstap_Message_query_time_nsec_tag       9
+#define dnstap_Message_query_message_tag         10
+#define dnstap_Message_query_zone_tag            11
+#define dnstap_Message_response_time_sec_tag     12
+#define dnstap_Message_response_time_nsec_tag    13
+#define dnstap_Message_response_message_tag      14
+#define dnstap_Message_policy_tag                15
+#define dnstap_Message_http_protocol_tag         16
+#define dnstap_Dnstap_identity_tag               1
+#define dnstap_Dnstap_version_tag                2
+#define dnstap_Dnstap_extra_tag                  3
+#define dnstap_Dnstap_message_tag                14
+#define dnstap_Dnstap_type_tag                   15
+
+/* Struct field encoding specification for nanopb */
+#define dnstap_Dnstap_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, BYTES,    identity,          1) \
+X(a, CALLBACK, OPTIONAL, BYTES,    version,           2) \
+X(a, CALLBACK, OPTIONAL, BYTES,    extra,             3) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  message,          14) \
+X(a, STATIC,   REQUIRED, UENUM,    type,             15)
+#define dnstap_Dnstap_CALLBACK pb_default_field_callback
+#define dnstap_Dnstap_DEFAULT (const pb_byte_t*)"\x78\x01\x00"
+#define dnstap_Dnstap_message_MSGTYPE dnstap_Message
+
+#define dnstap_Policy_FIELDLIST(X, a) \
+X(a, CALLBACK, OPTIONAL, STRING,   type,              1) \
+X(a, CALLBACK, OPTIONAL, BYTES,    rule,              2) \
+X(a, STATIC,   OPTIONAL, UENUM,    action,            3) \
+X(a, STATIC,   OPTIONAL, UENUM,    match,             4) \
+X(a, CALLBACK, OPTIONAL, BYTES,    value,             5)
+#define dnstap_Policy_CALLBACK pb_default_field_callback
+#define dnstap_Policy_DEFAULT (const pb_byte_t*)"\x18\x01\x20\x01\x00"
+
+#define dnstap_Message_FIELDLIST(X, a) \
+X(a, STATIC,   REQUIRED, UENUM,    type,              1) \
+X(a, STATIC,   OPTIONAL, UENUM,    socket_family,     2) \
+X(a, STATIC,   OPTIONAL, UENUM,    socket_protocol,   3) \
+X(a, CALLBACK, OPTIONAL, BYTES,    query_address,     4) \
+X(a, CALLBACK, OPTIONAL, BYTES,    response_address,   5) \
+X(a, STATIC,   OPTIONAL, UINT32,   query_port,        6) \
+X(a, STATIC,   OPTIONAL, UINT32,   response_port,     7) \
+X(a, STATIC,   OPTIONAL, UINT64,   query_time_sec,    8) \
+X(a, STATIC,   OPTIONAL, FIXED32,  query_time_nsec,   9) \
+X(a, CALLBACK, OPTIONAL, BYTES,    query_message,    10) \
+X(a, CALLBACK, OPTIONAL, BYTES,    query_zone,       11) \
+X(a, STATIC,   OPTIONAL, UINT64,   response_time_sec,  12) \
+X(a, STATIC,   OPTIONAL, FIXED32,  response_time_nsec,  13) \
+X(a, CALLBACK, OPTIONAL, BYTES,    response_message,  14) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  policy,           15) \
+X(a, STATIC,   OPTIONAL, UENUM,    http_protocol,    16)
+#define dnstap_Message_CALLBACK pb_default_field_callback
+#define dnstap_Message_DEFAULT (const pb_byte_t*)"\x08\x01\x10\x01\x18\x01\x80\x01\x01\x00"
+#define dnstap_Message_policy_MSGTYPE dnstap_Policy
+
+extern const pb_msgdesc_t dnstap_Dnstap_msg;
+extern const pb_msgdesc_t dnstap_Policy_msg;
+extern const pb_msgdesc_t dnstap_Message_msg;
+
+/* Defines for backwards compatibility with code written before nanopb-0.4.0 */
+#define dnstap_Dnstap_fields &dnstap_Dnstap_msg
+#define dnstap_Policy_fields &dnstap_Policy_msg
+#define dnstap_Message_fields &dnstap_Message_msg
+
+/* Maximum encoded size of messages (where known) */
+/* dnstap_Dnstap_size depends on runtime parameters */
+/* dnstap_Policy_size depends on runtime parameters */
+/* dnstap_Message_size depends on runtime parameters */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif
+/* Automatically generated nanopb constant definitions */
+/* Generated by nanopb-0.4.7 */
+
+#if PB_PROTO_HEADER_VERSION != 40
+#error Regenerate this file with the current version of nanopb generator.
+#endif
+
+PB_BIND(dnstap_Dnstap, dnstap_Dnstap, 2)
+
+PB_BIND(dnstap_Policy, dnstap_Policy, AUTO)
+
+PB_BIND(dnstap_Message, dnstap_Message, 2)
+
+/* >>schema: END */
+
+#ifndef DNSTAP_NO_NANOPB_ENCODE
+#include <pb_encode.h>
+#endif
+#ifndef DNSTAP_NO_DECODE
+#include <pb_decode.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* >>encode --------------------------------------------------------------
+   The direct writer. Field numbers below 16 take a one-byte tag
+   (number << 3 | wire type); http_protocol (16) takes two. */
+
+#define DNSTAP__WT_VARINT 0u
+#define DNSTAP__WT_BYTES  2u
+#define DNSTAP__WT_FIXED32 5u
+#define DNSTAP__TAG(num, wt) ((uint8_t)(((num) << 3) | (wt)))
+
+/* Dnstap */
+#define DNSTAP__TAG_IDENTITY   DNSTAP__TAG(1, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_VERSION    DNSTAP__TAG(2, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_EXTRA      DNSTAP__TAG(3, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_MESSAGE    DNSTAP__TAG(14, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_TYPE       DNSTAP__TAG(15, DNSTAP__WT_VARINT)
+/* Message */
+#define DNSTAP__TAG_M_TYPE     DNSTAP__TAG(1, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_FAMILY   DNSTAP__TAG(2, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_PROTO    DNSTAP__TAG(3, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_QADDR    DNSTAP__TAG(4, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_M_RADDR    DNSTAP__TAG(5, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_M_QPORT    DNSTAP__TAG(6, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_RPORT    DNSTAP__TAG(7, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_QSEC     DNSTAP__TAG(8, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_QNSEC    DNSTAP__TAG(9, DNSTAP__WT_FIXED32)
+#define DNSTAP__TAG_M_QMSG     DNSTAP__TAG(10, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_M_QZONE    DNSTAP__TAG(11, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_M_RSEC     DNSTAP__TAG(12, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_M_RNSEC    DNSTAP__TAG(13, DNSTAP__WT_FIXED32)
+#define DNSTAP__TAG_M_RMSG     DNSTAP__TAG(14, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_M_POLICY   DNSTAP__TAG(15, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_M_HTTP0    0x80u /* field 16, varint: 0x80 0x01 */
+#define DNSTAP__TAG_M_HTTP1    0x01u
+/* Policy */
+#define DNSTAP__TAG_P_TYPE     DNSTAP__TAG(1, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_P_RULE     DNSTAP__TAG(2, DNSTAP__WT_BYTES)
+#define DNSTAP__TAG_P_ACTION   DNSTAP__TAG(3, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_P_MATCH    DNSTAP__TAG(4, DNSTAP__WT_VARINT)
+#define DNSTAP__TAG_P_VALUE    DNSTAP__TAG(5, DNSTAP__WT_BYTES)
+
+static size_t dnstap__varint32_len(uint32_t v) {
+    return v < (1u << 7) ? 1 : v < (1u << 14) ? 2 : v < (1u << 21) ? 3 : v < (1u << 28) ? 4 : 5;
+}
+
+static size_t dnstap__varint64_len(uint64_t v) {
+    size_t n = 1;
+    if ((v >> 32) == 0) return dnstap__varint32_len((uint32_t)v);
+    while (v >= 0x80u) { v >>= 7; n++; }
+    return n;
+}
+
+static uint8_t *dnstap__put_varint32(uint8_t *p, uint32_t v) {
+    while (v >= 0x80u) { *p++ = (uint8_t)(v | 0x80u); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static uint8_t *dnstap__put_varint64(uint8_t *p, uint64_t v) {
+    if ((v >> 32) == 0) return dnstap__put_varint32(p, (uint32_t)v);
+    while (v >= 0x80u) { *p++ = (uint8_t)(v | 0x80u); v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static uint8_t *dnstap__put_fixed32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+    return p + 4;
+}
+
+static void dnstap__put_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+static uint32_t dnstap__get_be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/* memcmp() == 0 without libc, for freestanding builds. */
+static bool dnstap__equal(const void *a, const void *b, size_t n) {
+    const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+    while (n--) if (*x++ != *y++) return false;
+    return true;
+}
+
+/* Size of a bytes field (tag, length, value) or 0 when absent. Lengths are
+   checked against max first so that sums cannot overflow. */
+static size_t dnstap__bytes_field_len(const dnstap_bytes_t *b, size_t max, unsigned *too_long) {
+    if (b->data == NULL) return 0;
+    if (b->len > max) { *too_long = 1; return 0; }
+    return 1 + dnstap__varint32_len((uint32_t)b->len) + b->len;
+}
+
+static uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
+    if (b->data == NULL) return p;
+    *p++ = tag;
+    p = dnstap__put_varint32(p, (uint32_t)b->len);
+    if (b->len) DNSTAP_MEMCPY(p, b->data, b->len);
+    return p + b->len;
+}
+
+static bool dnstap__enum_ok(int v, int max) { return v >= 1 && v <= max; }
+
+static bool dnstap__has_policy(const dnstap_msg_t *m) {
+    return (m->has & DNSTAP_HAS_POLICY) || m->policy.type.data || m->policy.rule.data ||
+           m->policy.action || m->policy.match || m->policy.value.data;
+}
+
+/* The sizes of one message, computed arithmetically (no sizing pass). */
+typedef struct dnstap__sizes_t {
+    size_t policy;     /* Policy body */
+    size_t message;    /* Message body */
+    size_t payload;    /* whole Dnstap */
+} dnstap__sizes_t;
+
+static size_t dnstap__prefix_field_len(const dnstap_encoder_t *enc, const dnstap_bytes_t *override,
+                                       unsigned i, size_t max, unsigned *too_long) {
+    if (override->data) return dnstap__bytes_field_len(override, max, too_long);
+    return (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+}
+
+static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
+                                                           const dnstap_msg_t *m, dnstap__sizes_t *sz) {
+    size_t max = enc->payload_max, n = 2, p = 0;   /* n: Message type tag + value */
+    unsigned too_long = 0;
+    uint32_t has = m->has;
+
+    if (m->type == 0) return DNSTAP_ERR_MISSING;
+    if (!dnstap__enum_ok((int)m->type, 14)) return DNSTAP_ERR_ENUM;
+    if (m->socket_family) { if (!dnstap__enum_ok((int)m->socket_family, 2)) return DNSTAP_ERR_ENUM; n += 2; }
+    if (m->socket_protocol) { if (!dnstap__enum_ok((int)m->socket_protocol, 7)) return DNSTAP_ERR_ENUM; n += 2; }
+    if (m->http_protocol) { if (!dnstap__enum_ok((int)m->http_protocol, 3)) return DNSTAP_ERR_ENUM; n += 3; }
+    n += dnstap__bytes_field_len(&m->query_address, max, &too_long);
+    n += dnstap__bytes_field_len(&m->response_address, max, &too_long);
+    if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint32_len(m->query_port);
+    if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint32_len(m->response_port);
+    if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__varint64_len(m->query_time_sec);
+    if (has & DNSTAP_HAS_QUERY_TIME_NSEC) n += 5;
+    n += dnstap__bytes_field_len(&m->query_message, max, &too_long);
+    n += dnstap__bytes_field_len(&m->query_zone, max, &too_long);
+    if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__varint64_len(m->response_time_sec);
+    if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) n += 5;
+    n += dnstap__bytes_field_len(&m->response_message, max, &too_long);
+    if (dnstap__has_policy(m)) {
+        const dnstap_policy_t *pol = &m->policy;
+        if (pol->action) { if (!dnstap__enum_ok((int)pol->action, 6)) return DNSTAP_ERR_ENUM; p += 2; }
+        if (pol->match) { if (!dnstap__enum_ok((int)pol->match, 5)) return DNSTAP_ERR_ENUM; p += 2; }
+        p += dnstap__bytes_field_len(&pol->type, max, &too_long);
+        p += dnstap__bytes_field_len(&pol->rule, max, &too_long);
+        p += dnstap__bytes_field_len(&pol->value, max, &too_long);
+        if (too_long) return DNSTAP_ERR_TOO_LONG;
+        n += 1 + dnstap__varint32_len((uint32_t)p) + p;
+    }
+    if (too_long) return DNSTAP_ERR_TOO_LONG;
+    sz->policy = p;
+    sz->message = n;
+    /* identity, version, extra, then the Message field, then type = MESSAGE */
+    sz->payload = dnstap__prefix_field_len(enc, &m->identity, 0, max, &too_long) +
+                  dnstap__prefix_field_len(enc, &m->version, 1, max, &too_long) +
+                  dnstap__prefix_field_len(enc, &m->extra, 2, max, &too_long) +
+                  1 + dnstap__varint32_len((uint32_t)n) + n + 2;
+    if (too_long || sz->payload > max) return DNSTAP_ERR_TOO_LONG;
+    return DNSTAP_OK;
+}
+
+static uint8_t *dnstap__put_prefix_field(uint8_t *p, const dnstap_encoder_t *enc,
+                                         const dnstap_bytes_t *override, unsigned i, uint8_t tag) {
+    size_t n;
+    if (override->data) return dnstap__put_bytes_field(p, tag, override);
+    n = (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+    if (n) DNSTAP_MEMCPY(p, enc->prefix + enc->seg_off[i], n);
+    return p + n;
+}
+
+/* Write a measured message. The caller has checked the space. */
+static uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc, const dnstap_msg_t *m,
+                              const dnstap__sizes_t *sz) {
+    uint32_t has = m->has;
+    if (DNSTAP__LIKELY(!m->identity.data && !m->version.data && !m->extra.data)) {
+        size_t n = enc->seg_off[3];
+        if (n) DNSTAP_MEMCPY(p, enc->prefix, n);
+        p += n;
+    } else {
+        p = dnstap__put_prefix_field(p, enc, &m->identity, 0, DNSTAP__TAG_IDENTITY);
+        p = dnstap__put_prefix_field(p, enc, &m->version, 1, DNSTAP__TAG_VERSION);
+        p = dnstap__put_prefix_field(p, enc, &m->extra, 2, DNSTAP__TAG_EXTRA);
+    }
+    *p++ = DNSTAP__TAG_MESSAGE;
+    p = dnstap__put_varint32(p, (uint32_t)sz->message);
+    *p++ = DNSTAP__TAG_M_TYPE;
+    *p++ = (uint8_t)m->type;
+    if (m->socket_family) { *p++ = DNSTAP__TAG_M_FAMILY; *p++ = (uint8_t)m->socket_family; }
+    if (m->socket_protocol) { *p++ = DNSTAP__TAG_M_PROTO; *p++ = (uint8_t)m->socket_protocol; }
+    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QADDR, &m->query_address);
+    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_RADDR, &m->response_address);
+    if (has & DNSTAP_HAS_QUERY_PORT) { *p++ = DNSTAP__TAG_M_QPORT; p = dnstap__put_varint32(p, m->query_port); }
+    if (has & DNSTAP_HAS_RESPONSE_PORT) { *p++ = DNSTAP__TAG_M_RPORT; p = dnstap__put_varint32(p, m->response_port); }
+    if (has & DNSTAP_HAS_QUERY_TIME_SEC) { *p++ = DNSTAP__TAG_M_QSEC; p = dnstap__put_varint64(p, m->query_time_sec); }
+    if (has & DNSTAP_HAS_QUERY_TIME_NSEC) { *p++ = DNSTAP__TAG_M_QNSEC; p = dnstap__put_fixed32(p, m->query_time_nsec); }
+    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QMSG, &m->query_message);
+    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QZONE, &m->query_zone);
+    if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) { *p++ = DNSTAP__TAG_M_RSEC; p = dnstap__put_varint64(p, m->response_time_sec); }
+    if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) { *p++ = DNSTAP__TAG_M_RNSEC; p = dnstap__put_fixed32(p, m->response_time_nsec); }
+    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_RMSG, &m->response_message);
+    if (dnstap__has_policy(m)) {
+        const dnstap_policy_t *pol = &m->policy;
+        *p++ = DNSTAP__TAG_M_POLICY;
+        p = dnstap__put_varint32(p, (uint32_t)sz->policy);
+        p = dnstap__put_bytes_field(p, DNSTAP__TAG_P_TYPE, &pol->type);
+        p = dnstap__put_bytes_field(p, DNSTAP__TAG_P_RULE, &pol->rule);
+        if (pol->action) { *p++ = DNSTAP__TAG_P_ACTION; *p++ = (uint8_t)pol->action; }
+        if (pol->match) { *p++ = DNSTAP__TAG_P_MATCH; *p++ = (uint8_t)pol->match; }
+        p = dnstap__put_bytes_field(p, DNSTAP__TAG_P_VALUE, &pol->value);
+    }
+    if (m->http_protocol) { *p++ = DNSTAP__TAG_M_HTTP0; *p++ = DNSTAP__TAG_M_HTTP1; *p++ = (uint8_t)m->http_protocol; }
+    *p++ = DNSTAP__TAG_TYPE;
+    *p++ = 1; /* Dnstap.Type MESSAGE */
+    return p;
+}
+
+DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnstap_encoder_desc_t *desc) {
+    static const uint8_t tags[3] = { DNSTAP__TAG_IDENTITY, DNSTAP__TAG_VERSION, DNSTAP__TAG_EXTRA };
+    dnstap_encoder_desc_t zero;
+    const dnstap_bytes_t *fields[3];
+    size_t off = 0;
+    unsigned i;
+    if (enc == NULL) return DNSTAP_ERR_INVALID;
+    if (desc == NULL) { DNSTAP_MEMSET(&zero, 0, sizeof zero); desc = &zero; }
+    if (desc->payload_max > DNSTAP_PAYLOAD_MAX_LIMIT) return DNSTAP_ERR_INVALID;
+    DNSTAP_MEMSET(enc, 0, sizeof *enc);
+    enc->payload_max = desc->payload_max ? desc->payload_max : DNSTAP_PAYLOAD_MAX_DEFAULT;
+    fields[0] = &desc->identity; fields[1] = &desc->version; fields[2] = &desc->extra;
+    for (i = 0; i < 3; i++) {
+        const dnstap_bytes_t *b = fields[i];
+        enc->seg_off[i] = (uint16_t)off;
+        enc->val_off[i] = (uint16_t)off;
+        if (b->data == NULL) continue;
+        if (b->len > DNSTAP_PREFIX_MAX || off + 1 + dnstap__varint32_len((uint32_t)b->len) + b->len > DNSTAP_PREFIX_MAX)
+            return DNSTAP_ERR_TOO_LONG;
+        off = (size_t)(dnstap__put_bytes_field(enc->prefix + off, tags[i], b) - enc->prefix);
+        enc->val_off[i] = (uint16_t)(off - b->len);
+        enc->present = (uint8_t)(enc->present | (1u << i));
+    }
+    enc->seg_off[3] = (uint16_t)off;
+    /* the smallest message must fit: prefix + Message{type} + type */
+    if (off + 6 > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_encoded_size(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                               size_t *len) {
+    dnstap__sizes_t sz;
+    dnstap_result_t r;
+    if (enc == NULL || msg == NULL || len == NULL) return DNSTAP_ERR_INVALID;
+    r = dnstap__measure(enc, msg, &sz);
+    *len = r == DNSTAP_OK ? sz.payload : 0;
+    return r;
+}
+
+/* Payload at buf + hdr, after hdr bytes the caller fills (0 or 4). */
+static dnstap_result_t dnstap__encode_at(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                         uint8_t *buf, size_t cap, size_t hdr, size_t *len) {
+    dnstap__sizes_t sz;
+    dnstap_result_t r;
+    if (enc == NULL || msg == NULL || len == NULL || (buf == NULL && cap)) return DNSTAP_ERR_INVALID;
+    *len = 0;
+#ifdef DNSTAP_ENCODER_NANOPB
+    r = dnstap_encode_nanopb(enc, msg, cap >= hdr ? buf + hdr : buf, cap >= hdr ? cap - hdr : 0, &sz.payload);
+    if (r != DNSTAP_OK) return r;
+#else
+    r = dnstap__measure(enc, msg, &sz);
+    if (r != DNSTAP_OK) return r;
+    if (cap < hdr || sz.payload > cap - hdr) return DNSTAP_ERR_NOSPACE;
+    (void)dnstap__write(buf + hdr, enc, msg, &sz);
+#endif
+    if (hdr) dnstap__put_be32(buf, (uint32_t)sz.payload);
+    *len = hdr + sz.payload;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_encode(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                         uint8_t *buf, size_t cap, size_t *len) {
+    return dnstap__encode_at(enc, msg, buf, cap, 0, len);
+}
+
+DNSTAP_API dnstap_result_t dnstap_encode_frame(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                               uint8_t *buf, size_t cap, size_t *len) {
+    return dnstap__encode_at(enc, msg, buf, cap, 4, len);
+}
+
+/* >>nanopb --------------------------------------------------------------
+   The encoder of record and the decoder, through nanopb's runtime. Bytes
+   fields are callbacks in the generated types; theirs point at a
+   dnstap_bytes_t. */
+
+#ifndef DNSTAP_NO_NANOPB_ENCODE
+static bool dnstap__pb_put_bytes(pb_ostream_t *s, const pb_field_t *field, void *const *arg) {
+    const dnstap_bytes_t *b = (const dnstap_bytes_t *)*arg;
+    if (b->data == NULL) return true;
+    return pb_encode_tag_for_field(s, field) && pb_encode_string(s, b->data, b->len);
+}
+
+static void dnstap__pb_out(pb_callback_t *cb, dnstap_bytes_t *b) {
+    cb->funcs.encode = dnstap__pb_put_bytes;
+    cb->arg = b;
+}
+
+DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                                uint8_t *buf, size_t cap, size_t *len) {
+    /* Copies, so that the callbacks' non-const arg need no cast. */
+    dnstap_bytes_t b[11];
+    dnstap_Dnstap pb;
+    dnstap_Message *pm = &pb.message;
+    dnstap__sizes_t sz;
+    pb_ostream_t os;
+    size_t size = 0;
+    unsigned i;
+    dnstap_result_t r;
+
+    if (enc == NULL || msg == NULL || len == NULL || (buf == NULL && cap)) return DNSTAP_ERR_INVALID;
+    *len = 0;
+    r = dnstap__measure(enc, msg, &sz);   /* the same validation as the direct writer */
+    if (r != DNSTAP_OK) return r;
+
+    DNSTAP_MEMSET(&pb, 0, sizeof pb);
+    b[0] = msg->identity; b[1] = msg->version; b[2] = msg->extra;
+    for (i = 0; i < 3; i++) {
+        if (b[i].data == NULL && (enc->present & (1u << i))) {
+            b[i].data = enc->prefix + enc->val_off[i];
+            b[i].len = (size_t)(enc->seg_off[i + 1] - enc->val_off[i]);
+        }
+    }
+    b[3] = msg->query_address; b[4] = msg->response_address; b[5] = msg->query_message;
+    b[6] = msg->query_zone; b[7] = msg->response_message; b[8] = msg->policy.type;
+    b[9] = msg->policy.rule; b[10] = msg->policy.value;
+    dnstap__pb_out(&pb.identity, &b[0]);
+    dnstap__pb_out(&pb.version, &b[1]);
+    dnstap__pb_out(&pb.extra, &b[2]);
+    pb.type = dnstap_Dnstap_Type_MESSAGE;
+    pb.has_message = true;
+    pm->type = (dnstap_Message_Type)msg->type;
+    pm->has_socket_family = msg->socket_family != 0;
+    pm->socket_family = (dnstap_SocketFamily)msg->socket_family;
+    pm->has_socket_protocol = msg->socket_protocol != 0;
+    pm->socket_protocol = (dnstap_SocketProtocol)msg->socket_protocol;
+    dnstap__pb_out(&pm->query_address, &b[3]);
+    dnstap__pb_out(&pm->response_address, &b[4]);
+    pm->has_query_port = (msg->has & DNSTAP_HAS_QUERY_PORT) != 0;
+    pm->query_port = msg->query_port;
+    pm->has_response_port = (msg->has & DNSTAP_HAS_RESPONSE_PORT) != 0;
+    pm->response_port = msg->response_port;
+    pm->has_query_time_sec = (msg->has & DNSTAP_HAS_QUERY_TIME_SEC) != 0;
+    pm->query_time_sec = msg->query_time_sec;
+    pm->has_query_time_nsec = (msg->has & DNSTAP_HAS_QUERY_TIME_NSEC) != 0;
+    pm->query_time_nsec = msg->query_time_nsec;
+    dnstap__pb_out(&pm->query_message, &b[5]);
+    dnstap__pb_out(&pm->query_zone, &b[6]);
+    pm->has_response_time_sec = (msg->has & DNSTAP_HAS_RESPONSE_TIME_SEC) != 0;
+    pm->response_time_sec = msg->response_time_sec;
+    pm->has_response_time_nsec = (msg->has & DNSTAP_HAS_RESPONSE_TIME_NSEC) != 0;
+    pm->response_time_nsec = msg->response_time_nsec;
+    dnstap__pb_out(&pm->response_message, &b[7]);
+    pm->has_policy = dnstap__has_policy(msg);
+    dnstap__pb_out(&pm->policy.type, &b[8]);
+    dnstap__pb_out(&pm->policy.rule, &b[9]);
+    pm->policy.has_action = msg->policy.action != 0;
+    pm->policy.action = (dnstap_Policy_Action)msg->policy.action;
+    pm->policy.has_match = msg->policy.match != 0;
+    pm->policy.match = (dnstap_Policy_Match)msg->policy.match;
+    dnstap__pb_out(&pm->policy.value, &b[10]);
+    pm->has_http_protocol = msg->http_protocol != 0;
+    pm->http_protocol = (dnstap_HttpProtocol)msg->http_protocol;
+
+    /* nanopb's own sizing pass decides; the limits are checked before the
+       first byte is written. */
+    if (!pb_get_encoded_size(&size, dnstap_Dnstap_fields, &pb)) return DNSTAP_ERR_INVALID;
+    if (size > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    if (size > cap) return DNSTAP_ERR_NOSPACE;
+    os = pb_ostream_from_buffer(buf, cap);
+    if (!pb_encode(&os, dnstap_Dnstap_fields, &pb)) return DNSTAP_ERR_NOSPACE;
+    *len = os.bytes_written;
+    return DNSTAP_OK;
+}
+#else
+DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+                                                uint8_t *buf, size_t cap, size_t *len) {
+    (void)enc; (void)msg; (void)buf; (void)cap;
+    if (len) *len = 0;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+#endif /* DNSTAP_NO_NANOPB_ENCODE */
+
+#ifndef DNSTAP_NO_DECODE
+/* Zero copy: on a buffer stream, state is the read position. */
+static bool dnstap__pb_get_bytes(pb_istream_t *s, const pb_field_t *field, void **arg) {
+    dnstap_bytes_t *b = (dnstap_bytes_t *)*arg;
+    (void)field;
+    b->data = (const uint8_t *)s->state;
+    b->len = s->bytes_left;
+    return pb_read(s, NULL, s->bytes_left);
+}
+
+static void dnstap__pb_in(pb_callback_t *cb, dnstap_bytes_t *b) {
+    cb->funcs.decode = dnstap__pb_get_bytes;
+    cb->arg = b;
+}
+
+DNSTAP_API dnstap_result_t dnstap_decode(const uint8_t *payload, size_t len, dnstap_msg_t *msg) {
+    dnstap_Dnstap pb;
+    dnstap_Message *pm = &pb.message;
+    pb_istream_t is;
+    if (msg == NULL || (payload == NULL && len)) return DNSTAP_ERR_INVALID;
+    DNSTAP_MEMSET(msg, 0, sizeof *msg);
+    DNSTAP_MEMSET(&pb, 0, sizeof pb);
+    dnstap__pb_in(&pb.identity, &msg->identity);
+    dnstap__pb_in(&pb.version, &msg->version);
+    dnstap__pb_in(&pb.extra, &msg->extra);
+    dnstap__pb_in(&pm->query_address, &msg->query_address);
+    dnstap__pb_in(&pm->response_address, &msg->response_address);
+    dnstap__pb_in(&pm->query_message, &msg->query_message);
+    dnstap__pb_in(&pm->query_zone, &msg->query_zone);
+    dnstap__pb_in(&pm->response_message, &msg->response_message);
+    dnstap__pb_in(&pm->policy.type, &msg->policy.type);
+    dnstap__pb_in(&pm->policy.rule, &msg->policy.rule);
+    dnstap__pb_in(&pm->policy.value, &msg->policy.value);
+    is = pb_istream_from_buffer(payload, len);
+    if (!pb_decode(&is, dnstap_Dnstap_fields, &pb)) {
+        dnstap_result_t r = DNSTAP_ERR_DECODE;
+#ifndef PB_NO_ERRMSG
+        static const char missing[] = "missing required field";
+        if (is.errmsg && dnstap__equal(is.errmsg, missing, sizeof missing)) r = DNSTAP_ERR_MISSING;
+#endif
+        DNSTAP_MEMSET(msg, 0, sizeof *msg);
+        return r;
+    }
+    if (pb.type != dnstap_Dnstap_Type_MESSAGE || !pb.has_message ||
+        (int)pm->type == 0 || (pm->has_socket_family && (int)pm->socket_family == 0) ||
+        (pm->has_socket_protocol && (int)pm->socket_protocol == 0) ||
+        (pm->has_http_protocol && (int)pm->http_protocol == 0) ||
+        (pm->has_policy && ((pm->policy.has_action && (int)pm->policy.action == 0) ||
+                            (pm->policy.has_match && (int)pm->policy.match == 0)))) {
+        dnstap_result_t r = (pb.type == dnstap_Dnstap_Type_MESSAGE && !pb.has_message) ? DNSTAP_ERR_MISSING
+                                                                                     : DNSTAP_ERR_ENUM;
+        DNSTAP_MEMSET(msg, 0, sizeof *msg);
+        return r;
+    }
+    msg->type = (dnstap_message_type_t)pm->type;
+    if (pm->has_socket_family) msg->socket_family = (dnstap_socket_family_t)pm->socket_family;
+    if (pm->has_socket_protocol) msg->socket_protocol = (dnstap_socket_protocol_t)pm->socket_protocol;
+    if (pm->has_http_protocol) msg->http_protocol = (dnstap_http_protocol_t)pm->http_protocol;
+    if (pm->has_query_port) { msg->has |= DNSTAP_HAS_QUERY_PORT; msg->query_port = pm->query_port; }
+    if (pm->has_response_port) { msg->has |= DNSTAP_HAS_RESPONSE_PORT; msg->response_port = pm->response_port; }
+    if (pm->has_query_time_sec) { msg->has |= DNSTAP_HAS_QUERY_TIME_SEC; msg->query_time_sec = pm->query_time_sec; }
+    if (pm->has_query_time_nsec) { msg->has |= DNSTAP_HAS_QUERY_TIME_NSEC; msg->query_time_nsec = pm->query_time_nsec; }
+    if (pm->has_response_time_sec) { msg->has |= DNSTAP_HAS_RESPONSE_TIME_SEC; msg->response_time_sec = pm->response_time_sec; }
+    if (pm->has_response_time_nsec) { msg->has |= DNSTAP_HAS_RESPONSE_TIME_NSEC; msg->response_time_nsec = pm->response_time_nsec; }
+    if (pm->has_policy) {
+        msg->has |= DNSTAP_HAS_POLICY;
+        if (pm->policy.has_action) msg->policy.action = (dnstap_policy_action_t)pm->policy.action;
+        if (pm->policy.has_match) msg->policy.match = (dnstap_policy_match_t)pm->policy.match;
+    }
+    return DNSTAP_OK;
+}
+#else
+DNSTAP_API dnstap_result_t dnstap_decode(const uint8_t *payload, size_t len, dnstap_msg_t *msg) {
+    (void)payload; (void)len; (void)msg;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+#endif /* DNSTAP_NO_DECODE */
+
+/* >>helpers ------------------------------------------------------------- */
+
+DNSTAP_API dnstap_bytes_t dnstap_str(const char *s) {
+    dnstap_bytes_t b;
+    b.data = (const uint8_t *)s;
+    b.len = 0;
+    if (s) while (s[b.len]) b.len++;
+    return b;
+}
+
+DNSTAP_API void dnstap_msg_set_query_time(dnstap_msg_t *msg, uint64_t sec, uint32_t nsec) {
+    msg->query_time_sec = sec;
+    msg->query_time_nsec = nsec;
+    msg->has |= DNSTAP_HAS_QUERY_TIME;
+}
+
+DNSTAP_API void dnstap_msg_set_response_time(dnstap_msg_t *msg, uint64_t sec, uint32_t nsec) {
+    msg->response_time_sec = sec;
+    msg->response_time_nsec = nsec;
+    msg->has |= DNSTAP_HAS_RESPONSE_TIME;
+}
+
+#if !defined(DNSTAP_NOW) && DNSTAP__POSIX
+#define DNSTAP_NOW(sec, nsec) do { struct timespec dnstap__ts; \
+        clock_gettime(CLOCK_REALTIME, &dnstap__ts); \
+        (sec) = (uint64_t)dnstap__ts.tv_sec; (nsec) = (uint32_t)dnstap__ts.tv_nsec; } while (0)
+#endif
+
+DNSTAP_API dnstap_result_t dnstap_now(uint64_t *sec, uint32_t *nsec) {
+    uint64_t s = 0;
+    uint32_t ns = 0;
+    dnstap_result_t r = DNSTAP_OK;
+#ifdef DNSTAP_NOW
+    DNSTAP_NOW(s, ns);
+#else
+    r = DNSTAP_ERR_UNSUPPORTED;
+#endif
+    if (sec) *sec = s;
+    if (nsec) *nsec = ns;
+    return r;
+}
+
+#if DNSTAP__POSIX
+static uint32_t dnstap__get_be16(const void *p) {
+    const uint8_t *b = (const uint8_t *)p;
+    return ((uint32_t)b[0] << 8) | b[1];
+}
+
+static dnstap_result_t dnstap__from_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa,
+                                             dnstap_bytes_t *addr, uint32_t *port, uint32_t has) {
+    if (msg == NULL || sa == NULL) return DNSTAP_ERR_INVALID;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        addr->data = (const uint8_t *)&in->sin_addr;
+        addr->len = 4;
+        *port = dnstap__get_be16(&in->sin_port);
+        msg->socket_family = DNSTAP_INET;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        addr->data = (const uint8_t *)&in6->sin6_addr;
+        addr->len = 16;
+        *port = dnstap__get_be16(&in6->sin6_port);
+        msg->socket_family = DNSTAP_INET6;
+    } else {
+        return DNSTAP_ERR_INVALID;
+    }
+    msg->has |= has;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_msg_set_query_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa) {
+    return msg ? dnstap__from_sockaddr(msg, sa, &msg->query_address, &msg->query_port, DNSTAP_HAS_QUERY_PORT)
+               : DNSTAP_ERR_INVALID;
+}
+
+DNSTAP_API dnstap_result_t dnstap_msg_set_response_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa) {
+    return msg ? dnstap__from_sockaddr(msg, sa, &msg->response_address, &msg->response_port, DNSTAP_HAS_RESPONSE_PORT)
+               : DNSTAP_ERR_INVALID;
+}
+#else
+DNSTAP_API dnstap_result_t dnstap_msg_set_query_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa) {
+    (void)msg; (void)sa;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+DNSTAP_API dnstap_result_t dnstap_msg_set_response_sockaddr(dnstap_msg_t *msg, const struct sockaddr *sa) {
+    (void)msg; (void)sa;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+#endif
+
+/* >>fstrm --------------------------------------------------------------- */
+
+#define DNSTAP__FIELD_CONTENT_TYPE 1u
+
+static bool dnstap__control_fields_ok(dnstap_control_t type, size_t n) {
+    if (type == DNSTAP_CONTROL_START) return n <= 1;
+    if (type == DNSTAP_CONTROL_STOP || type == DNSTAP_CONTROL_FINISH) return n == 0;
+    return true;
+}
+
+DNSTAP_API dnstap_result_t dnstap_control_frame(uint8_t *buf, size_t cap, dnstap_control_t type,
+                                                const char *const *content_types, size_t n,
+                                                size_t *len) {
+    size_t body = 4, i, off;
+    if (len == NULL || (buf == NULL && cap) || (content_types == NULL && n)) return DNSTAP_ERR_INVALID;
+    *len = 0;
+    if ((int)type < 1 || (int)type > 5) return DNSTAP_ERR_CONTROL_TYPE;
+    if (!dnstap__control_fields_ok(type, n)) return DNSTAP_ERR_CONTROL_FIELD;
+    for (i = 0; i < n; i++) {
+        size_t l;
+        if (content_types[i] == NULL) return DNSTAP_ERR_INVALID;
+        l = dnstap_str(content_types[i]).len;
+        if (l > DNSTAP_CONTENT_TYPE_MAX) return DNSTAP_ERR_CONTENT_TYPE_TOO_LONG;
+        body += 8 + l;
+        if (body > DNSTAP_CONTROL_MAX) return DNSTAP_ERR_CONTROL_TOO_BIG;
+    }
+    if (cap < 8 + body) return DNSTAP_ERR_NOSPACE;
+    dnstap__put_be32(buf, 0);
+    dnstap__put_be32(buf + 4, (uint32_t)body);
+    dnstap__put_be32(buf + 8, (uint32_t)type);
+    off = 12;
+    for (i = 0; i < n; i++) {
+        dnstap_bytes_t ct = dnstap_str(content_types[i]);
+        dnstap__put_be32(buf + off, DNSTAP__FIELD_CONTENT_TYPE);
+        dnstap__put_be32(buf + off + 4, (uint32_t)ct.len);
+        if (ct.len) DNSTAP_MEMCPY(buf + off + 8, ct.data, ct.len);
+        off += 8 + ct.len;
+    }
+    *len = off;
+    return DNSTAP_OK;
+}
+
+/* Walk the fields of a control frame body (after the type word). */
+static dnstap_result_t dnstap__control_parse(dnstap_control_t type, const uint8_t *p, size_t len,
+                                             size_t *count, dnstap_bytes_t *first) {
+    size_t n = 0;
+    first->data = NULL;
+    first->len = 0;
+    while (len) {
+        uint32_t ftype, flen;
+        if (len < 8) return DNSTAP_ERR_CONTROL_FIELD;
+        ftype = dnstap__get_be32(p);
+        flen = dnstap__get_be32(p + 4);
+        if (ftype != DNSTAP__FIELD_CONTENT_TYPE) return DNSTAP_ERR_CONTROL_FIELD;
+        if (flen > DNSTAP_CONTENT_TYPE_MAX) return DNSTAP_ERR_CONTENT_TYPE_TOO_LONG;
+        if (flen > len - 8) return DNSTAP_ERR_CONTROL_FIELD;
+        if (n == 0) { first->data = p + 8; first->len = flen; }
+        n++;
+        p += 8 + flen;
+        len -= 8 + flen;
+    }
+    if (!dnstap__control_fields_ok(type, n)) return DNSTAP_ERR_CONTROL_FIELD;
+    *count = n;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API bool dnstap_frame_has_content_type(const dnstap_frame_t *f, const char *content_type) {
+    dnstap_bytes_t want = dnstap_str(content_type);
+    const uint8_t *p;
+    size_t len;
+    if (f == NULL || f->kind != DNSTAP_FRAME_CONTROL || content_type == NULL) return false;
+    p = f->data;
+    len = f->len;
+    while (len >= 8) {
+        uint32_t flen = dnstap__get_be32(p + 4);
+        if (flen > len - 8) return false;
+        if (flen == want.len && dnstap__equal(p + 8, want.data, flen)) return true;
+        p += 8 + flen;
+        len -= 8 + flen;
+    }
+    return false;
+}
+
+enum { DNSTAP__R_LEN = 0, DNSTAP__R_CLEN, DNSTAP__R_BODY, DNSTAP__R_CBODY };
+
+DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
+    if (r == NULL || buf == NULL || cap < DNSTAP_CONTROL_MAX) return DNSTAP_ERR_INVALID;
+    DNSTAP_MEMSET(r, 0, sizeof *r);
+    r->buf = buf;
+    r->cap = cap;
+    r->payload_max = cap < DNSTAP_PAYLOAD_MAX_LIMIT ? (uint32_t)cap : DNSTAP_PAYLOAD_MAX_LIMIT;
+    r->content_type = DNSTAP_CONTENT_TYPE;
+    r->role = DNSTAP_READ_WRITER_STREAM;
+    return DNSTAP_OK;
+}
+
+/* Check a complete frame against the stream's sequence rules. */
+static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t *f) {
+    if (r->stopped) return DNSTAP_ERR_SEQUENCE;
+    if (f->kind == DNSTAP_FRAME_DATA) {
+        if (r->role != DNSTAP_READ_WRITER_STREAM || !r->started) return DNSTAP_ERR_SEQUENCE;
+        return DNSTAP_OK;
+    }
+    {
+        dnstap_result_t e;
+        uint32_t type;
+        if (f->len < 4) return DNSTAP_ERR_CONTROL_FIELD;
+        type = dnstap__get_be32(f->data);
+        if (type < 1 || type > 5) return DNSTAP_ERR_CONTROL_TYPE;
+        f->control = (dnstap_control_t)type;
+        f->data += 4;
+        f->len -= 4;
+        e = dnstap__control_parse(f->control, f->data, f->len, &f->content_types, &f->content_type);
+        if (e != DNSTAP_OK) return e;
+    }
+    if (r->role == DNSTAP_READ_WRITER_STREAM) {
+        switch (f->control) {
+        case DNSTAP_CONTROL_READY:
+            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            return DNSTAP_OK;
+        case DNSTAP_CONTROL_START:
+            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            if (r->content_type && !dnstap_frame_has_content_type(f, r->content_type))
+                return DNSTAP_ERR_CONTENT_TYPE;
+            r->started = 1;
+            return DNSTAP_OK;
+        case DNSTAP_CONTROL_STOP:
+            if (!r->started) return DNSTAP_ERR_SEQUENCE;
+            r->stopped = 1;
+            return DNSTAP_OK;
+        default:
+            return DNSTAP_ERR_SEQUENCE;
+        }
+    }
+    switch (f->control) {
+    case DNSTAP_CONTROL_ACCEPT:
+        if (r->started) return DNSTAP_ERR_SEQUENCE;
+        r->started = 1;
+        return DNSTAP_OK;
+    case DNSTAP_CONTROL_FINISH:
+        r->stopped = 1;
+        return DNSTAP_OK;
+    default:
+        return DNSTAP_ERR_SEQUENCE;
+    }
+}
+
+DNSTAP_API dnstap_result_t dnstap_reader_feed(dnstap_reader_t *r, const uint8_t *in, size_t len,
+                                              size_t *used, dnstap_frame_t *frame) {
+    size_t pos = 0;
+    if (used) *used = 0;
+    if (r == NULL || used == NULL || frame == NULL || (in == NULL && len)) return DNSTAP_ERR_INVALID;
+    if (r->err != DNSTAP_OK) return r->err;
+    while (pos < len) {
+        if (r->stopped) { r->err = DNSTAP_ERR_SEQUENCE; break; }
+        if (r->phase == DNSTAP__R_LEN || r->phase == DNSTAP__R_CLEN) {
+            uint32_t want = r->phase == DNSTAP__R_LEN ? 4u : 8u;
+            while (r->hdr_have < want && pos < len) r->hdr[r->hdr_have++] = in[pos++];
+            if (r->hdr_have < want) break;
+            if (r->phase == DNSTAP__R_LEN) {
+                uint32_t n = dnstap__get_be32(r->hdr);
+                if (n == 0) { r->phase = DNSTAP__R_CLEN; continue; }
+                if (n > r->payload_max || n > r->cap) { r->err = DNSTAP_ERR_FRAME_TOO_BIG; break; }
+                r->need = n;
+                r->phase = DNSTAP__R_BODY;
+            } else {
+                uint32_t n = dnstap__get_be32(r->hdr + 4);
+                if (n > DNSTAP_CONTROL_MAX) { r->err = DNSTAP_ERR_CONTROL_TOO_BIG; break; }
+                if (n < 4) { r->err = DNSTAP_ERR_CONTROL_FIELD; break; }
+                r->need = n;
+                r->phase = DNSTAP__R_CBODY;
+            }
+            r->have = 0;
+            continue;
+        }
+        /* a body: take it in place when the chunk holds all of it */
+        {
+            size_t take = len - pos;
+            dnstap_result_t e;
+            if (take > r->need - r->have) take = r->need - r->have;
+            DNSTAP_MEMSET(frame, 0, sizeof *frame);
+            if (r->have == 0 && take == r->need) {
+                frame->data = in + pos;
+            } else {
+                DNSTAP_MEMCPY(r->buf + r->have, in + pos, take);
+                frame->data = r->buf;
+            }
+            r->have += (uint32_t)take;
+            pos += take;
+            if (r->have < r->need) break;
+            frame->kind = r->phase == DNSTAP__R_BODY ? DNSTAP_FRAME_DATA : DNSTAP_FRAME_CONTROL;
+            frame->len = r->need;
+            r->phase = DNSTAP__R_LEN;
+            r->hdr_have = 0;
+            r->have = r->need = 0;
+            e = dnstap__reader_accept(r, frame);
+            if (e != DNSTAP_OK) { r->err = e; *used = pos; return e; }
+            *used = pos;
+            return DNSTAP_OK;
+        }
+    }
+    *used = pos;
+    return r->err != DNSTAP_OK ? r->err : DNSTAP_ERR_AGAIN;
+}
+
+DNSTAP_API dnstap_result_t dnstap_reader_end(const dnstap_reader_t *r) {
+    if (r == NULL) return DNSTAP_ERR_INVALID;
+    if (r->err != DNSTAP_OK) return r->err;
+    if (r->hdr_have || r->phase != DNSTAP__R_LEN) return DNSTAP_ERR_TRUNCATED;
+    return r->stopped ? DNSTAP_OK : DNSTAP_ERR_UNFINISHED;
+}
+
+/* >>file ---------------------------------------------------------------- */
+
+enum { DNSTAP__F_OPEN = 1, DNSTAP__F_CLOSED = 2 };
+
+static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
+    size_t off = 0;
+    if (f->err != DNSTAP_OK) return f->err;
+    while (off < f->used) {
+        size_t chunk = f->used - off;
+        int n;
+        if (chunk > 0x40000000u) chunk = 0x40000000u;
+        n = f->write(f->ctx, f->buf + off, chunk);
+        if (n <= 0 || (size_t)n > chunk) {
+            f->err = (n < 0 && n >= DNSTAP_ERR_UNSUPPORTED && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
+                                                                                    : DNSTAP_ERR_IO;
+            /* keep what was not written, so nothing queued is silently lost */
+            if (off) { DNSTAP_MEMCPY(f->buf, f->buf + off, f->used - off); f->used -= off; }
+            return f->err;
+        }
+        off += (size_t)n;
+    }
+    f->used = 0;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_init(dnstap_file_t *f, const dnstap_encoder_t *enc,
+                                            uint8_t *buf, size_t cap,
+                                            dnstap_write_fn write, void *ctx) {
+    static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
+    if (f == NULL || enc == NULL || buf == NULL || write == NULL || cap < 64) return DNSTAP_ERR_INVALID;
+    DNSTAP_MEMSET(f, 0, sizeof *f);
+    f->enc = enc;
+    f->write = write;
+    f->ctx = ctx;
+    f->buf = buf;
+    f->cap = cap;
+    f->fd = -1;
+    f->state = DNSTAP__F_OPEN;
+    return dnstap_control_frame(buf, cap, DNSTAP_CONTROL_START, ct, 1, &f->used);
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t *msg) {
+    dnstap_result_t r;
+    size_t n;
+    if (f == NULL || f->state != DNSTAP__F_OPEN) return DNSTAP_ERR_INVALID;
+    if (f->err != DNSTAP_OK) return f->err;
+    r = dnstap_encode_frame(f->enc, msg, f->buf + f->used, f->cap - f->used, &n);
+    if (r == DNSTAP_ERR_NOSPACE && f->used) {
+        r = dnstap__file_drain(f);
+        if (r != DNSTAP_OK) return r;
+        r = dnstap_encode_frame(f->enc, msg, f->buf, f->cap, &n);
+    }
+    if (r != DNSTAP_OK) return r;
+    f->used += n;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_write_frame(dnstap_file_t *f, const uint8_t *frame, size_t len) {
+    if (f == NULL || f->state != DNSTAP__F_OPEN || frame == NULL || len < 5 ||
+        dnstap__get_be32(frame) != len - 4 || len - 4 > f->enc->payload_max)
+        return DNSTAP_ERR_INVALID;
+    if (f->err != DNSTAP_OK) return f->err;
+    if (len > f->cap - f->used) {
+        dnstap_result_t r = dnstap__file_drain(f);
+        if (r != DNSTAP_OK) return r;
+        if (len > f->cap) return DNSTAP_ERR_NOSPACE;
+    }
+    DNSTAP_MEMCPY(f->buf + f->used, frame, len);
+    f->used += len;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_flush(dnstap_file_t *f) {
+    if (f == NULL || f->state != DNSTAP__F_OPEN) return DNSTAP_ERR_INVALID;
+    return dnstap__file_drain(f);
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_close(dnstap_file_t *f) {
+    dnstap_result_t r;
+    size_t n;
+    if (f == NULL || f->state != DNSTAP__F_OPEN) return DNSTAP_ERR_INVALID;
+    r = f->err;
+    if (r == DNSTAP_OK && f->cap - f->used < 12) r = dnstap__file_drain(f);
+    if (r == DNSTAP_OK) r = dnstap_control_frame(f->buf + f->used, f->cap - f->used, DNSTAP_CONTROL_STOP, NULL, 0, &n);
+    if (r == DNSTAP_OK) { f->used += n; r = dnstap__file_drain(f); }
+    f->state = DNSTAP__F_CLOSED;
+#if DNSTAP__POSIX
+    if (f->fd >= 0) {
+        if (fsync(f->fd) != 0 && errno != EINVAL && r == DNSTAP_OK) r = DNSTAP_ERR_IO;
+        if (close(f->fd) != 0 && r == DNSTAP_OK) r = DNSTAP_ERR_IO;
+        f->fd = -1;
+    }
+#endif
+    return r;
+}
+
+#if DNSTAP__POSIX
+DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len) {
+    int fd = *(const int *)ctx;
+    ssize_t n;
+    if (len > 0x40000000u) len = 0x40000000u;
+    do n = write(fd, buf, len); while (n < 0 && errno == EINTR);
+    if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? DNSTAP_ERR_AGAIN : DNSTAP_ERR_IO;
+    return (int)n;
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encoder_t *enc,
+                                            uint8_t *buf, size_t cap, const char *path) {
+    dnstap_result_t r;
+    int fd;
+    if (f == NULL || path == NULL) return DNSTAP_ERR_INVALID;
+    r = dnstap_file_init(f, enc, buf, cap, dnstap_fd_write, NULL);
+    if (r != DNSTAP_OK) return r;
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) { f->state = DNSTAP__F_CLOSED; return DNSTAP_ERR_IO; }
+    f->fd = fd;
+    f->ctx = &f->fd;
+    return DNSTAP_OK;
+}
+#else
+DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len) {
+    (void)ctx; (void)buf; (void)len;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encoder_t *enc,
+                                            uint8_t *buf, size_t cap, const char *path) {
+    (void)f; (void)enc; (void)buf; (void)cap; (void)path;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+#endif
+
+/* >>names --------------------------------------------------------------- */
+
+DNSTAP_API const char *dnstap_result_str(dnstap_result_t r) {
+    switch (r) {
+    case DNSTAP_OK: return "ok";
+    case DNSTAP_ERR_AGAIN: return "would block / need more input";
+    case DNSTAP_ERR_INVALID: return "invalid argument or state";
+    case DNSTAP_ERR_NOSPACE: return "buffer too small";
+    case DNSTAP_ERR_TOO_LONG: return "field or message longer than the payload limit";
+    case DNSTAP_ERR_ENUM: return "enum value not in the dnstap schema";
+    case DNSTAP_ERR_MISSING: return "required field missing";
+    case DNSTAP_ERR_IO: return "write failed";
+    case DNSTAP_ERR_DECODE: return "malformed Dnstap protobuf";
+    case DNSTAP_ERR_FRAME_TOO_BIG: return "data frame larger than the limit";
+    case DNSTAP_ERR_CONTROL_TOO_BIG: return "control frame larger than 512 bytes";
+    case DNSTAP_ERR_CONTROL_TYPE: return "unknown control frame type";
+    case DNSTAP_ERR_CONTROL_FIELD: return "malformed or disallowed control frame field";
+    case DNSTAP_ERR_CONTENT_TYPE_TOO_LONG: return "content type longer than 256 bytes";
+    case DNSTAP_ERR_CONTENT_TYPE: return "unexpected content type";
+    case DNSTAP_ERR_SEQUENCE: return "frame out of sequence";
+    case DNSTAP_ERR_TRUNCATED: return "input ends inside a frame";
+    case DNSTAP_ERR_UNFINISHED: return "input ends before STOP";
+    case DNSTAP_ERR_UNSUPPORTED: return "not available in this build";
+    }
+    return "?";
+}
+
+static const char *dnstap__name(const char *const *names, size_t n, int v) {
+    return v >= 1 && (size_t)v <= n ? names[v - 1] : "?";
+}
+
+DNSTAP_API const char *dnstap_message_type_str(int type) {
+    static const char *const names[14] = {
+        "AUTH_QUERY", "AUTH_RESPONSE", "RESOLVER_QUERY", "RESOLVER_RESPONSE",
+        "CLIENT_QUERY", "CLIENT_RESPONSE", "FORWARDER_QUERY", "FORWARDER_RESPONSE",
+        "STUB_QUERY", "STUB_RESPONSE", "TOOL_QUERY", "TOOL_RESPONSE",
+        "UPDATE_QUERY", "UPDATE_RESPONSE" };
+    return dnstap__name(names, 14, type);
+}
+
+DNSTAP_API const char *dnstap_socket_family_str(int family) {
+    static const char *const names[2] = { "INET", "INET6" };
+    return dnstap__name(names, 2, family);
+}
+
+DNSTAP_API const char *dnstap_socket_protocol_str(int protocol) {
+    static const char *const names[7] = { "UDP", "TCP", "DOT", "DOH", "DNSCryptUDP", "DNSCryptTCP", "DOQ" };
+    return dnstap__name(names, 7, protocol);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#undef DNSTAP__TAG
+#endif /* DNSTAP_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 The dnstap.h authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
