@@ -1,0 +1,66 @@
+# dnstap.h - build, test, demo, benchmark.
+#   make         build the examples and the tests
+#   make demo    write a sample dnstap file and print it with golang-dnstap's `dnstap -y`
+#   make test    run every test; ends with "N passed, N failed"
+#   make regen   regenerate the nanopb block in dnstap.h from dnstap.proto
+#   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm
+#   make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)
+# Missing Debian packages are installed by tests/deps.sh (apt-get, as root).
+
+B      := build
+CC     ?= cc
+WARN   := -std=c99 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -Wshadow \
+          -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes
+LIBS   := -lprotobuf-nanopb
+SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
+HDR    := dnstap.h
+
+EXAMPLES := $(B)/sample_file
+TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx
+
+.PHONY: all deps test demo regen bench fuzz clean
+all: deps $(EXAMPLES) $(TESTS)
+
+deps:
+	@tests/deps.sh build
+
+$(B):
+	@mkdir -p $(B)
+
+$(B)/sample_file: examples/sample_file.c $(HDR) | $(B)
+	$(CC) $(WARN) -O2 -I. $< -o $@ $(LIBS)
+
+$(B)/test_unit_asan: tests/test_unit.c tests/test.h $(HDR) | $(B)
+	clang $(WARN) -g -O1 $(SAN) -I. $< -o $@ $(LIBS)
+$(B)/test_unit_gcc: tests/test_unit.c tests/test.h $(HDR) | $(B)
+	gcc $(WARN) -O2 -I. $< -o $@ $(LIBS)
+$(B)/test_unit_cxx: tests/test_unit.c tests/test.h $(HDR) | $(B)
+	g++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -O1 -I. $< -o $@ $(LIBS)
+
+test:
+	@tests/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@tests/run.sh $(B)
+
+demo:
+	@tests/deps.sh demo
+	@$(MAKE) --no-print-directory $(B)/sample_file
+	@$(B)/sample_file $(B)/demo.dnstap
+	@echo '$$ dnstap -r $(B)/demo.dnstap -y'
+	@dnstap -r $(B)/demo.dnstap -y 2>&1 | grep -v '^dnstap: opened input file'
+
+regen:
+	@tests/deps.sh build
+	tests/regen.sh
+
+bench:
+	@tests/deps.sh bench
+	tests/bench.sh $(B)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/deps.sh fuzz
+	fuzz/run.sh $(B) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(B)

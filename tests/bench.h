@@ -1,0 +1,38 @@
+/* bench.h - shared declarations of the `make bench` programs (tests/bench*.c).
+   The workload is docs/bench-workload.md; tests/bench.sh builds and runs. */
+#ifndef BENCH_H_INCLUDED
+#define BENCH_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include "dnstap.h"
+
+#define BENCH_IDENTITY "resolver1"
+#define BENCH_VERSION  "dnstap-bench 1.0"
+#define BENCH_OUT_MAX  4096u   /* one frame of the workload, with room to spare */
+
+/* Print a message and abort(): a bench must never time a broken encoder. */
+void bench_die(const char *what);
+
+/* Calls of malloc/calloc/realloc since start (bench.c, -Wl,--wrap=...). */
+unsigned long bench_allocs_now(void);
+
+/* protobuf-c peers (bench_peers.c). Each packs the same Dnstap message as
+   dnstap.h from the same dnstap_msg_t. */
+
+/* Pack the payload into out[0..cap); returns its length (0: does not fit). */
+size_t bench_pbc_pack(const dnstap_msg_t *m, uint8_t *out, size_t cap);
+
+/* protobuf-c + fstrm_file_writer + fstrm_writer_write (stdio-buffered). */
+int bench_fstrm_open(const char *path);
+size_t bench_fstrm_log(const dnstap_msg_t *m, uint8_t *out);
+void bench_fstrm_close(void);
+
+/* protobuf-c + fstrm_iothr: malloc'd payload handed to fstrm_iothr_submit();
+   a full queue is retried (libfstrm's documented busy loop), not dropped. */
+int bench_iothr_open(const char *path);
+size_t bench_iothr_log(const dnstap_msg_t *m, uint8_t *out);
+void bench_iothr_close(void);
+unsigned long bench_iothr_full(void);   /* submits refused: queue full */
+
+#endif /* BENCH_H_INCLUDED */

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Make sure the Debian packages a target needs are installed: install the
+# missing ones with apt-get when we can (root), else name them and fail.
+# Usage: tests/deps.sh build|test|bench|fuzz
+set -u
+build="nanopb libnanopb-dev"
+test_="$build clang valgrind golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf python3-yaml"
+bench="$build valgrind libprotobuf-c-dev protobuf-c-compiler libfstrm-dev"
+fuzz="$build clang"
+case "${1:-build}" in
+    build) want=$build ;; test) want=$test_ ;; bench) want=$bench ;; fuzz) want=$fuzz ;;
+    demo) want="$build golang-github-dnstap-golang-dnstap-cli" ;;
+    *) echo "deps: unknown set '$1'" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "deps: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y --no-install-recommends $missing >/tmp/dnstap-deps.log 2>&1; then
+        apt-get update >/dev/null 2>&1
+        apt-get install -y --no-install-recommends $missing >/tmp/dnstap-deps.log 2>&1 || {
+            echo "deps: apt-get install failed (see /tmp/dnstap-deps.log); missing:$missing" >&2; exit 1; }
+    fi
+    exit 0
+fi
+echo "deps: missing Debian packages:$missing" >&2
+echo "deps: install them with: sudo apt-get install$missing" >&2
+exit 1

@@ -1,0 +1,65 @@
+#!/bin/sh
+# `make test`: runs every check and ends with "N passed, N failed".
+# Each step prints "PASS: name" / "FAIL: name: why" lines; a step that exits
+# non-zero without a FAIL line counts as one failure, so a crash cannot pass.
+# Usage: tests/run.sh BUILD_DIR
+set -u
+cd "$(dirname "$0")/.."
+B=${1:-build}
+TESTDATA=${TESTDATA:-../shared/testdata}
+FUZZ_SECONDS=${FUZZ_SECONDS:-5}
+passed=0
+failed=0
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
+step() {
+    name=$1; shift
+    "$@" >"$tmp" 2>&1
+    rc=$?
+    cat "$tmp"
+    p=$(grep -c '^PASS:' "$tmp")
+    f=$(grep -c '^FAIL:' "$tmp")
+    if [ $rc != 0 ] && [ "$f" = 0 ]; then echo "FAIL: $name: exit status $rc"; f=1; fi
+    if [ $rc = 0 ] && [ "$p" = 0 ] && [ "$f" = 0 ]; then echo "PASS: $name"; p=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+WARN="-Wall -Wextra -Werror -pedantic"
+IMPL='#define DNSTAP_IMPLEMENTATION
+#include "dnstap.h"
+int main(void) { dnstap_encoder_t e; return dnstap_encoder_init(&e, NULL) != DNSTAP_OK; }'
+
+# The header alone, with its implementation, as C99 and C++ with both compilers.
+compile() {
+    printf '%s\n' "$IMPL" | "$@" $WARN -I. -o "$B/compile_check" - -lprotobuf-nanopb && "$B/compile_check"
+}
+step "compile: gcc -std=c99" compile gcc -x c -std=c99 -Wconversion -Wsign-conversion -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes
+step "compile: clang -std=c99" compile clang -x c -std=c99 -Wconversion -Wsign-conversion -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes
+step "compile: g++ -std=c++11" compile g++ -x c++ -std=c++11 -Wconversion -Wsign-conversion -Wshadow
+step "compile: clang++ -std=c++17" compile clang++ -x c++ -std=c++17 -Wconversion -Wsign-conversion -Wshadow
+step "compile: DNSTAP_STATIC" compile gcc -x c -std=c99 -DDNSTAP_STATIC -Wno-unused-function
+step "compile: DNSTAP_ENCODER_NANOPB" compile gcc -x c -std=c99 -DDNSTAP_ENCODER_NANOPB
+
+# Freestanding core: the encoder and Frame Streams need nothing but memcpy and memset.
+freestanding() {
+    printf '#define DNSTAP_IMPLEMENTATION\n#include "dnstap.h"\n' |
+        gcc -x c -std=c99 -Os -ffreestanding -DDNSTAP_FREESTANDING -DDNSTAP_NO_DECODE \
+            -DDNSTAP_NO_NANOPB_ENCODE $WARN -I. -c -o "$B/freestanding.o" - || return 1
+    undef=$(nm -u "$B/freestanding.o" | awk '{print $2}' | sort | tr '\n' ' ')
+    [ "$undef" = "memcpy memset " ] || { echo "FAIL: freestanding: needs $undef"; return 1; }
+    echo "PASS: freestanding core needs only memcpy and memset ($(size "$B/freestanding.o" | awk 'NR==2{print $1}') bytes of text on x86-64)"
+}
+step freestanding freestanding
+
+step "schema: embedded nanopb block is current" tests/regen.sh --check
+step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
+step "unit (gcc -O2)" "$B/test_unit_gcc" "$TESTDATA"
+step "unit (g++, as C++)" "$B/test_unit_cxx" "$TESTDATA"
+[ -x tests/interop.sh ] && step interop tests/interop.sh "$B"
+[ -x fuzz/run.sh ] && step "fuzz (${FUZZ_SECONDS}s per target)" fuzz/run.sh "$B" "$FUZZ_SECONDS"
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
