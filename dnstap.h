@@ -194,7 +194,12 @@ typedef enum dnstap_result_t {
     DNSTAP_ERR_SEQUENCE       = -15, /* frame not allowed at this point */
     DNSTAP_ERR_TRUNCATED      = -16, /* input ended inside a frame */
     DNSTAP_ERR_UNFINISHED     = -17, /* input ended before the STOP frame */
-    DNSTAP_ERR_UNSUPPORTED    = -18  /* not available in this build */
+    DNSTAP_ERR_UNSUPPORTED    = -18, /* not available in this build */
+    DNSTAP_ERR_FULL           = -19, /* queue full: message dropped (counted) */
+    DNSTAP_ERR_DISCONNECTED   = -20, /* not connected, DROP policy: dropped (counted) */
+    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write or FINISH timed out */
+    DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not accept our content type */
+    DNSTAP_ERR_CLOSED         = -23  /* peer closed the connection */
 } dnstap_result_t;
 
 /* ------------------------------------------------------------------------
@@ -493,6 +498,201 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
 
 /* POSIX write callback for a blocking descriptor; ctx points to an int fd. */
 DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+   Live logging: queue, connection, transports
+   ------------------------------------------------------------------------ */
+
+#ifndef DNSTAP_MAX_QUEUES
+#define DNSTAP_MAX_QUEUES 8       /* producer queues (threads) per tap */
+#endif
+#ifndef DNSTAP_EXTRA_MAX
+#define DNSTAP_EXTRA_MAX 256      /* stack bytes for a per-message extra */
+#endif
+#define DNSTAP_STOCK_TRANSPORT_SIZE 768
+
+/* TRANSPORT CONTRACT. A transport is these callbacks and ctx.
+   1. write() may take fewer bytes than len; it returns how many it took.
+   2. A call that would block returns DNSTAP_ERR_AGAIN; so does write()
+      returning 0 for len > 0. There is no other "would block" value.
+   3. After DNSTAP_ERR_AGAIN the library calls again with the *same* buf and
+      len (what mbedtls_ssl_write() requires); after a partial write of n it
+      continues with buf + n, len - n.
+   4. The library calls the transport only from dnstap_poll() (and the POSIX
+      helpers built on it), never from dnstap_log(), never re-entrantly.
+   5. Any other negative value means the connection is dead: the library
+      calls close() once, then connect() again after a backoff.
+   6. connect() starts or continues connecting: DNSTAP_OK once connected,
+      DNSTAP_ERR_AGAIN while in progress, negative on failure. read() returns
+      bytes read, DNSTAP_ERR_AGAIN, 0 at end of stream, or negative.
+   7. fd() (optional) gives a descriptor for the host's poll()/epoll, or -1.
+   8. Callbacks must not call back into dnstap. */
+typedef struct dnstap_transport_t {
+    dnstap_result_t (*connect)(void *ctx);
+    int (*write)(void *ctx, const uint8_t *buf, size_t len);
+    int (*read)(void *ctx, uint8_t *buf, size_t len);
+    void (*close)(void *ctx);
+    int (*fd)(void *ctx);
+    void *ctx;
+} dnstap_transport_t;
+
+typedef enum dnstap_log_level_t {
+    DNSTAP_LOG_ERROR = 1, DNSTAP_LOG_WARN = 2, DNSTAP_LOG_INFO = 3
+} dnstap_log_level_t;
+
+/* Messages about connections and drops; called from dnstap_poll() only. */
+typedef struct dnstap_logger_t {
+    void (*func)(void *ctx, dnstap_log_level_t level, const char *message);
+    void *ctx;
+} dnstap_logger_t;
+
+/* Per-message extra (CoreDNS's extra template): write up to cap bytes into
+   buf and return how many, or return (size_t)-1 for no extra. Called from
+   dnstap_log(), so it must be fast and must not block. */
+typedef size_t (*dnstap_extra_fn)(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t cap);
+
+typedef enum dnstap_disconnected_t {
+    DNSTAP_KEEP_WHILE_DISCONNECTED = 0,  /* queue, send after reconnecting */
+    DNSTAP_DROP_WHILE_DISCONNECTED = 1   /* drop (counted) until connected */
+} dnstap_disconnected_t;
+
+/* Zero-initialise; zero means default. CoreDNS's option for each field is
+   named in brackets. */
+typedef struct dnstap_desc_t {
+    const char *endpoint;      /* [SOCKET] "/path", "unix:///path", "tcp://host:port",
+                                  "tcp://[v6]:port", "file:/path"; NULL with .transport */
+    bool full;                 /* [full] include query/response wire messages */
+    void *queue;               /* [queue] caller memory for the queues (required) */
+    size_t queue_size;         /* its size in bytes, split evenly among queues */
+    unsigned queues;           /* producer queues, one per logging thread (1) */
+    uint32_t write_buffer;     /* [writebuffer] SO_SNDBUF bytes for TCP (system default) */
+    dnstap_bytes_t identity;   /* [identity] default: the host name, where there is one */
+    dnstap_bytes_t version;    /* [version] default: "dnstap.h " DNSTAP_VERSION_STRING */
+    dnstap_bytes_t extra;      /* [extra] fixed extra for every message */
+    dnstap_extra_fn extra_fn;  /* [extra template] per-message extra; wins over .extra */
+    void *extra_ctx;
+    uint32_t payload_max;      /* largest payload sent (DNSTAP_PAYLOAD_MAX_DEFAULT) */
+    dnstap_disconnected_t while_disconnected;   /* KEEP */
+    bool unidirectional;       /* no READY/ACCEPT/FINISH (files: always) */
+    uint32_t backoff_min_ms;   /* first reconnect delay (100), doubles ... */
+    uint32_t backoff_max_ms;   /* ... up to this (10000); +-25 % jitter */
+    uint32_t connect_timeout_ms;    /* [dial timeout] 4000 */
+    uint32_t handshake_timeout_ms;  /* READY -> ACCEPT 4000 */
+    uint32_t write_timeout_ms;      /* no write progress while data waits: 4000 */
+    uint32_t finish_timeout_ms;     /* STOP -> FINISH at shutdown: 4000 */
+    uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
+    dnstap_logger_t logger;
+    dnstap_transport_t transport;   /* your own transport; wins over .endpoint */
+} dnstap_desc_t;
+
+/* Invariant: logged == sent + all dropped_* + queued. */
+typedef struct dnstap_stats_t {
+    uint64_t logged;               /* dnstap_log() calls (including refused ones) */
+    uint64_t sent;                 /* frames written whole to the transport */
+    uint64_t sent_bytes;
+    uint64_t dropped_full;         /* queue full */
+    uint64_t dropped_too_big;      /* above payload_max or the queue size */
+    uint64_t dropped_invalid;      /* missing type, bad enum value */
+    uint64_t dropped_disconnected; /* DROP policy while disconnected; or left at close */
+    uint64_t dropped_write_error;  /* DROP policy: the frame being written when it failed */
+    uint64_t queued;               /* frames waiting in the queues */
+    uint64_t queued_bytes;
+    uint64_t connects;             /* handshakes completed */
+    uint64_t reconnects;           /* connections lost or refused, then retried */
+    uint64_t handshake_failures;   /* ACCEPT missing, wrong or late */
+    uint64_t timeouts;             /* connect, handshake, write or FINISH timeouts */
+} dnstap_stats_t;
+
+/* What the host's event loop should wait for before the next dnstap_poll(). */
+typedef struct dnstap_io_t {
+    int fd;                        /* -1: none */
+    bool want_read, want_write;
+    uint64_t deadline_ms;          /* call dnstap_poll() by then, at the latest */
+} dnstap_io_t;
+
+/* One producer queue: a ring of finished frames. Cache-line aligned by
+   padding so producers on different queues do not share lines. */
+typedef struct dnstap_queue_t {
+    uint8_t *buf;
+    uint32_t cap;
+    uint32_t head;                 /* producer's */
+    uint32_t wrap;                 /* producer's: where data ends before the wrap */
+    uint32_t tail;                 /* consumer's */
+    uint64_t logged, dropped_full, dropped_too_big, dropped_invalid, dropped_disconnected;
+    uint8_t pad[8];
+} dnstap_queue_t;
+
+typedef struct dnstap_t {
+    dnstap_desc_t desc;            /* with defaults filled in */
+    dnstap_encoder_t enc;          /* full messages */
+    dnstap_transport_t tr;
+    dnstap_queue_t q[DNSTAP_MAX_QUEUES];
+    /* private: connection state */
+    int state, accepting, shutting_down, open, reconnect;
+    uint8_t *stock_frame;          /* dnstap_log_all(): this tap's copy of the frame */
+    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms, shutdown_ms;
+    uint32_t backoff_ms, rng;
+    unsigned tx_queue;             /* queue being sent from */
+    uint32_t tx_off;               /* bytes of the current run already written */
+    const uint8_t *again_buf;      /* retry with the same arguments after AGAIN */
+    size_t again_len;
+    uint8_t ctl[600];              /* control frame being sent */
+    size_t ctl_len, ctl_off;
+    int ctl_next;                  /* state after the control frame is sent */
+    dnstap_reader_t reader;        /* ACCEPT / FINISH */
+    uint8_t reader_buf[DNSTAP_CONTROL_MAX];
+    uint8_t rx[64];
+    uint64_t sent, sent_bytes, dropped_disconnected, dropped_write_error;
+    uint64_t connects, reconnects, handshake_failures, timeouts, reported_drops;
+    dnstap_result_t last_error;
+    uint8_t identity_buf[256];
+    union { uint8_t bytes[DNSTAP_STOCK_TRANSPORT_SIZE]; uint64_t u; void *p; } stock;
+} dnstap_t;
+
+/* Set up a tap. Resolves a host name here, outside the query path. Errors:
+   DNSTAP_ERR_INVALID (no queue memory, bad endpoint), DNSTAP_ERR_UNSUPPORTED
+   (endpoint kind not built in), DNSTAP_ERR_TOO_LONG (identity etc.). */
+DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc);
+
+/* Queue one message on queue 0: encodes it straight into the queue.
+   Returns DNSTAP_OK, or why it was dropped (all counted in the stats):
+   DNSTAP_ERR_FULL, DNSTAP_ERR_TOO_LONG, DNSTAP_ERR_ENUM, DNSTAP_ERR_MISSING,
+   DNSTAP_ERR_DISCONNECTED (DROP policy), DNSTAP_ERR_INVALID (after shutdown).
+   Never blocks, never allocates, never calls the transport.
+   Thread safety: one thread per queue; see dnstap_log_queue(). */
+DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg);
+
+/* As dnstap_log() on queue q (0 <= q < desc.queues): threads that log at the
+   same time each use their own queue; no lock is taken. */
+DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg);
+
+/* Log one event to several taps (each on queue q), encoding it once per
+   distinct encoding (e.g. once for all `full` taps with the same identity)
+   and copying the frame to the others. Returns the first error, if any. */
+DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsigned q,
+                                          const dnstap_msg_t *msg);
+
+/* Drive the connection: connect, handshake, send queued frames, time out,
+   reconnect, shut down. now_ms: a monotonic clock in milliseconds
+   (dnstap_clock_ms() on POSIX). Call it when dnstap_io() says so.
+   Returns DNSTAP_OK, or the error that just closed the connection. */
+DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now_ms);
+
+DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
+
+/* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
+   finish_timeout_ms), close. Keep calling dnstap_poll() until
+   dnstap_closed(). Frames still queued at the end count as dropped. */
+DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now_ms);
+DNSTAP_API bool dnstap_closed(const dnstap_t *tap);
+
+/* Counters, from the thread that calls dnstap_poll() (or when quiet). */
+DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap);
+
+/* POSIX: a monotonic clock in milliseconds; and a blocking loop that polls
+   the tap until it is closed or timeout_ms passed (for programs ending). */
+DNSTAP_API uint64_t dnstap_clock_ms(void);
+DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 
 #ifdef __cplusplus
 }
@@ -1124,6 +1324,17 @@ DNSTAP_API dnstap_result_t dnstap_encoded_size(const dnstap_encoder_t *enc, cons
     return r;
 }
 
+/* Write a measured payload with the selected encoder; space is checked. */
+static void dnstap__emit(const dnstap_encoder_t *enc, const dnstap_msg_t *msg, const dnstap__sizes_t *sz,
+                         uint8_t *out) {
+#ifdef DNSTAP_ENCODER_NANOPB
+    size_t n;
+    (void)dnstap_encode_nanopb(enc, msg, out, sz->payload, &n);   /* same checks already passed */
+#else
+    (void)dnstap__write(out, enc, msg, sz);
+#endif
+}
+
 /* Payload at buf + hdr, after hdr bytes the caller fills (0 or 4). */
 static dnstap_result_t dnstap__encode_at(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
                                          uint8_t *buf, size_t cap, size_t hdr, size_t *len) {
@@ -1131,15 +1342,10 @@ static dnstap_result_t dnstap__encode_at(const dnstap_encoder_t *enc, const dnst
     dnstap_result_t r;
     if (enc == NULL || msg == NULL || len == NULL || (buf == NULL && cap)) return DNSTAP_ERR_INVALID;
     *len = 0;
-#ifdef DNSTAP_ENCODER_NANOPB
-    r = dnstap_encode_nanopb(enc, msg, cap >= hdr ? buf + hdr : buf, cap >= hdr ? cap - hdr : 0, &sz.payload);
-    if (r != DNSTAP_OK) return r;
-#else
     r = dnstap__measure(enc, msg, &sz);
     if (r != DNSTAP_OK) return r;
     if (cap < hdr || sz.payload > cap - hdr) return DNSTAP_ERR_NOSPACE;
-    (void)dnstap__write(buf + hdr, enc, msg, &sz);
-#endif
+    dnstap__emit(enc, msg, &sz, buf + hdr);
     if (hdr) dnstap__put_be32(buf, (uint32_t)sz.payload);
     *len = hdr + sz.payload;
     return DNSTAP_OK;
@@ -1650,7 +1856,7 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
         if (chunk > 0x40000000u) chunk = 0x40000000u;
         n = f->write(f->ctx, f->buf + off, chunk);
         if (n <= 0 || (size_t)n > chunk) {
-            f->err = (n < 0 && n >= DNSTAP_ERR_UNSUPPORTED && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
+            f->err = (n < 0 && n >= DNSTAP_ERR_CLOSED && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
                                                                                     : DNSTAP_ERR_IO;
             /* keep what was not written, so nothing queued is silently lost */
             if (off) {   /* rare: a byte loop, not memmove, keeps libc needs minimal */
@@ -1772,6 +1978,892 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
 }
 #endif
 
+/* >>queue ---------------------------------------------------------------
+   One ring per producer, holding finished frames exactly as they go on the
+   wire, so the writer sends straight from it. Single producer, single
+   consumer: the producer owns head and wrap, the consumer owns tail. Frames
+   never straddle the end: a frame that does not fit there starts at 0 and
+   wrap marks where the data before it ends. head == tail means empty, so
+   the producer always leaves a gap. */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DNSTAP__LOAD_ACQ(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define DNSTAP__STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define DNSTAP__LOAD_RLX(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define DNSTAP__STORE_RLX(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#else /* no atomics known: one thread only */
+#define DNSTAP__LOAD_ACQ(p)     (*(p))
+#define DNSTAP__STORE_REL(p, v) (*(p) = (v))
+#define DNSTAP__LOAD_RLX(p)     (*(p))
+#define DNSTAP__STORE_RLX(p, v) (*(p) = (v))
+#endif
+/* 64-bit counters: atomic where that is free, else plain (a stats reader on
+   another thread may then see a torn value; the counts themselves stay exact). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && \
+    __GCC_ATOMIC_LLONG_LOCK_FREE == 2
+#define DNSTAP__GET64(p)  __atomic_load_n((p), __ATOMIC_RELAXED)
+#define DNSTAP__INC64(p)  __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#else
+#define DNSTAP__GET64(p)  (*(p))
+#define DNSTAP__INC64(p)  ((*(p))++)
+#endif
+
+static uint8_t *dnstap__q_reserve(dnstap_queue_t *q, uint32_t need, uint32_t *new_head) {
+    uint32_t h = q->head, t = DNSTAP__LOAD_ACQ(&q->tail);
+    if (h >= t) {
+        if (q->cap - h >= need) { *new_head = h + need; return q->buf + h; }
+        if (t > need) { DNSTAP__STORE_RLX(&q->wrap, h); *new_head = need; return q->buf; }
+        return NULL;
+    }
+    if (t - h > need) { *new_head = h + need; return q->buf + h; }
+    return NULL;
+}
+
+/* The consumer's next contiguous run of whole frames: [*start, *start + n). */
+static uint32_t dnstap__q_run(dnstap_queue_t *q, uint32_t *start) {
+    uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
+    if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) {
+        t = 0;
+        DNSTAP__STORE_REL(&q->tail, 0);
+    }
+    *start = t;
+    return h >= t ? h - t : DNSTAP__LOAD_RLX(&q->wrap) - t;
+}
+
+static uint32_t dnstap__frame_len_at(const uint8_t *p) { return 4 + dnstap__get_be32(p); }
+
+/* Consumer: release the frame at the tail. */
+static void dnstap__q_pop(dnstap_queue_t *q, uint32_t len) {
+    DNSTAP__STORE_REL(&q->tail, q->tail + len);
+}
+
+/* Count (or with discard, drop) every frame queued now. */
+static uint64_t dnstap__q_walk(dnstap_queue_t *q, uint64_t *bytes, bool discard) {
+    uint64_t frames = 0;
+    uint32_t start, n;
+    uint32_t t = q->tail;
+    uint32_t h = DNSTAP__LOAD_ACQ(&q->head);
+    if (discard) {
+        while ((n = dnstap__q_run(q, &start)) != 0) {
+            uint32_t off = 0;
+            while (off < n) { uint32_t l = dnstap__frame_len_at(q->buf + start + off); off += l; frames++; *bytes += l; }
+            dnstap__q_pop(q, n);
+        }
+        return frames;
+    }
+    /* read-only walk from a snapshot of tail and head */
+    while (t != h) {
+        uint32_t l;
+        if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) { t = 0; continue; }
+        l = dnstap__frame_len_at(q->buf + t);
+        t += l;
+        frames++;
+        *bytes += l;
+    }
+    return frames;
+}
+
+/* >>tap -----------------------------------------------------------------
+   Producer side: dnstap_log*(). */
+
+enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT,
+       DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
+
+/* Queue msg on tap's queue qi: encode it, or copy a frame made for a tap
+   with the same encoding. *made receives where the frame went. */
+static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
+                                   const uint8_t *frame, uint32_t frame_len, uint8_t **made) {
+    dnstap_queue_t *q;
+    dnstap_msg_t local;
+    const dnstap_msg_t *m = msg;
+    uint8_t extra[DNSTAP_EXTRA_MAX];
+    dnstap__sizes_t sz;
+    uint32_t need, nh;
+    uint8_t *dst;
+    dnstap_result_t r;
+    *made = NULL;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    DNSTAP__INC64(&q->logged);
+    if (DNSTAP__LOAD_RLX(&tap->shutting_down) ||
+        (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && !DNSTAP__LOAD_ACQ(&tap->accepting))) {
+        DNSTAP__INC64(&q->dropped_disconnected);
+        return DNSTAP_ERR_DISCONNECTED;
+    }
+    if (frame) {
+        need = frame_len;
+    } else {
+        if (!tap->desc.full || tap->desc.extra_fn) {
+            local = *msg;
+            m = &local;
+            if (!tap->desc.full) local.query_message.data = local.response_message.data = NULL;
+            if (tap->desc.extra_fn && !msg->extra.data) {
+                size_t n = tap->desc.extra_fn(tap->desc.extra_ctx, msg, extra, sizeof extra);
+                if (n <= sizeof extra) { local.extra.data = extra; local.extra.len = n; }
+            }
+        }
+        r = dnstap__measure(&tap->enc, m, &sz);
+        if (r != DNSTAP_OK) {
+            if (r == DNSTAP_ERR_TOO_LONG) DNSTAP__INC64(&q->dropped_too_big);
+            else DNSTAP__INC64(&q->dropped_invalid);
+            return r;
+        }
+        need = 4 + (uint32_t)sz.payload;
+    }
+    if (need >= q->cap) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
+    dst = dnstap__q_reserve(q, need, &nh);
+    if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); return DNSTAP_ERR_FULL; }
+    if (frame) {
+        DNSTAP_MEMCPY(dst, frame, need);
+    } else {
+        dnstap__put_be32(dst, (uint32_t)sz.payload);
+        dnstap__emit(&tap->enc, m, &sz, dst + 4);
+    }
+    DNSTAP__STORE_REL(&q->head, nh);
+    *made = dst;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg) {
+    uint8_t *made;
+    return dnstap__log(tap, q, msg, NULL, 0, &made);
+}
+
+DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
+    uint8_t *made;
+    return dnstap__log(tap, 0, msg, NULL, 0, &made);
+}
+
+/* Taps whose frames for the same message are the same bytes. */
+static bool dnstap__same_encoding(const dnstap_t *a, const dnstap_t *b) {
+    return a->desc.full == b->desc.full && !a->desc.extra_fn && !b->desc.extra_fn &&
+           a->enc.payload_max == b->enc.payload_max && a->enc.seg_off[3] == b->enc.seg_off[3] &&
+           dnstap__equal(a->enc.prefix, b->enc.prefix, a->enc.seg_off[3]);
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsigned q,
+                                          const dnstap_msg_t *msg) {
+    dnstap_result_t first = DNSTAP_OK;
+    size_t i, j;
+    if (taps == NULL && n) return DNSTAP_ERR_INVALID;
+    for (i = 0; i < n; i++) {
+        dnstap_result_t r;
+        uint8_t *made = NULL;
+        const uint8_t *frame = NULL;
+        for (j = 0; j < i && frame == NULL; j++) {
+            if (taps[j] && taps[j]->stock_frame && taps[i] && dnstap__same_encoding(taps[i], taps[j]))
+                frame = taps[j]->stock_frame;
+        }
+        r = dnstap__log(taps[i], q, msg, frame, frame ? dnstap__frame_len_at(frame) : 0, &made);
+        if (taps[i]) taps[i]->stock_frame = made;
+        if (r != DNSTAP_OK && first == DNSTAP_OK) first = r;
+    }
+    for (i = 0; i < n; i++) if (taps[i]) taps[i]->stock_frame = NULL;
+    return first;
+}
+
+/* >>connection ----------------------------------------------------------
+   The Frame Streams writer, driven by dnstap_poll(): connect, READY ->
+   ACCEPT -> START (or START alone when unidirectional), data, STOP ->
+   FINISH, close; on any failure close and reconnect after a backoff. */
+
+/* Log lines, built without printf (freestanding). */
+typedef struct dnstap__line_t { char s[320]; size_t n; } dnstap__line_t;
+
+static dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) {
+    while (s && *s && l->n < sizeof l->s - 1) l->s[l->n++] = *s++;
+    l->s[l->n] = 0;
+    return l;
+}
+
+static dnstap__line_t *dnstap__addu(dnstap__line_t *l, uint64_t v) {
+    char d[24];
+    size_t k = 0;
+    do { d[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (k && l->n < sizeof l->s - 1) l->s[l->n++] = d[--k];
+    l->s[l->n] = 0;
+    return l;
+}
+
+static void dnstap__say(dnstap_t *tap, dnstap_log_level_t level, const dnstap__line_t *l) {
+    if (tap->desc.logger.func) tap->desc.logger.func(tap->desc.logger.ctx, level, l->s);
+}
+
+static const char *dnstap__endpoint(const dnstap_t *tap) {
+    return tap->desc.endpoint ? tap->desc.endpoint : "(custom transport)";
+}
+
+static uint64_t dnstap__dropped(const dnstap_t *tap) {
+    dnstap_stats_t s = dnstap_stats(tap);
+    return s.dropped_full + s.dropped_too_big + s.dropped_invalid + s.dropped_disconnected +
+           s.dropped_write_error;
+}
+
+static void dnstap__discard_queued(dnstap_t *tap) {
+    unsigned i;
+    for (i = 0; i < tap->desc.queues; i++) {
+        uint64_t bytes = 0;
+        tap->dropped_disconnected += dnstap__q_walk(&tap->q[i], &bytes, true);
+    }
+}
+
+static void dnstap__close_transport(dnstap_t *tap) {
+    if (tap->open && tap->tr.close) tap->tr.close(tap->tr.ctx);
+    tap->open = 0;
+    DNSTAP__STORE_REL(&tap->accepting, 0);
+    tap->tx_off = 0;
+    tap->again_buf = NULL;
+    tap->again_len = 0;
+    tap->ctl_len = tap->ctl_off = 0;
+}
+
+static void dnstap__close_final(dnstap_t *tap) {
+    dnstap__close_transport(tap);
+    DNSTAP__STORE_REL(&tap->shutting_down, 1);
+    dnstap__discard_queued(tap);
+    tap->state = DNSTAP__S_CLOSED;
+}
+
+static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t now) {
+    uint32_t delay, jitter;
+    int was = tap->state;
+    if (why == DNSTAP_ERR_AGAIN || why == DNSTAP_OK) why = DNSTAP_ERR_IO;
+    tap->last_error = why;
+    if (why == DNSTAP_ERR_TIMEOUT) tap->timeouts++;
+    if (was == DNSTAP__S_ACCEPT || (was == DNSTAP__S_CTL && tap->ctl_next != DNSTAP__S_FINISH &&
+                                    tap->ctl_next != DNSTAP__S_CLOSED && tap->ctl_next != DNSTAP__S_RUNNING) ||
+        why == DNSTAP_ERR_HANDSHAKE)
+        tap->handshake_failures++;
+    if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && was == DNSTAP__S_RUNNING &&
+        tap->tx_off > 0) {
+        /* the frame cut by the failure is dropped under the DROP policy */
+        dnstap_queue_t *q = &tap->q[tap->tx_queue];
+        uint32_t start;
+        if (dnstap__q_run(q, &start)) {
+            dnstap__q_pop(q, dnstap__frame_len_at(q->buf + start));
+            tap->dropped_write_error++;
+        }
+    }
+    dnstap__close_transport(tap);
+    if (tap->shutting_down || !tap->reconnect) {
+        dnstap__line_t l;
+        l.n = 0;
+        dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "),
+                    dnstap_result_str(why));
+        dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+        dnstap__close_final(tap);
+        return why;
+    }
+    tap->reconnects++;
+    if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED) dnstap__discard_queued(tap);
+    /* capped exponential backoff with +-25 % jitter */
+    tap->rng = tap->rng * 1103515245u + 12345u;
+    jitter = tap->backoff_ms / 2 ? (tap->rng >> 8) % (tap->backoff_ms / 2) : 0;
+    delay = tap->backoff_ms - tap->backoff_ms / 4 + jitter;
+    tap->next_connect_ms = now + delay;
+    tap->backoff_ms = tap->backoff_ms > tap->desc.backoff_max_ms / 2 ? tap->desc.backoff_max_ms : tap->backoff_ms * 2;
+    tap->state = DNSTAP__S_IDLE;
+    {
+        dnstap__line_t l;
+        l.n = 0;
+        dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "),
+                    dnstap_result_str(why));
+        dnstap__add(dnstap__addu(dnstap__add(&l, "; reconnecting in "), delay), " ms");
+        dnstap__say(tap, DNSTAP_LOG_WARN, &l);
+    }
+    return why;
+}
+
+static void dnstap__start_ctl(dnstap_t *tap, dnstap_control_t type, int next) {
+    static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
+    size_t n = type == DNSTAP_CONTROL_STOP ? 0 : 1;
+    if (dnstap_control_frame(tap->ctl, sizeof tap->ctl, type, ct, n, &tap->ctl_len) != DNSTAP_OK) tap->ctl_len = 0;
+    tap->ctl_off = 0;
+    tap->ctl_next = next;
+    tap->state = DNSTAP__S_CTL;
+}
+
+/* One write under rule 3 of the contract. */
+static int dnstap__xwrite(dnstap_t *tap, const uint8_t *buf, size_t len) {
+    int n;
+    if (tap->again_buf) { buf = tap->again_buf; len = tap->again_len; }
+    if (len > 0x40000000u) len = 0x40000000u;
+    n = tap->tr.write(tap->tr.ctx, buf, len);
+    if (n == DNSTAP_ERR_AGAIN || n == 0) {
+        tap->again_buf = buf;
+        tap->again_len = len;
+        return DNSTAP_ERR_AGAIN;
+    }
+    tap->again_buf = NULL;
+    tap->again_len = 0;
+    if (n < 0) return n < DNSTAP_ERR_CLOSED ? DNSTAP_ERR_IO : n;
+    if ((size_t)n > len) return DNSTAP_ERR_IO;
+    return n;
+}
+
+/* Send queued frames until all are sent or the transport would block. */
+static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *blocked) {
+    unsigned idle = 0;
+    *blocked = false;
+    while (idle < tap->desc.queues) {
+        dnstap_queue_t *q = &tap->q[tap->tx_queue];
+        uint32_t start, run = dnstap__q_run(q, &start);
+        int n;
+        if (run == 0) {
+            tap->tx_queue = (tap->tx_queue + 1) % tap->desc.queues;
+            idle++;
+            continue;
+        }
+        idle = 0;
+        n = dnstap__xwrite(tap, q->buf + start + tap->tx_off, run - tap->tx_off);
+        if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
+        if (n < 0) return (dnstap_result_t)n;
+        tap->last_progress_ms = now;
+        tap->tx_off += (uint32_t)n;
+        /* release every frame now written whole */
+        for (;;) {
+            uint32_t l = dnstap__frame_len_at(q->buf + q->tail);
+            if (tap->tx_off < l) break;
+            dnstap__q_pop(q, l);
+            tap->tx_off -= l;
+            tap->sent++;
+            tap->sent_bytes += l;
+            if (tap->tx_off == 0) break;
+        }
+        if (tap->tx_off == 0) tap->tx_queue = (tap->tx_queue + 1) % tap->desc.queues;  /* fair turns */
+    }
+    return DNSTAP_OK;
+}
+
+/* Read what the receiver sent and feed it to the reader; *frame set when a
+   control frame is complete. */
+static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame, bool *got) {
+    int n;
+    size_t used = 0;
+    dnstap_result_t r;
+    *got = false;
+    if (tap->tr.read == NULL) return DNSTAP_ERR_UNSUPPORTED;
+    /* small reads: the receiver sends nothing past ACCEPT until FINISH. The
+       frame may point into rx, so rx lives in the tap, not on this stack. */
+    n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
+    if (n == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
+    if (n == 0) return DNSTAP_ERR_CLOSED;
+    if (n < 0) return n < DNSTAP_ERR_CLOSED ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    r = dnstap_reader_feed(&tap->reader, tap->rx, (size_t)n, &used, frame);
+    if (r == DNSTAP_OK) { *got = true; return DNSTAP_OK; }
+    if (r == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
+    return DNSTAP_ERR_HANDSHAKE;
+}
+
+static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
+    uint64_t d;
+    if (now < tap->last_report_ms + tap->desc.drop_report_ms) return;
+    d = dnstap__dropped(tap);
+    if (d > tap->reported_drops) {
+        dnstap__line_t l;
+        l.n = 0;
+        dnstap__addu(dnstap__add(&l, "Dropped dnstap messages: "), d - tap->reported_drops);
+        dnstap__say(tap, DNSTAP_LOG_WARN, &l);
+        tap->reported_drops = d;
+    }
+    tap->last_report_ms = now;
+}
+
+DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
+    dnstap_result_t r = DNSTAP_OK;
+    unsigned steps;
+    if (tap == NULL) return DNSTAP_ERR_INVALID;
+    if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && tap->state != DNSTAP__S_RUNNING &&
+        tap->state != DNSTAP__S_CLOSED)
+        dnstap__discard_queued(tap);
+    for (steps = 0; steps < 16; steps++) {
+        switch (tap->state) {
+        case DNSTAP__S_IDLE:
+            if (tap->shutting_down && now >= tap->shutdown_ms) { dnstap__close_final(tap); goto out; }
+            if (now < tap->next_connect_ms) goto out;
+            tap->state = DNSTAP__S_CONNECTING;
+            tap->open = 1;
+            tap->deadline_ms = now + tap->desc.connect_timeout_ms;
+            continue;
+        case DNSTAP__S_CONNECTING:
+            r = tap->tr.connect ? tap->tr.connect(tap->tr.ctx) : DNSTAP_OK;
+            if (r == DNSTAP_ERR_AGAIN) {
+                r = DNSTAP_OK;
+                if (now >= tap->deadline_ms) r = dnstap__fail(tap, DNSTAP_ERR_TIMEOUT, now);
+                goto out;
+            }
+            if (r != DNSTAP_OK) { r = dnstap__fail(tap, r, now); goto out; }
+            dnstap_reader_init(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
+            tap->reader.role = DNSTAP_READ_RECEIVER_REPLIES;
+            tap->deadline_ms = now + tap->desc.handshake_timeout_ms;
+            if (tap->desc.unidirectional) dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
+            else dnstap__start_ctl(tap, DNSTAP_CONTROL_READY, DNSTAP__S_ACCEPT);
+            continue;
+        case DNSTAP__S_CTL: {
+            int n = dnstap__xwrite(tap, tap->ctl + tap->ctl_off, tap->ctl_len - tap->ctl_off);
+            if (n == DNSTAP_ERR_AGAIN) {
+                if (now >= tap->deadline_ms) { r = dnstap__fail(tap, DNSTAP_ERR_TIMEOUT, now); goto out; }
+                goto out;
+            }
+            if (n < 0) { r = dnstap__fail(tap, (dnstap_result_t)n, now); goto out; }
+            tap->ctl_off += (size_t)n;
+            if (tap->ctl_off < tap->ctl_len) continue;
+            tap->state = tap->ctl_next;
+            if (tap->state == DNSTAP__S_RUNNING) {
+                tap->connects++;
+                tap->backoff_ms = tap->desc.backoff_min_ms;
+                tap->last_progress_ms = now;
+                DNSTAP__STORE_REL(&tap->accepting, 1);
+                dnstap__line_t l;
+                l.n = 0;
+                dnstap__add(dnstap__add(&l, "dnstap: connected to "), dnstap__endpoint(tap));
+                dnstap__say(tap, DNSTAP_LOG_INFO, &l);
+            } else if (tap->state == DNSTAP__S_CLOSED) {
+                dnstap__close_final(tap);
+                goto out;
+            }
+            continue;
+        }
+        case DNSTAP__S_ACCEPT:
+        case DNSTAP__S_FINISH: {
+            dnstap_frame_t f;
+            bool got;
+            dnstap_result_t e = dnstap__read_control(tap, &f, &got);
+            if (e == DNSTAP_ERR_AGAIN) {
+                if (now >= tap->deadline_ms) {
+                    if (tap->state == DNSTAP__S_FINISH) { tap->timeouts++; dnstap__close_final(tap); goto out; }
+                    r = dnstap__fail(tap, DNSTAP_ERR_TIMEOUT, now);
+                }
+                goto out;
+            }
+            if (tap->state == DNSTAP__S_FINISH) {   /* FINISH, or anything else: we are done */
+                if (e != DNSTAP_OK) tap->last_error = e;
+                dnstap__close_final(tap);
+                goto out;
+            }
+            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e == DNSTAP_ERR_CLOSED ? DNSTAP_ERR_HANDSHAKE : e, now); goto out; }
+            if (!got) continue;
+            if (f.control != DNSTAP_CONTROL_ACCEPT || !dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE)) {
+                r = dnstap__fail(tap, DNSTAP_ERR_HANDSHAKE, now);
+                goto out;
+            }
+            dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
+            continue;
+        }
+        case DNSTAP__S_RUNNING: {
+            bool blocked;
+            dnstap_result_t e = dnstap__send_data(tap, now, &blocked);
+            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            if (blocked) {
+                if (now >= tap->last_progress_ms + tap->desc.write_timeout_ms)
+                    r = dnstap__fail(tap, DNSTAP_ERR_TIMEOUT, now);
+                goto out;
+            }
+            tap->last_progress_ms = now;
+            if (!tap->shutting_down) goto out;
+            tap->deadline_ms = now + tap->desc.finish_timeout_ms;
+            dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
+                              tap->desc.unidirectional ? DNSTAP__S_CLOSED : DNSTAP__S_FINISH);
+            continue;
+        }
+        default:
+            goto out;
+        }
+    }
+out:
+    if (tap->state != DNSTAP__S_CLOSED) dnstap__report_drops(tap, now);
+    return r;
+}
+
+DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
+    dnstap_io_t io;
+    unsigned i;
+    io.fd = -1;
+    io.want_read = io.want_write = false;
+    io.deadline_ms = now + 1000;
+    if (tap == NULL) return io;
+    if (tap->open && tap->tr.fd) io.fd = tap->tr.fd(tap->tr.ctx);
+    switch (tap->state) {
+    case DNSTAP__S_IDLE:
+        io.deadline_ms = tap->next_connect_ms;
+        if (tap->shutting_down && tap->shutdown_ms < io.deadline_ms) io.deadline_ms = tap->shutdown_ms;
+        break;
+    case DNSTAP__S_CONNECTING: case DNSTAP__S_CTL:
+        io.want_write = true;
+        io.deadline_ms = tap->deadline_ms;
+        break;
+    case DNSTAP__S_ACCEPT: case DNSTAP__S_FINISH:
+        io.want_read = true;
+        io.deadline_ms = tap->deadline_ms;
+        break;
+    case DNSTAP__S_RUNNING:
+        if (tap->again_buf) {
+            io.want_write = true;
+            io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
+            break;
+        }
+        for (i = 0; i < tap->desc.queues; i++)
+            if (DNSTAP__LOAD_ACQ(&tap->q[i].head) != tap->q[i].tail) io.deadline_ms = now;
+        if (tap->shutting_down) io.deadline_ms = now;
+        break;
+    default:
+        io.deadline_ms = UINT64_MAX;
+        break;
+    }
+    if (tap->state != DNSTAP__S_CLOSED && io.deadline_ms > tap->last_report_ms + tap->desc.drop_report_ms &&
+        dnstap__dropped(tap) > tap->reported_drops)
+        io.deadline_ms = tap->last_report_ms + tap->desc.drop_report_ms;
+    return io;
+}
+
+DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
+    if (tap == NULL || tap->shutting_down) return;
+    DNSTAP__STORE_REL(&tap->shutting_down, 1);
+    /* one last attempt to connect if not connected; bounded in time */
+    tap->shutdown_ms = now + tap->desc.connect_timeout_ms + tap->desc.handshake_timeout_ms;
+    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;
+}
+
+DNSTAP_API bool dnstap_closed(const dnstap_t *tap) {
+    return tap == NULL || tap->state == DNSTAP__S_CLOSED;
+}
+
+DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap) {
+    dnstap_stats_t s;
+    unsigned i;
+    DNSTAP_MEMSET(&s, 0, sizeof s);
+    if (tap == NULL) return s;
+    for (i = 0; i < tap->desc.queues; i++) {
+        dnstap_queue_t *q = (dnstap_queue_t *)(uintptr_t)&tap->q[i];   /* the walk only reads */
+        s.logged += DNSTAP__GET64(&q->logged);
+        s.dropped_full += DNSTAP__GET64(&q->dropped_full);
+        s.dropped_too_big += DNSTAP__GET64(&q->dropped_too_big);
+        s.dropped_invalid += DNSTAP__GET64(&q->dropped_invalid);
+        s.dropped_disconnected += DNSTAP__GET64(&q->dropped_disconnected);
+        s.queued += dnstap__q_walk(q, &s.queued_bytes, false);
+    }
+    s.sent = tap->sent;
+    s.sent_bytes = tap->sent_bytes;
+    s.dropped_disconnected += tap->dropped_disconnected;
+    s.dropped_write_error = tap->dropped_write_error;
+    s.connects = tap->connects;
+    s.reconnects = tap->reconnects;
+    s.handshake_failures = tap->handshake_failures;
+    s.timeouts = tap->timeouts;
+    return s;
+}
+
+/* Set up everything but the transport. */
+static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *desc) {
+    dnstap_encoder_desc_t ed;
+    dnstap_result_t r;
+    size_t per;
+    unsigned i;
+    uint8_t *mem;
+    DNSTAP_MEMSET(tap, 0, sizeof *tap);
+    tap->desc = *desc;
+    if (tap->desc.queues == 0) tap->desc.queues = 1;
+    if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
+    per = desc->queue_size / tap->desc.queues;
+    if (per > 0xFFFFFFF0u) per = 0xFFFFFFF0u;
+    if (per < 128) return DNSTAP_ERR_INVALID;
+#define DNSTAP__DEFAULT(field, value) if (tap->desc.field == 0) tap->desc.field = (value)
+    DNSTAP__DEFAULT(backoff_min_ms, 100);
+    DNSTAP__DEFAULT(backoff_max_ms, 10000);
+    DNSTAP__DEFAULT(connect_timeout_ms, 4000);
+    DNSTAP__DEFAULT(handshake_timeout_ms, 4000);
+    DNSTAP__DEFAULT(write_timeout_ms, 4000);
+    DNSTAP__DEFAULT(finish_timeout_ms, 4000);
+    DNSTAP__DEFAULT(drop_report_ms, 10000);
+#undef DNSTAP__DEFAULT
+    if (tap->desc.backoff_max_ms < tap->desc.backoff_min_ms) tap->desc.backoff_max_ms = tap->desc.backoff_min_ms;
+    mem = (uint8_t *)desc->queue;
+    for (i = 0; i < tap->desc.queues; i++) {
+        tap->q[i].buf = mem + per * i;
+        tap->q[i].cap = (uint32_t)per;
+    }
+    DNSTAP_MEMSET(&ed, 0, sizeof ed);
+    ed.identity = desc->identity;
+    ed.version = desc->version;
+    ed.extra = desc->extra;
+    ed.payload_max = desc->payload_max;
+#if DNSTAP__POSIX
+    if (ed.identity.data == NULL && gethostname((char *)tap->identity_buf, sizeof tap->identity_buf - 1) == 0)
+        ed.identity = dnstap_str((const char *)tap->identity_buf);
+#endif
+    if (ed.version.data == NULL) ed.version = dnstap_str("dnstap.h " DNSTAP_VERSION_STRING);
+    r = dnstap_encoder_init(&tap->enc, &ed);
+    if (r != DNSTAP_OK) return r;
+    tap->backoff_ms = tap->desc.backoff_min_ms;
+    tap->rng = (uint32_t)(uintptr_t)tap ^ 0x9E3779B9u;
+    tap->reconnect = 1;
+    tap->last_error = DNSTAP_OK;
+    return DNSTAP_OK;
+}
+
+/* >>posix ---------------------------------------------------------------
+   Stock transports: unix socket, TCP, file. Non-blocking sockets. */
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS)
+#include <poll.h>
+#include <netdb.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+
+enum { DNSTAP__K_UNIX = 1, DNSTAP__K_TCP, DNSTAP__K_FILE };
+
+typedef struct dnstap__sock_t {
+    int fd, kind, in_progress, resolved;
+    uint32_t sndbuf;
+    socklen_t addrlen;
+    struct sockaddr_storage addr;
+    char path[256];      /* unix socket or file */
+    char host[256];
+    char port[8];
+} dnstap__sock_t;
+
+typedef char dnstap__sock_fits[sizeof(dnstap__sock_t) <= DNSTAP_STOCK_TRANSPORT_SIZE ? 1 : -1];
+
+static bool dnstap__prefix(const char *s, const char *p, const char **rest) {
+    size_t n = dnstap_str(p).len;
+    if (!dnstap__equal(s, p, n)) return false;
+    *rest = s + n;
+    return true;
+}
+
+static bool dnstap__copy(char *dst, size_t cap, const char *src, size_t n) {
+    if (n >= cap) return false;
+    DNSTAP_MEMCPY(dst, src, n);
+    dst[n] = 0;
+    return true;
+}
+
+static void dnstap__set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl >= 0) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+#ifdef SO_NOSIGPIPE
+    { int one = 1; (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one); }
+#endif
+}
+
+static bool dnstap__resolve(dnstap__sock_t *s) {
+    struct addrinfo hints, *res = NULL;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)&s->addr;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&s->addr;
+    long port = 0;
+    const char *p = s->port;
+    while (*p) port = port * 10 + (*p++ - '0');
+    DNSTAP_MEMSET(&s->addr, 0, sizeof s->addr);
+    if (inet_pton(AF_INET, s->host, &in4->sin_addr) == 1) {      /* literals: no allocation */
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        s->addrlen = sizeof *in4;
+        s->resolved = 1;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s->host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        s->addrlen = sizeof *in6;
+        s->resolved = 1;
+        return true;
+    }
+    DNSTAP_MEMSET(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(s->host, s->port, &hints, &res) != 0 || res == NULL) return false;
+    if (res->ai_addrlen <= sizeof s->addr) {
+        DNSTAP_MEMCPY(&s->addr, res->ai_addr, res->ai_addrlen);
+        s->addrlen = (socklen_t)res->ai_addrlen;
+        s->resolved = 1;
+    }
+    freeaddrinfo(res);
+    return s->resolved != 0;
+}
+
+static void dnstap__sock_close(void *ctx) {
+    dnstap__sock_t *s = (dnstap__sock_t *)ctx;
+    if (s->fd >= 0) close(s->fd);
+    s->fd = -1;
+    s->in_progress = 0;
+}
+
+static dnstap_result_t dnstap__sock_connect(void *ctx) {
+    dnstap__sock_t *s = (dnstap__sock_t *)ctx;
+    if (s->fd >= 0 && s->in_progress) {
+        struct pollfd pfd;
+        int err = 0;
+        socklen_t len = sizeof err;
+        pfd.fd = s->fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 0) == 0) return DNSTAP_ERR_AGAIN;
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return DNSTAP_ERR_IO;
+        s->in_progress = 0;
+        return DNSTAP_OK;
+    }
+    if (s->fd >= 0) return DNSTAP_OK;
+    if (s->kind == DNSTAP__K_FILE) {
+        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        return s->fd >= 0 ? DNSTAP_OK : DNSTAP_ERR_IO;
+    }
+    if (s->kind == DNSTAP__K_UNIX) {
+        struct sockaddr_un un;
+        DNSTAP_MEMSET(&un, 0, sizeof un);
+        un.sun_family = AF_UNIX;
+        DNSTAP_MEMCPY(un.sun_path, s->path, dnstap_str(s->path).len + 1);
+        s->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s->fd < 0) return DNSTAP_ERR_IO;
+        dnstap__set_nonblock(s->fd);
+        if (connect(s->fd, (struct sockaddr *)(void *)&un, sizeof un) == 0) return DNSTAP_OK;
+    } else {
+        if (!s->resolved && !dnstap__resolve(s)) return DNSTAP_ERR_IO;
+        s->fd = socket(s->addr.ss_family, SOCK_STREAM, 0);
+        if (s->fd < 0) return DNSTAP_ERR_IO;
+        dnstap__set_nonblock(s->fd);
+        if (s->sndbuf) {
+            int v = s->sndbuf > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)s->sndbuf;
+            (void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+        }
+        if (connect(s->fd, (struct sockaddr *)(void *)&s->addr, s->addrlen) == 0) return DNSTAP_OK;
+    }
+    if (errno == EINPROGRESS || errno == EINTR) { s->in_progress = 1; return DNSTAP_ERR_AGAIN; }
+    dnstap__sock_close(s);
+    return DNSTAP_ERR_IO;
+}
+
+static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
+    dnstap__sock_t *s = (dnstap__sock_t *)ctx;
+    ssize_t n;
+#ifdef MSG_NOSIGNAL
+    int flags = MSG_NOSIGNAL;
+#else
+    int flags = 0;
+#endif
+    do {
+        n = s->kind == DNSTAP__K_FILE ? write(s->fd, buf, len) : send(s->fd, buf, len, flags);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return DNSTAP_ERR_AGAIN;
+    if (errno == EPIPE || errno == ECONNRESET) return DNSTAP_ERR_CLOSED;
+    return DNSTAP_ERR_IO;
+}
+
+static int dnstap__sock_read(void *ctx, uint8_t *buf, size_t len) {
+    dnstap__sock_t *s = (dnstap__sock_t *)ctx;
+    ssize_t n;
+    do n = recv(s->fd, buf, len, 0); while (n < 0 && errno == EINTR);
+    if (n >= 0) return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return DNSTAP_ERR_AGAIN;
+    return errno == ECONNRESET ? DNSTAP_ERR_CLOSED : DNSTAP_ERR_IO;
+}
+
+static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
+
+/* Parse an endpoint into the stock transport. */
+static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
+    dnstap__sock_t *s = (dnstap__sock_t *)(void *)tap->stock.bytes;
+    const char *rest;
+    DNSTAP_MEMSET(s, 0, sizeof *s);
+    s->fd = -1;
+    s->sndbuf = tap->desc.write_buffer;
+    if (dnstap__prefix(ep, "unix://", &rest) || (ep[0] == '/' && (rest = ep) != NULL)) {
+        struct sockaddr_un un;
+        if (rest[0] != '/' || !dnstap__copy(s->path, sizeof un.sun_path, rest, dnstap_str(rest).len))
+            return DNSTAP_ERR_INVALID;
+        s->kind = DNSTAP__K_UNIX;
+    } else if (dnstap__prefix(ep, "tcp://", &rest)) {
+        const char *colon = NULL, *p, *host = rest, *host_end;
+        if (*rest == '[') {
+            host = rest + 1;
+            host_end = host;
+            while (*host_end && *host_end != ']') host_end++;
+            if (*host_end != ']' || host_end[1] != ':') return DNSTAP_ERR_INVALID;
+            colon = host_end + 1;
+        } else {
+            for (p = rest; *p; p++) if (*p == ':') colon = p;
+            if (colon == NULL) return DNSTAP_ERR_INVALID;
+            host_end = colon;
+        }
+        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)) ||
+            !dnstap__copy(s->port, sizeof s->port, colon + 1, dnstap_str(colon + 1).len) || !s->port[0])
+            return DNSTAP_ERR_INVALID;
+        for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
+        if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
+        s->kind = DNSTAP__K_TCP;
+        (void)dnstap__resolve(s);   /* here, outside the query path; retried on connect */
+    } else if (dnstap__prefix(ep, "file://", &rest) || dnstap__prefix(ep, "file:", &rest)) {
+        if (!rest[0] || !dnstap__copy(s->path, sizeof s->path, rest, dnstap_str(rest).len))
+            return DNSTAP_ERR_INVALID;
+        s->kind = DNSTAP__K_FILE;
+        tap->desc.unidirectional = true;   /* files are unidirectional ... */
+        tap->reconnect = 0;                /* ... and a reopen would truncate them */
+    } else if (dnstap__prefix(ep, "tls://", &rest)) {
+        return DNSTAP_ERR_UNSUPPORTED;
+    } else {
+        return DNSTAP_ERR_INVALID;
+    }
+    tap->tr.connect = dnstap__sock_connect;
+    tap->tr.write = dnstap__sock_write;
+    tap->tr.read = dnstap__sock_read;
+    tap->tr.close = dnstap__sock_close;
+    tap->tr.fd = dnstap__sock_fd;
+    tap->tr.ctx = s;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API uint64_t dnstap_clock_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
+    uint64_t now = dnstap_clock_ms(), end = now + timeout_ms;
+    if (tap == NULL) return DNSTAP_ERR_INVALID;
+    while (!dnstap_closed(tap) && now < end) {
+        dnstap_io_t io = dnstap_io(tap, now);
+        uint64_t until = io.deadline_ms < end ? io.deadline_ms : end;
+        int wait = until > now ? (until - now > 1000 ? 1000 : (int)(until - now)) : 0;
+        if (io.fd >= 0 && (io.want_read || io.want_write)) {
+            struct pollfd pfd;
+            pfd.fd = io.fd;
+            pfd.events = (short)((io.want_read ? POLLIN : 0) | (io.want_write ? POLLOUT : 0));
+            pfd.revents = 0;
+            (void)poll(&pfd, 1, wait);
+        } else if (wait > 0) {
+            (void)poll(NULL, 0, wait);
+        }
+        now = dnstap_clock_ms();
+        (void)dnstap_poll(tap, now);
+    }
+    return dnstap_closed(tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
+}
+#else
+static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
+    (void)tap; (void)ep;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+DNSTAP_API uint64_t dnstap_clock_ms(void) { return 0; }
+DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
+    (void)tap; (void)timeout_ms;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+#endif /* posix sockets */
+
+DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc) {
+    dnstap_result_t r;
+    if (tap == NULL || desc == NULL) return DNSTAP_ERR_INVALID;
+    r = dnstap__init_common(tap, desc);
+    if (r != DNSTAP_OK) return r;
+    if (desc->transport.write) {
+        tap->tr = desc->transport;
+        return DNSTAP_OK;
+    }
+    if (desc->endpoint == NULL) return DNSTAP_ERR_INVALID;
+    return dnstap__sock_setup(tap, desc->endpoint);
+}
+
 /* >>names --------------------------------------------------------------- */
 
 DNSTAP_API const char *dnstap_result_str(dnstap_result_t r) {
@@ -1795,6 +2887,11 @@ DNSTAP_API const char *dnstap_result_str(dnstap_result_t r) {
     case DNSTAP_ERR_TRUNCATED: return "input ends inside a frame";
     case DNSTAP_ERR_UNFINISHED: return "input ends before STOP";
     case DNSTAP_ERR_UNSUPPORTED: return "not available in this build";
+    case DNSTAP_ERR_FULL: return "queue full";
+    case DNSTAP_ERR_DISCONNECTED: return "not connected";
+    case DNSTAP_ERR_TIMEOUT: return "timed out";
+    case DNSTAP_ERR_HANDSHAKE: return "receiver did not accept protobuf:dnstap.Dnstap";
+    case DNSTAP_ERR_CLOSED: return "connection closed by peer";
     }
     return "?";
 }
