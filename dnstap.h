@@ -1105,31 +1105,57 @@ extern "C" {
 #define DNSTAP__TAG_P_MATCH    DNSTAP__TAG(4, DNSTAP__WT_VARINT)
 #define DNSTAP__TAG_P_VALUE    DNSTAP__TAG(5, DNSTAP__WT_BYTES)
 
-static size_t dnstap__varint32_len(uint32_t v) {
-    return v < (1u << 7) ? 1 : v < (1u << 14) ? 2 : v < (1u << 21) ? 3 : v < (1u << 28) ? 4 : 5;
-}
+/* Hot-path helpers are forced inline: one call per field would cost more
+   than the field. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DNSTAP__INLINE static inline __attribute__((always_inline))
+#else
+#define DNSTAP__INLINE static inline
+#endif
 
-static size_t dnstap__varint64_len(uint64_t v) {
+/* Bytes a varint needs, one to ten: by the number of leading zeros. */
+DNSTAP__INLINE size_t dnstap__varint_len(uint64_t v) {
+#if defined(__GNUC__) || defined(__clang__)
+    static const uint8_t by_clz[64] = {
+        10, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6,
+        5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2,
+        1, 1, 1, 1, 1, 1, 1 };
+    return by_clz[__builtin_clzll(v | 1)];
+#else
     size_t n = 1;
-    if ((v >> 32) == 0) return dnstap__varint32_len((uint32_t)v);
     while (v >= 0x80u) { v >>= 7; n++; }
     return n;
+#endif
 }
 
-static uint8_t *dnstap__put_varint32(uint8_t *p, uint32_t v) {
-    while (v >= 0x80u) { *p++ = (uint8_t)(v | 0x80u); v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
+/* Unrolled: no loop counter, one test per byte. */
+DNSTAP__INLINE uint8_t *dnstap__put_varint32(uint8_t *p, uint32_t v) {
+    if (v < (1u << 7)) { p[0] = (uint8_t)v; return p + 1; }
+    p[0] = (uint8_t)(v | 0x80u);
+    if (v < (1u << 14)) { p[1] = (uint8_t)(v >> 7); return p + 2; }
+    p[1] = (uint8_t)((v >> 7) | 0x80u);
+    if (v < (1u << 21)) { p[2] = (uint8_t)(v >> 14); return p + 3; }
+    p[2] = (uint8_t)((v >> 14) | 0x80u);
+    if (v < (1u << 28)) { p[3] = (uint8_t)(v >> 21); return p + 4; }
+    p[3] = (uint8_t)((v >> 21) | 0x80u);
+    p[4] = (uint8_t)(v >> 28);
+    return p + 5;
 }
 
-DNSTAP__MAYBE_UNUSED static uint8_t *dnstap__put_varint64(uint8_t *p, uint64_t v) {
+DNSTAP__INLINE uint8_t *dnstap__put_varint64(uint8_t *p, uint64_t v) {
+    if (v - (1u << 28) < (((uint64_t)1 << 35) - (1u << 28))) {   /* 5 bytes: Unix times until 3058 */
+        uint32_t lo = (uint32_t)v;
+        p[0] = (uint8_t)(lo | 0x80u); p[1] = (uint8_t)((lo >> 7) | 0x80u); p[2] = (uint8_t)((lo >> 14) | 0x80u);
+        p[3] = (uint8_t)((lo >> 21) | 0x80u); p[4] = (uint8_t)(v >> 28);
+        return p + 5;
+    }
     if ((v >> 32) == 0) return dnstap__put_varint32(p, (uint32_t)v);
     while (v >= 0x80u) { *p++ = (uint8_t)(v | 0x80u); v >>= 7; }
     *p++ = (uint8_t)v;
     return p;
 }
 
-DNSTAP__MAYBE_UNUSED static uint8_t *dnstap__put_fixed32(uint8_t *p, uint32_t v) {
+DNSTAP__INLINE uint8_t *dnstap__put_fixed32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
     return p + 4;
 }
@@ -1149,27 +1175,34 @@ static bool dnstap__equal(const void *a, const void *b, size_t n) {
     return true;
 }
 
-/* Size of a bytes field (tag, length, value) or 0 when absent. Lengths are
-   checked against max first so that sums cannot overflow. */
-static size_t dnstap__bytes_field_len(const dnstap_bytes_t *b, size_t max, unsigned *too_long) {
-    if (b->data == NULL) return 0;
-    if (b->len > max) { *too_long = 1; return 0; }
-    return 1 + dnstap__varint32_len((uint32_t)b->len) + b->len;
+/* Size of a bytes field (tag, length, value) or 0 when absent. */
+DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b) {
+    return b->data ? 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len : 0;
 }
 
-static uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
+DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
+    size_t n = b->len;
     if (b->data == NULL) return p;
     *p++ = tag;
-    p = dnstap__put_varint32(p, (uint32_t)b->len);
-    if (b->len) DNSTAP_MEMCPY(p, b->data, b->len);
-    return p + b->len;
+    p = dnstap__put_varint32(p, (uint32_t)n);
+    if (n) DNSTAP_MEMCPY(p, b->data, n);
+    return p + n;
 }
 
-static bool dnstap__enum_ok(int v, int max) { return v >= 1 && v <= max; }
-
-static bool dnstap__has_policy(const dnstap_msg_t *m) {
-    return (m->has & DNSTAP_HAS_POLICY) || m->policy.type.data || m->policy.rule.data ||
-           m->policy.action || m->policy.match || m->policy.value.data;
+/* Addresses: 4 or 16 bytes, copied inline rather than by a call. */
+DNSTAP__INLINE uint8_t *dnstap__put_address_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
+    if (b->data == NULL) return p;
+    if (b->len == 4) {
+        p[0] = tag; p[1] = 4;
+        DNSTAP_MEMCPY(p + 2, b->data, 4);
+        return p + 6;
+    }
+    if (b->len == 16) {
+        p[0] = tag; p[1] = 16;
+        DNSTAP_MEMCPY(p + 2, b->data, 16);
+        return p + 18;
+    }
+    return dnstap__put_bytes_field(p, tag, b);
 }
 
 /* The sizes of one message, computed arithmetically (no sizing pass). */
@@ -1177,89 +1210,107 @@ typedef struct dnstap__sizes_t {
     size_t policy;     /* Policy body */
     size_t message;    /* Message body */
     size_t payload;    /* whole Dnstap */
+    bool has_policy;
+    bool overrides;    /* identity, version or extra given in the message */
 } dnstap__sizes_t;
 
-static size_t dnstap__prefix_field_len(const dnstap_encoder_t *enc, const dnstap_bytes_t *override,
-                                       unsigned i, size_t max, unsigned *too_long) {
-    if (override->data) return dnstap__bytes_field_len(override, max, too_long);
-    return (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+/* Presence tests OR-ed without branches: cheaper than short circuits. */
+DNSTAP__INLINE bool dnstap__has_policy(const dnstap_msg_t *m) {
+    const dnstap_policy_t *p = &m->policy;
+    return ((m->has & DNSTAP_HAS_POLICY) | (uintptr_t)p->type.data | (uintptr_t)p->rule.data |
+            (uintptr_t)p->value.data | (unsigned)p->action | (unsigned)p->match) != 0;
 }
 
-static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
-                                                           const dnstap_msg_t *m, dnstap__sizes_t *sz) {
-    size_t max = enc->payload_max, n = 2, p = 0;   /* n: Message type tag + value */
-    unsigned too_long = 0;
-    uint32_t has = m->has;
-
-    if (m->type == 0) return DNSTAP_ERR_MISSING;
-    if (!dnstap__enum_ok((int)m->type, 14)) return DNSTAP_ERR_ENUM;
-    if (m->socket_family) { if (!dnstap__enum_ok((int)m->socket_family, 2)) return DNSTAP_ERR_ENUM; n += 2; }
-    if (m->socket_protocol) { if (!dnstap__enum_ok((int)m->socket_protocol, 7)) return DNSTAP_ERR_ENUM; n += 2; }
-    if (m->http_protocol) { if (!dnstap__enum_ok((int)m->http_protocol, 3)) return DNSTAP_ERR_ENUM; n += 3; }
-    n += dnstap__bytes_field_len(&m->query_address, max, &too_long);
-    n += dnstap__bytes_field_len(&m->response_address, max, &too_long);
-    if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint32_len(m->query_port);
-    if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint32_len(m->response_port);
-    if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__varint64_len(m->query_time_sec);
-    if (has & DNSTAP_HAS_QUERY_TIME_NSEC) n += 5;
-    n += dnstap__bytes_field_len(&m->query_message, max, &too_long);
-    n += dnstap__bytes_field_len(&m->query_zone, max, &too_long);
-    if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__varint64_len(m->response_time_sec);
-    if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) n += 5;
-    n += dnstap__bytes_field_len(&m->response_message, max, &too_long);
-    if (dnstap__has_policy(m)) {
+DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
+                                                                   const dnstap_msg_t *m, dnstap__sizes_t *sz) {
+    const uint32_t has = m->has;
+    /* Sums in 64 bits cannot wrap: a length describes memory, so it is far
+       below 2^60 even where size_t has 64 bits, and 32-bit ones add up to
+       less than 2^36. Only the total is compared with the limit. */
+    uint64_t n, p = 0, payload;
+    /* enums: the type is required, the others absent (0) or in range */
+    if ((unsigned)m->type - 1u >= 14u) return m->type == 0 ? DNSTAP_ERR_MISSING : DNSTAP_ERR_ENUM;
+    if (((unsigned)m->socket_family > 2u) | ((unsigned)m->socket_protocol > 7u) | ((unsigned)m->http_protocol > 3u))
+        return DNSTAP_ERR_ENUM;
+    n = 2 + (m->socket_family ? 2u : 0u) + (m->socket_protocol ? 2u : 0u) + (m->http_protocol ? 3u : 0u);
+    n += dnstap__bytes_field_len(&m->query_address) + dnstap__bytes_field_len(&m->response_address);
+    if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint_len(m->query_port);
+    if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint_len(m->response_port);
+    if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__varint_len(m->query_time_sec);
+    if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__varint_len(m->response_time_sec);
+    n += 5u * ((has / DNSTAP_HAS_QUERY_TIME_NSEC) & 1u) + 5u * ((has / DNSTAP_HAS_RESPONSE_TIME_NSEC) & 1u);
+    n += dnstap__bytes_field_len(&m->query_message) + dnstap__bytes_field_len(&m->query_zone) +
+         dnstap__bytes_field_len(&m->response_message);
+    sz->has_policy = dnstap__has_policy(m);
+    if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
-        if (pol->action) { if (!dnstap__enum_ok((int)pol->action, 6)) return DNSTAP_ERR_ENUM; p += 2; }
-        if (pol->match) { if (!dnstap__enum_ok((int)pol->match, 5)) return DNSTAP_ERR_ENUM; p += 2; }
-        p += dnstap__bytes_field_len(&pol->type, max, &too_long);
-        p += dnstap__bytes_field_len(&pol->rule, max, &too_long);
-        p += dnstap__bytes_field_len(&pol->value, max, &too_long);
-        if (too_long) return DNSTAP_ERR_TOO_LONG;
-        n += 1 + dnstap__varint32_len((uint32_t)p) + p;
+        if ((unsigned)pol->action > 6u || (unsigned)pol->match > 5u) return DNSTAP_ERR_ENUM;
+        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type) +
+            dnstap__bytes_field_len(&pol->rule) + dnstap__bytes_field_len(&pol->value);
+        n += 1 + dnstap__varint_len(p) + p;
     }
-    if (too_long) return DNSTAP_ERR_TOO_LONG;
-    sz->policy = p;
-    sz->message = n;
-    /* identity, version, extra, then the Message field, then type = MESSAGE */
-    sz->payload = dnstap__prefix_field_len(enc, &m->identity, 0, max, &too_long) +
-                  dnstap__prefix_field_len(enc, &m->version, 1, max, &too_long) +
-                  dnstap__prefix_field_len(enc, &m->extra, 2, max, &too_long) +
-                  1 + dnstap__varint32_len((uint32_t)n) + n + 2;
-    if (too_long || sz->payload > max) return DNSTAP_ERR_TOO_LONG;
+    /* identity, version, extra; the Message field; type = MESSAGE */
+    sz->overrides = ((uintptr_t)m->identity.data | (uintptr_t)m->version.data | (uintptr_t)m->extra.data) != 0;
+    if (DNSTAP__LIKELY(!sz->overrides)) {
+        payload = enc->seg_off[3];
+    } else {
+        const dnstap_bytes_t *o[3];
+        unsigned i;
+        o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
+        payload = 0;
+        for (i = 0; i < 3; i++)
+            payload += o[i]->data ? dnstap__bytes_field_len(o[i]) : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+    }
+    payload += 1 + dnstap__varint_len(n) + n + 2;
+    if (payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    sz->policy = (size_t)p;       /* all below payload_max <= 2^26 now */
+    sz->message = (size_t)n;
+    sz->payload = (size_t)payload;
     return DNSTAP_OK;
 }
 
-static uint8_t *dnstap__put_prefix_field(uint8_t *p, const dnstap_encoder_t *enc,
-                                         const dnstap_bytes_t *override, unsigned i, uint8_t tag) {
-    size_t n;
-    if (override->data) return dnstap__put_bytes_field(p, tag, override);
-    n = (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
-    if (n) DNSTAP_MEMCPY(p, enc->prefix + enc->seg_off[i], n);
-    return p + n;
+/* The same, out of line, for callers off the hot path (smaller code). */
+static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure_cold(const dnstap_encoder_t *enc,
+                                                                const dnstap_msg_t *m, dnstap__sizes_t *sz) {
+    return dnstap__measure(enc, m, sz);
 }
 
 /* Write a measured message. The caller has checked the space.
    (Unused when DNSTAP_ENCODER_NANOPB selects nanopb's encoder.) */
-DNSTAP__MAYBE_UNUSED static uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc, const dnstap_msg_t *m,
-                              const dnstap__sizes_t *sz) {
-    uint32_t has = m->has;
-    if (DNSTAP__LIKELY(!m->identity.data && !m->version.data && !m->extra.data)) {
-        size_t n = enc->seg_off[3];
-        if (n) DNSTAP_MEMCPY(p, enc->prefix, n);
+DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc,
+                                                           const dnstap_msg_t *m, const dnstap__sizes_t *sz) {
+    const uint32_t has = m->has;
+    if (DNSTAP__LIKELY(!sz->overrides)) {
+        /* the prefix in 8-byte pieces, the last one ending exactly at its end */
+        size_t n = enc->seg_off[3], i;
+        if (n >= 8) {
+            for (i = 0; i + 8 < n; i += 8) DNSTAP_MEMCPY(p + i, enc->prefix + i, 8);
+            DNSTAP_MEMCPY(p + n - 8, enc->prefix + n - 8, 8);
+        } else {
+            for (i = 0; i < n; i++) p[i] = enc->prefix[i];
+        }
         p += n;
     } else {
-        p = dnstap__put_prefix_field(p, enc, &m->identity, 0, DNSTAP__TAG_IDENTITY);
-        p = dnstap__put_prefix_field(p, enc, &m->version, 1, DNSTAP__TAG_VERSION);
-        p = dnstap__put_prefix_field(p, enc, &m->extra, 2, DNSTAP__TAG_EXTRA);
+        static const uint8_t tags[3] = { DNSTAP__TAG_IDENTITY, DNSTAP__TAG_VERSION, DNSTAP__TAG_EXTRA };
+        const dnstap_bytes_t *o[3];
+        unsigned i;
+        o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
+        for (i = 0; i < 3; i++) {
+            size_t n = (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+            if (o[i]->data) { p = dnstap__put_bytes_field(p, tags[i], o[i]); continue; }
+            if (n) DNSTAP_MEMCPY(p, enc->prefix + enc->seg_off[i], n);
+            p += n;
+        }
     }
     *p++ = DNSTAP__TAG_MESSAGE;
     p = dnstap__put_varint32(p, (uint32_t)sz->message);
-    *p++ = DNSTAP__TAG_M_TYPE;
-    *p++ = (uint8_t)m->type;
-    if (m->socket_family) { *p++ = DNSTAP__TAG_M_FAMILY; *p++ = (uint8_t)m->socket_family; }
-    if (m->socket_protocol) { *p++ = DNSTAP__TAG_M_PROTO; *p++ = (uint8_t)m->socket_protocol; }
-    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QADDR, &m->query_address);
-    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_RADDR, &m->response_address);
+    p[0] = DNSTAP__TAG_M_TYPE;
+    p[1] = (uint8_t)m->type;
+    p += 2;
+    if (m->socket_family) { p[0] = DNSTAP__TAG_M_FAMILY; p[1] = (uint8_t)m->socket_family; p += 2; }
+    if (m->socket_protocol) { p[0] = DNSTAP__TAG_M_PROTO; p[1] = (uint8_t)m->socket_protocol; p += 2; }
+    p = dnstap__put_address_field(p, DNSTAP__TAG_M_QADDR, &m->query_address);
+    p = dnstap__put_address_field(p, DNSTAP__TAG_M_RADDR, &m->response_address);
     if (has & DNSTAP_HAS_QUERY_PORT) { *p++ = DNSTAP__TAG_M_QPORT; p = dnstap__put_varint32(p, m->query_port); }
     if (has & DNSTAP_HAS_RESPONSE_PORT) { *p++ = DNSTAP__TAG_M_RPORT; p = dnstap__put_varint32(p, m->response_port); }
     if (has & DNSTAP_HAS_QUERY_TIME_SEC) { *p++ = DNSTAP__TAG_M_QSEC; p = dnstap__put_varint64(p, m->query_time_sec); }
@@ -1269,20 +1320,23 @@ DNSTAP__MAYBE_UNUSED static uint8_t *dnstap__write(uint8_t *p, const dnstap_enco
     if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) { *p++ = DNSTAP__TAG_M_RSEC; p = dnstap__put_varint64(p, m->response_time_sec); }
     if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) { *p++ = DNSTAP__TAG_M_RNSEC; p = dnstap__put_fixed32(p, m->response_time_nsec); }
     p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_RMSG, &m->response_message);
-    if (dnstap__has_policy(m)) {
+    if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
         *p++ = DNSTAP__TAG_M_POLICY;
         p = dnstap__put_varint32(p, (uint32_t)sz->policy);
         p = dnstap__put_bytes_field(p, DNSTAP__TAG_P_TYPE, &pol->type);
         p = dnstap__put_bytes_field(p, DNSTAP__TAG_P_RULE, &pol->rule);
-        if (pol->action) { *p++ = DNSTAP__TAG_P_ACTION; *p++ = (uint8_t)pol->action; }
-        if (pol->match) { *p++ = DNSTAP__TAG_P_MATCH; *p++ = (uint8_t)pol->match; }
+        if (pol->action) { p[0] = DNSTAP__TAG_P_ACTION; p[1] = (uint8_t)pol->action; p += 2; }
+        if (pol->match) { p[0] = DNSTAP__TAG_P_MATCH; p[1] = (uint8_t)pol->match; p += 2; }
         p = dnstap__put_bytes_field(p, DNSTAP__TAG_P_VALUE, &pol->value);
     }
-    if (m->http_protocol) { *p++ = DNSTAP__TAG_M_HTTP0; *p++ = DNSTAP__TAG_M_HTTP1; *p++ = (uint8_t)m->http_protocol; }
-    *p++ = DNSTAP__TAG_TYPE;
-    *p++ = 1; /* Dnstap.Type MESSAGE */
-    return p;
+    if (m->http_protocol) {
+        p[0] = DNSTAP__TAG_M_HTTP0; p[1] = DNSTAP__TAG_M_HTTP1; p[2] = (uint8_t)m->http_protocol;
+        p += 3;
+    }
+    p[0] = DNSTAP__TAG_TYPE;
+    p[1] = 1; /* Dnstap.Type MESSAGE */
+    return p + 2;
 }
 
 DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnstap_encoder_desc_t *desc) {
@@ -1302,7 +1356,7 @@ DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnst
         enc->seg_off[i] = (uint16_t)off;
         enc->val_off[i] = (uint16_t)off;
         if (b->data == NULL) continue;
-        if (b->len > DNSTAP_PREFIX_MAX || off + 1 + dnstap__varint32_len((uint32_t)b->len) + b->len > DNSTAP_PREFIX_MAX)
+        if (b->len > DNSTAP_PREFIX_MAX || off + 1 + dnstap__varint_len(b->len) + b->len > DNSTAP_PREFIX_MAX)
             return DNSTAP_ERR_TOO_LONG;
         off = (size_t)(dnstap__put_bytes_field(enc->prefix + off, tags[i], b) - enc->prefix);
         enc->val_off[i] = (uint16_t)(off - b->len);
@@ -1319,13 +1373,13 @@ DNSTAP_API dnstap_result_t dnstap_encoded_size(const dnstap_encoder_t *enc, cons
     dnstap__sizes_t sz;
     dnstap_result_t r;
     if (enc == NULL || msg == NULL || len == NULL) return DNSTAP_ERR_INVALID;
-    r = dnstap__measure(enc, msg, &sz);
+    r = dnstap__measure_cold(enc, msg, &sz);
     *len = r == DNSTAP_OK ? sz.payload : 0;
     return r;
 }
 
 /* Write a measured payload with the selected encoder; space is checked. */
-static void dnstap__emit(const dnstap_encoder_t *enc, const dnstap_msg_t *msg, const dnstap__sizes_t *sz,
+DNSTAP__INLINE void dnstap__emit(const dnstap_encoder_t *enc, const dnstap_msg_t *msg, const dnstap__sizes_t *sz,
                          uint8_t *out) {
 #ifdef DNSTAP_ENCODER_NANOPB
     size_t n;
@@ -1392,7 +1446,7 @@ DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, con
 
     if (enc == NULL || msg == NULL || len == NULL || (buf == NULL && cap)) return DNSTAP_ERR_INVALID;
     *len = 0;
-    r = dnstap__measure(enc, msg, &sz);   /* the same validation as the direct writer */
+    r = dnstap__measure_cold(enc, msg, &sz);   /* the same validation as the direct writer */
     if (r != DNSTAP_OK) return r;
 
     DNSTAP_MEMSET(&pb, 0, sizeof pb);
@@ -2069,16 +2123,26 @@ static uint64_t dnstap__q_walk(dnstap_queue_t *q, uint64_t *bytes, bool discard)
 enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT,
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
 
-/* Queue msg on tap's queue qi: encode it, or copy a frame made for a tap
-   with the same encoding. *made receives where the frame went. */
+/* Reserve need bytes on q for a frame, counting a drop when they are not there. */
+static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+    uint8_t *dst;
+    if (need >= q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
+    dst = dnstap__q_reserve(q, need, new_head);
+    if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
+    return dst;
+}
+
+/* Queue msg on tap's queue qi: encode it straight into the ring, or copy
+   the frame made for a tap with the same encoding. *made receives where
+   the frame went. */
 static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
-                                   const uint8_t *frame, uint32_t frame_len, uint8_t **made) {
+                                   const uint8_t *frame, uint8_t **made) {
     dnstap_queue_t *q;
     dnstap_msg_t local;
     const dnstap_msg_t *m = msg;
     uint8_t extra[DNSTAP_EXTRA_MAX];
     dnstap__sizes_t sz;
-    uint32_t need, nh;
+    uint32_t nh;
     uint8_t *dst;
     dnstap_result_t r;
     *made = NULL;
@@ -2091,7 +2155,10 @@ static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_
         return DNSTAP_ERR_DISCONNECTED;
     }
     if (frame) {
-        need = frame_len;
+        uint32_t len = dnstap__frame_len_at(frame);
+        dst = dnstap__q_claim(q, len, &nh, &r);
+        if (dst == NULL) return r;
+        DNSTAP_MEMCPY(dst, frame, len);
     } else {
         if (!tap->desc.full || tap->desc.extra_fn) {
             local = *msg;
@@ -2108,30 +2175,24 @@ static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_
             else DNSTAP__INC64(&q->dropped_invalid);
             return r;
         }
-        need = 4 + (uint32_t)sz.payload;
-    }
-    if (need >= q->cap) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
-    dst = dnstap__q_reserve(q, need, &nh);
-    if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); return DNSTAP_ERR_FULL; }
-    if (frame) {
-        DNSTAP_MEMCPY(dst, frame, need);
-    } else {
+        dst = dnstap__q_claim(q, 4 + (uint32_t)sz.payload, &nh, &r);
+        if (dst == NULL) return r;
         dnstap__put_be32(dst, (uint32_t)sz.payload);
         dnstap__emit(&tap->enc, m, &sz, dst + 4);
     }
-    DNSTAP__STORE_REL(&q->head, nh);
+    DNSTAP__STORE_REL(&q->head, nh);   /* publish: the writer may send it now */
     *made = dst;
     return DNSTAP_OK;
 }
 
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg) {
     uint8_t *made;
-    return dnstap__log(tap, q, msg, NULL, 0, &made);
+    return dnstap__log(tap, q, msg, NULL, &made);
 }
 
 DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
     uint8_t *made;
-    return dnstap__log(tap, 0, msg, NULL, 0, &made);
+    return dnstap__log(tap, 0, msg, NULL, &made);
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -2154,7 +2215,7 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
             if (taps[j] && taps[j]->stock_frame && taps[i] && dnstap__same_encoding(taps[i], taps[j]))
                 frame = taps[j]->stock_frame;
         }
-        r = dnstap__log(taps[i], q, msg, frame, frame ? dnstap__frame_len_at(frame) : 0, &made);
+        r = dnstap__log(taps[i], q, msg, frame, &made);
         if (taps[i]) taps[i]->stock_frame = made;
         if (r != DNSTAP_OK && first == DNSTAP_OK) first = r;
     }
