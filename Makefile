@@ -16,7 +16,8 @@ SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 HDR    := dnstap.h
 
 EXAMPLES := $(B)/sample_file
-TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx
+TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx \
+            $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
 
 .PHONY: all deps test demo regen bench fuzz clean
 all: deps $(EXAMPLES) $(TESTS)
@@ -36,6 +37,15 @@ $(B)/test_unit_gcc: tests/test_unit.c tests/test.h $(HDR) | $(B)
 	gcc $(WARN) -O2 -I. $< -o $@ $(LIBS)
 $(B)/test_unit_cxx: tests/test_unit.c tests/test.h $(HDR) | $(B)
 	g++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -O1 -I. $< -o $@ $(LIBS)
+
+$(B)/test_tap_asan: tests/test_tap.c tests/test.h $(HDR) | $(B)
+	clang $(WARN) -g -O1 $(SAN) -I. $< -o $@ $(LIBS) -pthread
+# gcc -O2, allocations counted through the linker's --wrap (not with ASan)
+$(B)/test_tap_allocs: tests/test_tap.c tests/test.h $(HDR) | $(B)
+	gcc $(WARN) -O2 -DCOUNT_ALLOCS -I. $< -o $@ $(LIBS) -pthread \
+	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
+$(B)/test_tap_tsan: tests/test_tap.c tests/test.h $(HDR) | $(B)
+	clang $(WARN) -g -O1 -fsanitize=thread -I. $< -o $@ $(LIBS) -pthread
 
 test:
 	@tests/deps.sh test

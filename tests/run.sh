@@ -57,6 +57,9 @@ step "schema: embedded nanopb block is current" tests/regen.sh --check
 step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
 step "unit (gcc -O2)" "$B/test_unit_gcc" "$TESTDATA"
 step "unit (g++, as C++)" "$B/test_unit_cxx" "$TESTDATA"
+step "tap (clang, ASan+UBSan)" "$B/test_tap_asan"
+step "tap (gcc -O2, allocations counted)" "$B/test_tap_allocs"
+step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/interop.sh ] && step interop tests/interop.sh "$B"
 [ -x fuzz/run.sh ] && step "fuzz (${FUZZ_SECONDS}s per target)" fuzz/run.sh "$B" "$FUZZ_SECONDS"
 

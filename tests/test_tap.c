@@ -1,0 +1,925 @@
+/* Tests of the live-logging layers (queue, connection, transports) in one
+   process: a scripted receiver behind a fault-injecting transport, a real
+   unix-socket receiver served from this process, producer threads, and an
+   allocation counter. Every scenario checks that each connection's byte
+   stream is exact Frame Streams, that what arrived is exactly what the tap
+   reports as sent, in order and without duplicates, and that
+   logged == sent + dropped + queued.
+   Build with -DCOUNT_ALLOCS and -Wl,--wrap=malloc,--wrap=calloc,
+   --wrap=realloc,--wrap=free to count allocations (not under ASan). */
+#define DNSTAP_IMPLEMENTATION
+#include "../dnstap.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "test.h"
+
+/* ---- allocation counter ---------------------------------------------- */
+static volatile int allocs_counting;
+static volatile long allocs_seen;
+#ifdef COUNT_ALLOCS
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+void *__wrap_malloc(size_t n) { if (allocs_counting) allocs_seen++; return __real_malloc(n); }
+void *__wrap_calloc(size_t k, size_t n) { if (allocs_counting) allocs_seen++; return __real_calloc(k, n); }
+void *__wrap_realloc(void *p, size_t n) { if (allocs_counting) allocs_seen++; return __real_realloc(p, n); }
+void __wrap_free(void *p) { if (allocs_counting && p) allocs_seen++; __real_free(p); }
+#endif
+
+/* ---- messages carrying a sequence number ------------------------------ */
+static const uint8_t addr4[4] = { 192, 0, 2, 1 };
+static const uint8_t wire[29] = {
+    0x4e, 0x21, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, 0x00, 0x01, 0x00, 0x01 };
+
+/* producer in query_port, sequence number in query_time_nsec */
+static void seq_msg(dnstap_msg_t *m, unsigned producer, uint32_t seq) {
+    memset(m, 0, sizeof *m);
+    m->type = DNSTAP_CLIENT_QUERY;
+    m->socket_family = DNSTAP_INET;
+    m->socket_protocol = DNSTAP_UDP;
+    m->query_address.data = addr4;
+    m->query_address.len = 4;
+    m->query_port = producer;
+    m->has = DNSTAP_HAS_QUERY_PORT;
+    dnstap_msg_set_query_time(m, 1700000000, seq);
+    m->query_message.data = wire;
+    m->query_message.len = sizeof wire;
+}
+
+static int invariant_ok(const dnstap_t *tap) {
+    dnstap_stats_t s = dnstap_stats(tap);
+    uint64_t right = s.sent + s.dropped_full + s.dropped_too_big + s.dropped_invalid +
+                     s.dropped_disconnected + s.dropped_write_error + s.queued;
+    if (s.logged != right) {
+        printf("  invariant: logged %llu != sent %llu + dropped %llu/%llu/%llu/%llu/%llu + queued %llu\n",
+               (unsigned long long)s.logged, (unsigned long long)s.sent, (unsigned long long)s.dropped_full,
+               (unsigned long long)s.dropped_too_big, (unsigned long long)s.dropped_invalid,
+               (unsigned long long)s.dropped_disconnected, (unsigned long long)s.dropped_write_error,
+               (unsigned long long)s.queued);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- the scripted receiver ---------------------------------------------
+   It reads what the tap writes with the library's reader (role: writer
+   stream), answers READY with ACCEPT and STOP with FINISH, and records the
+   sequence numbers of the data frames, per connection. Faults: at most
+   max_per_write bytes per call, "would block" on chosen calls, failure at a
+   byte offset, connect delays, silence instead of ACCEPT. */
+#define MAX_SEQ 200000
+typedef struct fake_t {
+    /* script */
+    size_t max_per_write;        /* 0: any */
+    unsigned again_every;        /* every k-th write call would block (0: never) */
+    long fail_at;                /* fail when the stream reaches this offset (-1: never) */
+    int fail_once;               /* after failing, behave */
+    int accept_mode;             /* 0 ACCEPT, 1 silence, 2 ACCEPT of another type, 3 close */
+    int connect_mode;            /* 0 at once, 1 would block forever, 2 refuse */
+    int stall_after_start;       /* would block forever once START is seen */
+    int finish_mode;             /* 0 FINISH, 1 silence */
+    /* state */
+    int connected, connections, closes;
+    long offset;                 /* bytes taken over all connections */
+    unsigned calls;
+    const uint8_t *again_buf;
+    size_t again_len;
+    int violations;              /* contract rule 3 broken */
+    dnstap_reader_t reader;
+    uint8_t rbuf[70000];
+    int saw_ready, saw_start, saw_stop, clean_end;
+    uint8_t reply[128];
+    size_t reply_len, reply_off;
+    /* what arrived */
+    uint32_t seqs[MAX_SEQ];
+    unsigned producer[MAX_SEQ];
+    size_t nseq;
+    int stream_errors;
+} fake_t;
+
+static dnstap_result_t fake_connect(void *ctx) {
+    fake_t *f = (fake_t *)ctx;
+    if (f->connect_mode == 1) return DNSTAP_ERR_AGAIN;
+    if (f->connect_mode == 2) return DNSTAP_ERR_IO;
+    f->connected = 1;
+    f->connections++;
+    f->saw_ready = f->saw_start = f->saw_stop = 0;
+    f->reply_len = f->reply_off = 0;
+    f->again_buf = NULL;
+    dnstap_reader_init(&f->reader, f->rbuf, sizeof f->rbuf);
+    return DNSTAP_OK;
+}
+
+static void fake_reply(fake_t *f, dnstap_control_t type, const char *ct) {
+    const char *cts[1];
+    size_t n = 0;
+    cts[0] = ct;
+    dnstap_control_frame(f->reply + f->reply_len, sizeof f->reply - f->reply_len, type, cts, ct ? 1 : 0, &n);
+    f->reply_len += n;
+}
+
+/* Take n bytes of the stream into the receiver's reader. */
+static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
+    size_t pos = 0;
+    while (pos < n) {
+        dnstap_frame_t fr;
+        size_t used = 0;
+        dnstap_result_t r = dnstap_reader_feed(&f->reader, buf + pos, n - pos, &used, &fr);
+        pos += used;
+        if (r == DNSTAP_ERR_AGAIN) break;
+        if (r != DNSTAP_OK) { printf("  receiver: %s\n", dnstap_result_str(r)); f->stream_errors++; return; }
+        if (fr.kind == DNSTAP_FRAME_CONTROL) {
+            if (fr.control == DNSTAP_CONTROL_READY) {
+                f->saw_ready = 1;
+                if (f->accept_mode == 0) fake_reply(f, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
+                if (f->accept_mode == 2) fake_reply(f, DNSTAP_CONTROL_ACCEPT, "protobuf:other.Type");
+            } else if (fr.control == DNSTAP_CONTROL_START) {
+                f->saw_start = 1;
+            } else if (fr.control == DNSTAP_CONTROL_STOP) {
+                f->saw_stop = 1;
+                if (f->finish_mode == 0) fake_reply(f, DNSTAP_CONTROL_FINISH, NULL);
+            }
+        } else {
+            dnstap_msg_t m;
+            if (dnstap_decode(fr.data, fr.len, &m) != DNSTAP_OK) { f->stream_errors++; continue; }
+            if (f->nseq < MAX_SEQ) {
+                f->seqs[f->nseq] = m.query_time_nsec;
+                f->producer[f->nseq] = m.query_port;
+                f->nseq++;
+            }
+        }
+    }
+}
+
+static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
+    fake_t *f = (fake_t *)ctx;
+    size_t n = len;
+    if (!f->connected) return DNSTAP_ERR_IO;
+    if (f->again_buf && (f->again_buf != buf || f->again_len != len)) f->violations++;
+    f->again_buf = NULL;
+    f->calls++;
+    if ((f->again_every && f->calls % f->again_every == 0) || (f->stall_after_start && f->saw_start)) {
+        f->again_buf = buf;
+        f->again_len = len;
+        return DNSTAP_ERR_AGAIN;
+    }
+    if (f->fail_at >= 0) {
+        if (f->offset >= f->fail_at) {
+            if (f->fail_once) f->fail_at = -1;
+            return DNSTAP_ERR_IO;
+        }
+        if (f->offset + (long)n > f->fail_at) n = (size_t)(f->fail_at - f->offset);
+    }
+    if (f->max_per_write && n > f->max_per_write) n = f->max_per_write;
+    if (n == 0) return DNSTAP_ERR_IO;
+    fake_take(f, buf, n);
+    f->offset += (long)n;
+    return (int)n;
+}
+
+static int fake_read(void *ctx, uint8_t *buf, size_t len) {
+    fake_t *f = (fake_t *)ctx;
+    size_t n = f->reply_len - f->reply_off;
+    if (!f->connected) return DNSTAP_ERR_IO;
+    if (n == 0) return f->accept_mode == 3 && f->saw_ready ? 0 : DNSTAP_ERR_AGAIN;
+    if (n > len) n = len;
+    memcpy(buf, f->reply + f->reply_off, n);
+    f->reply_off += n;
+    return (int)n;
+}
+
+static void fake_close(void *ctx) {
+    fake_t *f = (fake_t *)ctx;
+    if (f->connected) {
+        f->closes++;
+        if (dnstap_reader_end(&f->reader) == DNSTAP_OK && f->saw_stop) f->clean_end++;
+    }
+    f->connected = 0;
+}
+
+static int fake_fd(void *ctx) { (void)ctx; return -1; }
+
+static fake_t fake;
+static uint8_t queue_mem[1 << 22];
+
+static void fake_reset(void) {
+    memset(&fake, 0, sizeof fake);
+    fake.fail_at = -1;
+}
+
+static dnstap_result_t fake_tap(dnstap_t *tap, size_t queue_size, unsigned queues) {
+    dnstap_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = queue_size;
+    d.queues = queues;
+    d.full = true;
+    d.identity = dnstap_str("test");
+    d.transport.connect = fake_connect;
+    d.transport.write = fake_write;
+    d.transport.read = fake_read;
+    d.transport.close = fake_close;
+    d.transport.fd = fake_fd;
+    d.transport.ctx = &fake;
+    d.backoff_min_ms = 100;
+    d.backoff_max_ms = 1600;
+    return dnstap_init(tap, &d);
+}
+
+/* Poll with a simulated clock that moves step_ms each call. */
+static uint64_t sim_now;
+static void run_for(dnstap_t *tap, unsigned polls, uint64_t step_ms) {
+    unsigned i;
+    for (i = 0; i < polls && !dnstap_closed(tap); i++) {
+        (void)dnstap_poll(tap, sim_now);
+        sim_now += step_ms;
+    }
+}
+
+static void finish(dnstap_t *tap) {
+    dnstap_shutdown(tap, sim_now);
+    run_for(tap, 100000, 10);
+}
+
+/* Frames arrived exactly as accepted: same sequence, no gap, no repeat. */
+static int arrived_exactly(const uint32_t *accepted, size_t n) {
+    size_t i;
+    if (fake.nseq != n) { printf("  arrived %zu, expected %zu\n", fake.nseq, n); return 0; }
+    for (i = 0; i < n; i++)
+        if (fake.seqs[i] != accepted[i]) { printf("  frame %zu: %u != %u\n", i, fake.seqs[i], accepted[i]); return 0; }
+    return 1;
+}
+
+static dnstap_t tap;   /* big: keep it off the stack */
+static uint32_t accepted[MAX_SEQ];
+
+/* Log n messages (polling every poll_every), shut down, check everything. */
+static void scenario(size_t n, unsigned poll_every, const char *what) {
+    size_t i, na = 0;
+    dnstap_stats_t s;
+    for (i = 0; i < n; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        if (dnstap_log(&tap, &m) == DNSTAP_OK) accepted[na++] = (uint32_t)i;
+        if (poll_every && i % poll_every == 0) run_for(&tap, 1, 10);
+    }
+    run_for(&tap, 200000, 10);
+    finish(&tap);
+    s = dnstap_stats(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.violations, 0);
+    CHECK_EQ(s.sent, fake.nseq);
+    CHECK_EQ(s.queued, 0);
+    if (!arrived_exactly(accepted, na)) { printf("  in %s\n", what); CHECK(0); }
+}
+
+/* ======================================================================== */
+
+static void test_plain_stream(void) {
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    scenario(5000, 50, "plain");
+    CHECK_EQ(fake.connections, 1);
+    CHECK_EQ(fake.clean_end, 1);
+    CHECK_EQ(dnstap_stats(&tap).sent, 5000);
+    CHECK_EQ(dnstap_stats(&tap).connects, 1);
+}
+
+static void test_one_byte_writes(void) {
+    fake_reset();
+    fake.max_per_write = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    scenario(300, 10, "1-byte writes");
+    CHECK_EQ(fake.clean_end, 1);
+    CHECK_EQ(dnstap_stats(&tap).sent, 300);
+}
+
+/* "would block" at every offset pattern: the same arguments come back */
+static void test_would_block_everywhere(void) {
+    unsigned k;
+    for (k = 1; k <= 7; k++) {
+        fake_reset();
+        fake.again_every = k == 1 ? 2 : k;
+        fake.max_per_write = k * 13;
+        CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+        scenario(400, 7, "would block");
+        CHECK_EQ(fake.clean_end, 1);
+        CHECK_EQ(dnstap_stats(&tap).sent, 400);
+    }
+}
+
+/* A failure at every byte offset of a 20-frame stream: the next connection
+   resumes at a frame boundary; nothing is cut, doubled or lost. */
+static void test_failure_at_every_offset(void) {
+    long off, total = 0;
+    int bad = 0;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    scenario(20, 0, "reference");
+    total = fake.offset;
+    CHECK(total > 20 * 80);
+    if (test_case_failed) return;
+    for (off = 0; off <= total && !bad; off++) {
+        fake_reset();
+        fake.fail_at = off;
+        fake.fail_once = 1;
+        fake.max_per_write = (size_t)(off % 5) * 40;   /* 0 = no limit */
+        if (fake_tap(&tap, 1 << 20, 1) != DNSTAP_OK) { bad = 1; break; }
+        scenario(20, 0, "failure at an offset");
+        if (test_case_failed) { printf("  failure at offset %ld of %ld\n", off, total); bad = 1; }
+        if (off < total - 12 && dnstap_stats(&tap).reconnects != 1) {
+            printf("  offset %ld: reconnects %llu\n", off, (unsigned long long)dnstap_stats(&tap).reconnects);
+            bad = 1;
+        }
+    }
+    CHECK(!bad);
+}
+
+static void test_queue_full_and_too_big(void) {
+    dnstap_msg_t m;
+    size_t i;
+    static uint8_t big[3000];
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 2048, 1), DNSTAP_OK);
+    for (i = 0; i < 100; i++) {      /* no poll: the ring fills */
+        seq_msg(&m, 0, (uint32_t)i);
+        (void)dnstap_log(&tap, &m);
+    }
+    CHECK(dnstap_stats(&tap).dropped_full > 0);
+    CHECK(dnstap_stats(&tap).queued > 0);
+    CHECK(invariant_ok(&tap));
+    seq_msg(&m, 0, 1000);
+    m.query_message.data = big;
+    m.query_message.len = sizeof big;
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);   /* larger than the whole queue */
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 1);
+    seq_msg(&m, 0, 1001);
+    m.socket_family = (dnstap_socket_family_t)9;
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_ENUM);
+    m.socket_family = DNSTAP_INET;
+    m.type = (dnstap_message_type_t)0;
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_MISSING);
+    CHECK_EQ(dnstap_stats(&tap).dropped_invalid, 2);
+    CHECK_EQ(dnstap_log_queue(&tap, 1, &m), DNSTAP_ERR_INVALID);   /* no such queue */
+    CHECK(invariant_ok(&tap));
+    run_for(&tap, 1000, 10);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    CHECK(invariant_ok(&tap));
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);   /* after shutdown: counted */
+    CHECK(invariant_ok(&tap));
+}
+
+/* The ring wraps many times with frames of varied sizes. */
+static void test_ring_wraps(void) {
+    size_t i, na = 0;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1000, 1), DNSTAP_OK);
+    run_for(&tap, 10, 10);
+    for (i = 0; i < 3000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        m.query_message.len = i % sizeof wire;
+        if (dnstap_log(&tap, &m) == DNSTAP_OK) accepted[na++] = (uint32_t)i;
+        if (i % 3 == 0) run_for(&tap, 1, 10);
+    }
+    run_for(&tap, 100, 10);
+    finish(&tap);
+    CHECK(na > 1000);
+    CHECK(invariant_ok(&tap));
+    CHECK(arrived_exactly(accepted, na));
+}
+
+static void test_handshake_failures_and_backoff(void) {
+    dnstap_msg_t m;
+    uint64_t prev = 0, start;
+    int i;
+    /* silence after READY: handshake timeouts, backoff doubling to its cap */
+    fake_reset();
+    fake.accept_mode = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    sim_now = 1000000;
+    for (i = 0; i < 8; i++) {
+        uint64_t delay;
+        run_for(&tap, 1, 0);                       /* connect, READY */
+        sim_now += tap.desc.handshake_timeout_ms;  /* then the timeout */
+        start = sim_now;
+        run_for(&tap, 1, 0);
+        CHECK_EQ(tap.state, DNSTAP__S_IDLE);
+        delay = tap.next_connect_ms - start;
+        {
+            uint64_t base = i < 4 ? (uint64_t)100 << i : 1600;
+            CHECK(delay >= base - base / 4 && delay <= base + base / 4);
+        }
+        CHECK(i == 0 || delay >= prev / 2);
+        prev = delay;
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);   /* KEEP: still queued */
+        sim_now = tap.next_connect_ms;
+    }
+    CHECK_EQ(dnstap_stats(&tap).handshake_failures, 8);
+    CHECK_EQ(dnstap_stats(&tap).timeouts, 8);
+    CHECK_EQ(dnstap_stats(&tap).queued, 8);
+    CHECK(invariant_ok(&tap));
+    /* the receiver comes right: everything queued is delivered */
+    fake.accept_mode = 0;
+    run_for(&tap, 100, 10);
+    CHECK_EQ(dnstap_stats(&tap).sent, 8);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 8);
+
+    /* ACCEPT naming another content type; peer closing instead of ACCEPT */
+    for (i = 2; i <= 3; i++) {
+        fake_reset();
+        fake.accept_mode = i;
+        CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+        run_for(&tap, 50, 100);
+        CHECK(dnstap_stats(&tap).handshake_failures >= 2);
+        CHECK_EQ(tap.last_error, DNSTAP_ERR_HANDSHAKE);
+        CHECK(!fake.saw_start);
+        finish(&tap);
+        CHECK(dnstap_closed(&tap));
+    }
+}
+
+static void test_timeouts(void) {
+    dnstap_msg_t m;
+    int i;
+    /* connect never completes */
+    fake_reset();
+    fake.connect_mode = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    run_for(&tap, 200, 100);
+    CHECK(dnstap_stats(&tap).timeouts >= 2);
+    CHECK_EQ(dnstap_stats(&tap).connects, 0);
+    finish(&tap);
+    CHECK(dnstap_closed(&tap));
+    /* the receiver stalls after START: write timeout, reconnect, resend */
+    fake_reset();
+    fake.stall_after_start = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    for (i = 0; i < 10; i++) { seq_msg(&m, 0, (uint32_t)i); dnstap_log(&tap, &m); }
+    run_for(&tap, 100, 100);
+    CHECK(dnstap_stats(&tap).timeouts >= 1);
+    CHECK(dnstap_stats(&tap).reconnects >= 1);
+    CHECK_EQ(dnstap_stats(&tap).sent, 0);
+    CHECK_EQ(fake.violations, 0);
+    fake.stall_after_start = 0;
+    run_for(&tap, 100, 100);
+    CHECK_EQ(dnstap_stats(&tap).sent, 10);
+    /* FINISH never comes: shutdown still ends */
+    fake.finish_mode = 1;
+    finish(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 10);
+}
+
+/* DROP policy: while disconnected, messages are refused and counted; the
+   frame cut by a failure is counted as a write error. */
+static void test_drop_policy(void) {
+    dnstap_msg_t m;
+    size_t i;
+    fake_reset();
+    fake.connect_mode = 2;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    tap.desc.while_disconnected = DNSTAP_DROP_WHILE_DISCONNECTED;
+    seq_msg(&m, 0, 1);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);
+    run_for(&tap, 20, 100);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);
+    CHECK_EQ(dnstap_stats(&tap).dropped_disconnected, 2);
+    fake.connect_mode = 0;
+    fake.fail_at = 3000;
+    fake.fail_once = 1;
+    fake.max_per_write = 50;
+    run_for(&tap, 20, 100);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); (void)dnstap_log(&tap, &m); }
+    run_for(&tap, 100, 100);
+    CHECK_EQ(dnstap_stats(&tap).dropped_write_error, 1);
+    CHECK(dnstap_stats(&tap).dropped_disconnected > 2);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, fake.nseq);
+    CHECK_EQ(fake.stream_errors, 0);
+}
+
+/* The clock jumps backwards and far forwards: nothing breaks. */
+static void test_clock_jumps(void) {
+    size_t i, na = 0;
+    fake_reset();
+    fake.again_every = 3;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    sim_now = 5000000;
+    for (i = 0; i < 500; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        if (dnstap_log(&tap, &m) == DNSTAP_OK) accepted[na++] = (uint32_t)i;
+        sim_now = i % 7 == 0 ? sim_now - 3000 : i % 11 == 0 ? sim_now + 100000 : sim_now + 1;
+        (void)dnstap_poll(&tap, sim_now);
+    }
+    run_for(&tap, 2000, 10);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK(arrived_exactly(accepted, na));
+}
+
+static void test_unidirectional(void) {
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    tap.desc.unidirectional = true;
+    scenario(100, 10, "unidirectional");
+    CHECK(!fake.saw_ready);
+    CHECK(fake.saw_stop);
+}
+
+/* One event, three taps: two `full` ones with the same identity (encoded
+   once, copied), one without wire messages. */
+static fake_t fakes[3];
+static dnstap_t taps3[3];
+static uint8_t qmem3[3][1 << 16];
+static size_t extra_fn(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t cap) {
+    (void)ctx;
+    if (cap < 8) return (size_t)-1;
+    memcpy(buf, "port=", 5);
+    buf[5] = (uint8_t)('0' + msg->query_port % 10);
+    return 6;
+}
+
+static void test_many_taps(void) {
+    dnstap_t *list[3];
+    unsigned i, k;
+    for (k = 0; k < 3; k++) {
+        dnstap_desc_t d;
+        memset(&fakes[k], 0, sizeof fakes[k]);
+        fakes[k].fail_at = -1;
+        memset(&d, 0, sizeof d);
+        d.queue = qmem3[k];
+        d.queue_size = sizeof qmem3[k];
+        d.full = k != 2;
+        d.identity = dnstap_str("same");
+        d.transport.connect = fake_connect;
+        d.transport.write = fake_write;
+        d.transport.read = fake_read;
+        d.transport.close = fake_close;
+        d.transport.ctx = &fakes[k];
+        CHECK_EQ(dnstap_init(&taps3[k], &d), DNSTAP_OK);
+        list[k] = &taps3[k];
+    }
+    for (i = 0; i < 200; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, i % 4, i);
+        CHECK_EQ(dnstap_log_all(list, 3, 0, &m), DNSTAP_OK);
+    }
+    /* the copies are the same bytes */
+    CHECK(taps3[0].q[0].head == taps3[1].q[0].head &&
+          memcmp(qmem3[0], qmem3[1], taps3[0].q[0].head) == 0);
+    CHECK(taps3[2].q[0].head < taps3[0].q[0].head - 200 * sizeof wire + 1);
+    for (k = 0; k < 3; k++) {
+        unsigned polls;
+        for (polls = 0; polls < 1000 && dnstap_stats(&taps3[k]).queued; polls++) (void)dnstap_poll(&taps3[k], polls);
+        dnstap_shutdown(&taps3[k], 5000);
+        for (polls = 0; polls < 1000 && !dnstap_closed(&taps3[k]); polls++) (void)dnstap_poll(&taps3[k], 5000 + polls);
+        CHECK_EQ(fakes[k].nseq, 200);
+        CHECK(invariant_ok(&taps3[k]));
+    }
+    /* per-message extra from a callback */
+    {
+        dnstap_desc_t d;
+        dnstap_frame_t fr;
+        dnstap_msg_t m, dm;
+        dnstap_reader_t r;
+        static uint8_t rb[1024];
+        size_t used = 0;
+        uint32_t start;
+        memset(&d, 0, sizeof d);
+        d.queue = qmem3[0];
+        d.queue_size = sizeof qmem3[0];
+        d.extra_fn = extra_fn;
+        d.transport = taps3[0].desc.transport;
+        CHECK_EQ(dnstap_init(&taps3[0], &d), DNSTAP_OK);
+        seq_msg(&m, 7, 1);
+        CHECK_EQ(dnstap_log(&taps3[0], &m), DNSTAP_OK);
+        CHECK(dnstap__q_run(&taps3[0].q[0], &start) > 0);
+        dnstap_reader_init(&r, rb, sizeof rb);
+        r.payload_max = 1024;
+        CHECK_EQ(dnstap_decode(qmem3[0] + start + 4, dnstap__get_be32(qmem3[0] + start), &dm), DNSTAP_OK);
+        CHECK(dm.extra.len == 6 && memcmp(dm.extra.data, "port=7", 6) == 0);
+        CHECK(dm.query_message.data == NULL);     /* not `full` */
+        (void)fr; (void)used;
+    }
+}
+
+/* Producer threads, one queue each, drained by this thread. */
+#define THREADS 4
+#define PER_THREAD 20000
+typedef struct producer_t { unsigned id; size_t ok; } producer_t;
+static volatile int producers_done;
+
+static void *producer_main(void *arg) {
+    producer_t *p = (producer_t *)arg;
+    uint32_t i;
+    for (i = 0; i < PER_THREAD; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, p->id, i);
+        if (dnstap_log_queue(&tap, p->id, &m) == DNSTAP_OK) p->ok++;
+        if (i % 64 == 0) sched_yield();   /* let the writer interleave, so rings wrap under load */
+    }
+    __atomic_add_fetch(&producers_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_threads(void) {
+    pthread_t th[THREADS];
+    producer_t pr[THREADS];
+    uint32_t next[THREADS];
+    unsigned i;
+    size_t k, total_ok = 0;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, THREADS * 16384, THREADS), DNSTAP_OK);
+    producers_done = 0;
+    for (i = 0; i < THREADS; i++) {
+        pr[i].id = i;
+        pr[i].ok = 0;
+        pthread_create(&th[i], NULL, producer_main, &pr[i]);
+    }
+    while (__atomic_load_n(&producers_done, __ATOMIC_ACQUIRE) < THREADS) run_for(&tap, 1, 1);
+    for (i = 0; i < THREADS; i++) { pthread_join(th[i], NULL); total_ok += pr[i].ok; }
+    run_for(&tap, 100000, 1);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).logged, THREADS * PER_THREAD);
+    CHECK_EQ(fake.nseq, total_ok);
+    CHECK_EQ(fake.stream_errors, 0);
+    /* each producer's frames arrive in its order */
+    memset(next, 0, sizeof next);
+    for (k = 0; k < fake.nseq; k++) {
+        unsigned p = fake.producer[k];
+        if (p >= THREADS || fake.seqs[k] < next[p]) { CHECK(0); break; }
+        next[p] = fake.seqs[k] + 1;
+    }
+    printf("  %u threads: %zu of %u accepted, %llu dropped (queue full)\n", THREADS, total_ok,
+           THREADS * PER_THREAD, (unsigned long long)dnstap_stats(&tap).dropped_full);
+}
+
+/* ---- a real unix-socket receiver served from this process ------------- */
+typedef struct receiver_t {
+    int lfd, fd;
+    int silent;                 /* accept the connection, never send ACCEPT */
+    dnstap_reader_t reader;
+    uint8_t rbuf[4096];
+    size_t frames, finished;
+} receiver_t;
+
+static receiver_t rx;
+static char sock_path[108];
+
+static int receiver_listen(void) {
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    snprintf(sock_path, sizeof sock_path, "/tmp/dnstap-test-%d.sock", (int)getpid());
+    memcpy(un.sun_path, sock_path, strlen(sock_path) + 1);
+    unlink(sock_path);
+    rx.lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    rx.fd = -1;
+    if (rx.lfd < 0 || bind(rx.lfd, (struct sockaddr *)&un, sizeof un) != 0 || listen(rx.lfd, 4) != 0) return -1;
+    fcntl(rx.lfd, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* Serve the receiver side a little: accept, read, answer. */
+static void receiver_step(void) {
+    uint8_t in[4096];
+    ssize_t n;
+    size_t pos = 0;
+    if (rx.fd < 0) {
+        rx.fd = accept(rx.lfd, NULL, NULL);
+        if (rx.fd < 0) return;
+        fcntl(rx.fd, F_SETFL, O_NONBLOCK);
+        dnstap_reader_init(&rx.reader, rx.rbuf, sizeof rx.rbuf);
+    }
+    n = recv(rx.fd, in, sizeof in, 0);
+    if (n == 0) { close(rx.fd); rx.fd = -1; return; }
+    while (n > 0 && pos < (size_t)n) {
+        dnstap_frame_t fr;
+        size_t used = 0;
+        dnstap_result_t r = dnstap_reader_feed(&rx.reader, in + pos, (size_t)n - pos, &used, &fr);
+        pos += used;
+        if (r != DNSTAP_OK) break;
+        if (fr.kind == DNSTAP_FRAME_DATA) { rx.frames++; continue; }
+        if (fr.control == DNSTAP_CONTROL_READY && !rx.silent) {
+            uint8_t out[64];
+            size_t len;
+            static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
+            dnstap_control_frame(out, sizeof out, DNSTAP_CONTROL_ACCEPT, ct, 1, &len);
+            (void)send(rx.fd, out, len, 0);
+        }
+        if (fr.control == DNSTAP_CONTROL_STOP) {
+            uint8_t out[16];
+            size_t len;
+            dnstap_control_frame(out, sizeof out, DNSTAP_CONTROL_FINISH, NULL, 0, &len);
+            (void)send(rx.fd, out, len, 0);
+            rx.finished++;
+        }
+    }
+}
+
+static void real_tap(dnstap_t *t, const char *endpoint) {
+    dnstap_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.endpoint = endpoint;
+    d.queue = queue_mem;
+    d.queue_size = 1 << 20;
+    d.full = true;
+    d.handshake_timeout_ms = 300;
+    d.backoff_min_ms = 50;
+    d.backoff_max_ms = 200;
+    CHECK_EQ(dnstap_init(t, &d), DNSTAP_OK);
+}
+
+/* Zero allocations in dnstap_log() and dnstap_poll() over a real socket. */
+static void test_real_socket_no_allocations(void) {
+    char ep[128];
+    size_t i;
+    uint64_t end;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    /* connect and hand-shake first: setup, not the tap path */
+    for (end = dnstap_clock_ms() + 2000; dnstap_clock_ms() < end && tap.state != DNSTAP__S_RUNNING;) {
+        (void)dnstap_poll(&tap, dnstap_clock_ms());
+        receiver_step();
+    }
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    allocs_seen = 0;
+    allocs_counting = 1;
+    for (i = 0; i < 20000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        (void)dnstap_log(&tap, &m);
+        if (i % 16 == 0) { (void)dnstap_poll(&tap, dnstap_clock_ms()); receiver_step(); }
+    }
+    for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && dnstap_stats(&tap).queued;) {
+        (void)dnstap_poll(&tap, dnstap_clock_ms());
+        receiver_step();
+    }
+    allocs_counting = 0;
+#ifdef COUNT_ALLOCS
+    CHECK_EQ(allocs_seen, 0);
+    printf("  20000 messages logged and sent over %s: %ld allocations\n", ep, allocs_seen);
+#endif
+    dnstap_shutdown(&tap, dnstap_clock_ms());
+    for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && !dnstap_closed(&tap);) {
+        (void)dnstap_poll(&tap, dnstap_clock_ms());
+        receiver_step();
+    }
+    for (i = 0; i < 50; i++) receiver_step();
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(rx.finished, 1);
+    CHECK_EQ(rx.frames, 20000);
+    CHECK_EQ(dnstap_stats(&tap).sent, 20000);
+    CHECK(invariant_ok(&tap));
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+/* A receiver that takes the connection and says nothing: handshake
+   timeouts, retries, and dnstap_log() keeps returning at once. */
+static void test_real_socket_silent_receiver(void) {
+    char ep[128];
+    size_t i;
+    uint64_t end;
+    int held[64], nheld = 0;
+    memset(&rx, 0, sizeof rx);
+    rx.silent = 1;
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    for (i = 0, end = dnstap_clock_ms() + 1500; dnstap_clock_ms() < end; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        (void)dnstap_log(&tap, &m);
+        (void)dnstap_poll(&tap, dnstap_clock_ms());
+        rx.fd = accept(rx.lfd, NULL, NULL);     /* keep every connection open, never answer */
+        if (rx.fd >= 0 && nheld < 64) held[nheld++] = rx.fd;
+        else if (rx.fd >= 0) close(rx.fd);
+        rx.fd = -1;
+        (void)poll(NULL, 0, 1);
+    }
+    CHECK(dnstap_stats(&tap).handshake_failures >= 2);
+    CHECK(dnstap_stats(&tap).timeouts >= 2);
+    CHECK_EQ(dnstap_stats(&tap).sent, 0);
+    dnstap_shutdown(&tap, dnstap_clock_ms());
+    CHECK_EQ(dnstap_run(&tap, 3000), DNSTAP_OK);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).dropped_disconnected, dnstap_stats(&tap).logged);
+    while (nheld) close(held[--nheld]);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+static void test_endpoints(void) {
+    dnstap_desc_t d;
+    static const char *const good[] = { "/tmp/x.sock", "unix:///tmp/x.sock", "tcp://127.0.0.1:6000",
+                                        "tcp://[::1]:6000", "tcp://localhost:6000", "file:/tmp/x.dnstap" };
+    static const char *const bad[] = { "", "unix://relative", "tcp://127.0.0.1", "tcp://:53", "tcp://h:99999",
+                                       "tcp://[::1:53", "tcp://h:5x", "ftp://x", "file:" };
+    size_t i;
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = 4096;
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        d.endpoint = good[i];
+        if (dnstap_init(&tap, &d) != DNSTAP_OK) { printf("  refused %s\n", good[i]); CHECK(0); }
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d.endpoint = bad[i];
+        if (dnstap_init(&tap, &d) != DNSTAP_ERR_INVALID) { printf("  accepted %s\n", bad[i]); CHECK(0); }
+    }
+    d.endpoint = "tls://127.0.0.1:853";
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_UNSUPPORTED);
+    d.endpoint = "/tmp/x.sock";
+    d.queue = NULL;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    d.queue = queue_mem;
+    d.queues = DNSTAP_MAX_QUEUES + 1;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    /* defaults: the host name as identity, the library as version */
+    d.queues = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    CHECK(tap.enc.present == 3);
+    CHECK_EQ(tap.desc.connect_timeout_ms, 4000);
+    CHECK_EQ(tap.desc.drop_report_ms, 10000);
+}
+
+/* Drops are reported at most once per interval, CoreDNS's way. */
+static char last_log[400];
+static int log_lines;
+static void logger(void *ctx, dnstap_log_level_t level, const char *msg) {
+    (void)ctx; (void)level;
+    snprintf(last_log, sizeof last_log, "%s", msg);
+    log_lines++;
+}
+
+static void test_drop_reports(void) {
+    dnstap_msg_t m;
+    int i, before;
+    fake_reset();
+    fake.connect_mode = 2;
+    CHECK_EQ(fake_tap(&tap, 512, 1), DNSTAP_OK);
+    tap.desc.logger.func = logger;
+    sim_now = 100000;
+    for (i = 0; i < 50; i++) { seq_msg(&m, 0, (uint32_t)i); (void)dnstap_log(&tap, &m); }
+    log_lines = 0;
+    (void)dnstap_poll(&tap, sim_now);
+    CHECK(strstr(last_log, "Dropped dnstap messages: ") != NULL);
+    before = log_lines;
+    for (i = 0; i < 50; i++) { seq_msg(&m, 0, (uint32_t)i); (void)dnstap_log(&tap, &m); }
+    (void)dnstap_poll(&tap, sim_now + 5000);        /* within the interval: quiet */
+    CHECK(strstr(last_log, "Dropped") == NULL || log_lines == before);
+    (void)dnstap_poll(&tap, sim_now + 10001);
+    CHECK(strstr(last_log, "Dropped dnstap messages: 50") != NULL);
+    finish(&tap);
+}
+
+int main(void) {
+    TEST(test_plain_stream);
+    TEST(test_one_byte_writes);
+    TEST(test_would_block_everywhere);
+    TEST(test_failure_at_every_offset);
+    TEST(test_queue_full_and_too_big);
+    TEST(test_ring_wraps);
+    TEST(test_handshake_failures_and_backoff);
+    TEST(test_timeouts);
+    TEST(test_drop_policy);
+    TEST(test_clock_jumps);
+    TEST(test_unidirectional);
+    TEST(test_many_taps);
+    TEST(test_threads);
+    TEST(test_real_socket_no_allocations);
+    TEST(test_real_socket_silent_receiver);
+    TEST(test_endpoints);
+    TEST(test_drop_reports);
+    return TEST_EXIT();
+}
