@@ -581,6 +581,7 @@ typedef struct dnstap_desc_t {
     uint32_t write_timeout_ms;      /* no write progress while data waits: 4000 */
     uint32_t finish_timeout_ms;     /* STOP -> FINISH at shutdown: 4000 */
     uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
+    uint32_t thread_wake_ms;        /* writer thread: looks for new frames this often (10) */
     dnstap_logger_t logger;
     dnstap_transport_t transport;   /* your own transport; wins over .endpoint */
 } dnstap_desc_t;
@@ -647,6 +648,8 @@ typedef struct dnstap_t {
     dnstap_result_t last_error;
     uint8_t identity_buf[256];
     union { uint8_t bytes[DNSTAP_STOCK_TRANSPORT_SIZE]; uint64_t u; void *p; } stock;
+    union { uint8_t bytes[32]; uint64_t u; void *p; } thread;   /* pthread_t */
+    int thread_stop, thread_running;
 } dnstap_t;
 
 /* Set up a tap. Resolves a host name here, outside the query path. Errors:
@@ -693,6 +696,15 @@ DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap);
    the tap until it is closed or timeout_ms passed (for programs ending). */
 DNSTAP_API uint64_t dnstap_clock_ms(void);
 DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
+
+/* POSIX with DNSTAP_WITH_THREAD (link with -pthread): a writer thread that
+   calls dnstap_poll() for the tap, for programs without an event loop.
+   dnstap_log() makes no system call to wake it, so it looks for new frames
+   every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
+   dnstap_thread_stop() shuts the tap down (bounded by its timeouts) and
+   joins the thread; it returns the last connection error, if any. */
+DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
+DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 
 #ifdef __cplusplus
 }
@@ -1518,38 +1530,53 @@ DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, con
 #endif /* DNSTAP_NO_NANOPB_ENCODE */
 
 #ifndef DNSTAP_NO_DECODE
-/* Zero copy: on a buffer stream, state is the read position. */
+/* Zero copy: on a buffer stream, state is the read position. nanopb also
+   calls a bytes callback for a field sent with a scalar wire type, on a
+   copy of the value on its own stack: only a range inside the input is a
+   real bytes field, anything else is malformed input. */
+typedef struct dnstap__pb_dst_t {
+    dnstap_bytes_t *dst;
+    uintptr_t begin, end;     /* the payload */
+} dnstap__pb_dst_t;
+
 static bool dnstap__pb_get_bytes(pb_istream_t *s, const pb_field_t *field, void **arg) {
-    dnstap_bytes_t *b = (dnstap_bytes_t *)*arg;
+    dnstap__pb_dst_t *d = (dnstap__pb_dst_t *)*arg;
+    uintptr_t at = (uintptr_t)s->state;
     (void)field;
-    b->data = (const uint8_t *)s->state;
-    b->len = s->bytes_left;
+    if (at < d->begin || at > d->end || s->bytes_left > d->end - at) return false;
+    d->dst->data = (const uint8_t *)s->state;
+    d->dst->len = s->bytes_left;
     return pb_read(s, NULL, s->bytes_left);
 }
 
-static void dnstap__pb_in(pb_callback_t *cb, dnstap_bytes_t *b) {
+static void dnstap__pb_in(pb_callback_t *cb, dnstap__pb_dst_t *d, dnstap_bytes_t *b, const uint8_t *payload,
+                          size_t len) {
+    d->dst = b;
+    d->begin = (uintptr_t)payload;
+    d->end = (uintptr_t)payload + len;
     cb->funcs.decode = dnstap__pb_get_bytes;
-    cb->arg = b;
+    cb->arg = d;
 }
 
 DNSTAP_API dnstap_result_t dnstap_decode(const uint8_t *payload, size_t len, dnstap_msg_t *msg) {
     dnstap_Dnstap pb;
     dnstap_Message *pm = &pb.message;
+    dnstap__pb_dst_t d[11];
     pb_istream_t is;
     if (msg == NULL || (payload == NULL && len)) return DNSTAP_ERR_INVALID;
     DNSTAP_MEMSET(msg, 0, sizeof *msg);
     DNSTAP_MEMSET(&pb, 0, sizeof pb);
-    dnstap__pb_in(&pb.identity, &msg->identity);
-    dnstap__pb_in(&pb.version, &msg->version);
-    dnstap__pb_in(&pb.extra, &msg->extra);
-    dnstap__pb_in(&pm->query_address, &msg->query_address);
-    dnstap__pb_in(&pm->response_address, &msg->response_address);
-    dnstap__pb_in(&pm->query_message, &msg->query_message);
-    dnstap__pb_in(&pm->query_zone, &msg->query_zone);
-    dnstap__pb_in(&pm->response_message, &msg->response_message);
-    dnstap__pb_in(&pm->policy.type, &msg->policy.type);
-    dnstap__pb_in(&pm->policy.rule, &msg->policy.rule);
-    dnstap__pb_in(&pm->policy.value, &msg->policy.value);
+    dnstap__pb_in(&pb.identity, &d[0], &msg->identity, payload, len);
+    dnstap__pb_in(&pb.version, &d[1], &msg->version, payload, len);
+    dnstap__pb_in(&pb.extra, &d[2], &msg->extra, payload, len);
+    dnstap__pb_in(&pm->query_address, &d[3], &msg->query_address, payload, len);
+    dnstap__pb_in(&pm->response_address, &d[4], &msg->response_address, payload, len);
+    dnstap__pb_in(&pm->query_message, &d[5], &msg->query_message, payload, len);
+    dnstap__pb_in(&pm->query_zone, &d[6], &msg->query_zone, payload, len);
+    dnstap__pb_in(&pm->response_message, &d[7], &msg->response_message, payload, len);
+    dnstap__pb_in(&pm->policy.type, &d[8], &msg->policy.type, payload, len);
+    dnstap__pb_in(&pm->policy.rule, &d[9], &msg->policy.rule, payload, len);
+    dnstap__pb_in(&pm->policy.value, &d[10], &msg->policy.value, payload, len);
     is = pb_istream_from_buffer(payload, len);
     if (!pb_decode(&is, dnstap_Dnstap_fields, &pb)) {
         dnstap_result_t r = DNSTAP_ERR_DECODE;
@@ -2091,21 +2118,10 @@ static void dnstap__q_pop(dnstap_queue_t *q, uint32_t len) {
     DNSTAP__STORE_REL(&q->tail, q->tail + len);
 }
 
-/* Count (or with discard, drop) every frame queued now. */
-static uint64_t dnstap__q_walk(dnstap_queue_t *q, uint64_t *bytes, bool discard) {
+/* Frames and bytes queued now: a read-only walk from tail to head. */
+static uint64_t dnstap__q_count(const dnstap_queue_t *q, uint64_t *bytes) {
     uint64_t frames = 0;
-    uint32_t start, n;
-    uint32_t t = q->tail;
-    uint32_t h = DNSTAP__LOAD_ACQ(&q->head);
-    if (discard) {
-        while ((n = dnstap__q_run(q, &start)) != 0) {
-            uint32_t off = 0;
-            while (off < n) { uint32_t l = dnstap__frame_len_at(q->buf + start + off); off += l; frames++; *bytes += l; }
-            dnstap__q_pop(q, n);
-        }
-        return frames;
-    }
-    /* read-only walk from a snapshot of tail and head */
+    uint32_t t = q->tail, h = DNSTAP__LOAD_ACQ(&q->head);
     while (t != h) {
         uint32_t l;
         if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) { t = 0; continue; }
@@ -2113,6 +2129,18 @@ static uint64_t dnstap__q_walk(dnstap_queue_t *q, uint64_t *bytes, bool discard)
         t += l;
         frames++;
         *bytes += l;
+    }
+    return frames;
+}
+
+/* Consumer: drop every frame queued now; returns how many. */
+static uint64_t dnstap__q_discard(dnstap_queue_t *q) {
+    uint64_t frames = 0;
+    uint32_t start, n;
+    while ((n = dnstap__q_run(q, &start)) != 0) {
+        uint32_t off = 0;
+        while (off < n) { off += dnstap__frame_len_at(q->buf + start + off); frames++; }
+        dnstap__q_pop(q, n);
     }
     return frames;
 }
@@ -2262,10 +2290,7 @@ static uint64_t dnstap__dropped(const dnstap_t *tap) {
 
 static void dnstap__discard_queued(dnstap_t *tap) {
     unsigned i;
-    for (i = 0; i < tap->desc.queues; i++) {
-        uint64_t bytes = 0;
-        tap->dropped_disconnected += dnstap__q_walk(&tap->q[i], &bytes, true);
-    }
+    for (i = 0; i < tap->desc.queues; i++) tap->dropped_disconnected += dnstap__q_discard(&tap->q[i]);
 }
 
 static void dnstap__close_transport(dnstap_t *tap) {
@@ -2595,13 +2620,13 @@ DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap) {
     DNSTAP_MEMSET(&s, 0, sizeof s);
     if (tap == NULL) return s;
     for (i = 0; i < tap->desc.queues; i++) {
-        dnstap_queue_t *q = (dnstap_queue_t *)(uintptr_t)&tap->q[i];   /* the walk only reads */
+        const dnstap_queue_t *q = &tap->q[i];
         s.logged += DNSTAP__GET64(&q->logged);
         s.dropped_full += DNSTAP__GET64(&q->dropped_full);
         s.dropped_too_big += DNSTAP__GET64(&q->dropped_too_big);
         s.dropped_invalid += DNSTAP__GET64(&q->dropped_invalid);
         s.dropped_disconnected += DNSTAP__GET64(&q->dropped_disconnected);
-        s.queued += dnstap__q_walk(q, &s.queued_bytes, false);
+        s.queued += dnstap__q_count(q, &s.queued_bytes);
     }
     s.sent = tap->sent;
     s.sent_bytes = tap->sent_bytes;
@@ -2636,6 +2661,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     DNSTAP__DEFAULT(write_timeout_ms, 4000);
     DNSTAP__DEFAULT(finish_timeout_ms, 4000);
     DNSTAP__DEFAULT(drop_report_ms, 10000);
+    DNSTAP__DEFAULT(thread_wake_ms, 10);
 #undef DNSTAP__DEFAULT
     if (tap->desc.backoff_max_ms < tap->desc.backoff_min_ms) tap->desc.backoff_max_ms = tap->desc.backoff_min_ms;
     mem = (uint8_t *)desc->queue;
@@ -2900,6 +2926,53 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
     }
     return dnstap_closed(tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
 }
+
+#ifdef DNSTAP_WITH_THREAD
+#include <pthread.h>
+typedef char dnstap__thread_fits[sizeof(pthread_t) <= 32 ? 1 : -1];
+
+static void *dnstap__writer_main(void *arg) {
+    dnstap_t *tap = (dnstap_t *)arg;
+    while (!dnstap_closed(tap)) {
+        uint64_t now = dnstap_clock_ms();
+        dnstap_io_t io;
+        uint64_t wait;
+        if (DNSTAP__LOAD_ACQ(&tap->thread_stop) && !tap->shutting_down) dnstap_shutdown(tap, now);
+        io = dnstap_io(tap, now);
+        wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
+        if (wait > tap->desc.thread_wake_ms) wait = tap->desc.thread_wake_ms;
+        if (wait) {
+            struct pollfd pfd;
+            pfd.fd = io.fd;
+            pfd.events = (short)((io.want_read ? POLLIN : 0) | (io.want_write ? POLLOUT : 0));
+            pfd.revents = 0;
+            (void)poll(&pfd, io.fd >= 0 && pfd.events ? 1 : 0, (int)wait);
+        }
+        (void)dnstap_poll(tap, dnstap_clock_ms());
+    }
+    return NULL;
+}
+
+DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) {
+    pthread_t th;
+    if (tap == NULL || tap->thread_running) return DNSTAP_ERR_INVALID;
+    DNSTAP__STORE_REL(&tap->thread_stop, 0);
+    if (pthread_create(&th, NULL, dnstap__writer_main, tap) != 0) return DNSTAP_ERR_IO;
+    DNSTAP_MEMCPY(tap->thread.bytes, &th, sizeof th);
+    tap->thread_running = 1;
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+    pthread_t th;
+    if (tap == NULL || !tap->thread_running) return DNSTAP_ERR_INVALID;
+    DNSTAP__STORE_REL(&tap->thread_stop, 1);
+    DNSTAP_MEMCPY(&th, tap->thread.bytes, sizeof th);
+    (void)pthread_join(th, NULL);
+    tap->thread_running = 0;
+    return tap->last_error;
+}
+#endif /* DNSTAP_WITH_THREAD */
 #else
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     (void)tap; (void)ep;
@@ -2911,6 +2984,11 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
     return DNSTAP_ERR_UNSUPPORTED;
 }
 #endif /* posix sockets */
+
+#if !(DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD))
+DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
+DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
+#endif
 
 DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc) {
     dnstap_result_t r;

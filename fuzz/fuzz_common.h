@@ -24,12 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                        \
     } while (0)
 
-static int fz_result_known(dnstap_result_t r) {
+static inline int fz_result_known(dnstap_result_t r) {
     return r <= DNSTAP_OK && r >= DNSTAP_ERR_UNSUPPORTED;
 }
 
 /* Bytes fields: same presence and same content. */
-static int fz_bytes_eq(const dnstap_bytes_t *a, const dnstap_bytes_t *b) {
+static inline int fz_bytes_eq(const dnstap_bytes_t *a, const dnstap_bytes_t *b) {
     if ((a->data == NULL) != (b->data == NULL)) return 0;
     if (a->data == NULL) return 1;
     if (a->len != b->len) return 0;
@@ -38,7 +38,7 @@ static int fz_bytes_eq(const dnstap_bytes_t *a, const dnstap_bytes_t *b) {
 
 /* First field in which two messages differ, or NULL. Integers are compared
    only when present; bytes by presence and content; enums by value. */
-static const char *fz_msg_diff(const dnstap_msg_t *a, const dnstap_msg_t *b) {
+static inline const char *fz_msg_diff(const dnstap_msg_t *a, const dnstap_msg_t *b) {
     uint32_t ha = a->has, hb = b->has;
     if ((int)a->type != (int)b->type) return "type";
     if ((int)a->socket_family != (int)b->socket_family) return "socket_family";
@@ -70,7 +70,7 @@ static const char *fz_msg_diff(const dnstap_msg_t *a, const dnstap_msg_t *b) {
 /* dnstap_decode() is zero copy: every present bytes field must lie inside
    the payload it was decoded from. Returns the name of the first field that
    does not, or NULL. */
-static const char *fz_bytes_outside(const dnstap_msg_t *m, const uint8_t *p, size_t n) {
+static inline const char *fz_bytes_outside(const dnstap_msg_t *m, const uint8_t *p, size_t n) {
     const dnstap_bytes_t *f[11];
     static const char *const names[11] = {
         "identity", "version", "extra", "query_address", "response_address", "query_message",
@@ -89,10 +89,10 @@ static const char *fz_bytes_outside(const dnstap_msg_t *m, const uint8_t *p, siz
     return NULL;
 }
 
-static int fz_enum_bad(int v, int max) { return v != 0 && (v < 1 || v > max); }
+static inline int fz_enum_bad(int v, int max) { return v != 0 && (v < 1 || v > max); }
 
 /* Whether a message holds an enum value dnstap_encode() must refuse. */
-static int fz_msg_enum_bad(const dnstap_msg_t *m) {
+static inline int fz_msg_enum_bad(const dnstap_msg_t *m) {
     return (int)m->type < 1 || (int)m->type > 14 ||
            fz_enum_bad((int)m->socket_family, 2) || fz_enum_bad((int)m->socket_protocol, 7) ||
            fz_enum_bad((int)m->http_protocol, 3) || fz_enum_bad((int)m->policy.action, 6) ||
@@ -100,7 +100,7 @@ static int fz_msg_enum_bad(const dnstap_msg_t *m) {
 }
 
 /* FNV-1a, to fingerprint frames. */
-static uint64_t fz_hash(const uint8_t *p, size_t n, uint64_t h) {
+static inline uint64_t fz_hash(const uint8_t *p, size_t n, uint64_t h) {
     while (n--) { h ^= *p++; h *= 1099511628211ull; }
     return h;
 }

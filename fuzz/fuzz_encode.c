@@ -9,8 +9,9 @@
               (value specs), the 8 bytes fields and 3 overrides (bytes specs),
               cap spec
    A bytes spec is one byte: bit 0 present, bits 1-2 length class (0: empty,
-   1: < 33, 2: < 1024, 3: large, up to ~300,000 when bit 7 is also set,
-   else < 256); the value bytes follow (padded with a pattern). Every bytes
+   1: < 33, 2: < 1024, 3: large, 60,000 to 300,000 when bit 7 is also set
+   and the field may be large, else < 256); the value bytes follow (at most
+   64 for a large field; the rest is filled with a pattern). Every bytes
    field gets its own allocation of exactly its length, so that ASan sees any
    read past it.
 
@@ -86,7 +87,7 @@ static uint64_t int_val(fz_t *f) {
 static dnstap_bytes_t bytes_val(fz_t *f, int big_ok) {
     dnstap_bytes_t b;
     uint8_t s = u8(f), *d;
-    size_t len, take;
+    size_t len, take, limit = (size_t)-1;
     b.data = NULL;
     b.len = 0;
     if (!(s & 1)) return b;
@@ -95,13 +96,14 @@ static dnstap_bytes_t bytes_val(fz_t *f, int big_ok) {
     case 1: len = u8(f) % 33; break;
     case 2: len = u32n(f, 2) % 1024; break;
     default:
-        if (big_ok && (s & 0x80)) len = 60000 + u32n(f, 3) % 240000;
+        if (big_ok && (s & 0x80)) { len = 60000 + u32n(f, 3) % 240000; limit = 64; }
         else len = u8(f);
         break;
     }
     d = (uint8_t *)malloc(len ? len : 1);
     f->alloc[f->nalloc++] = d;
     take = len < f->n ? len : f->n;
+    if (take > limit) take = limit;
     if (take) memcpy(d, f->p, take);
     f->p += take;
     f->n -= take;
@@ -192,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     else if (s < 0xC0) desc.payload_max = u32n(&f, 2) % 2048;
     else if (s < 0xE0) desc.payload_max = u32n(&f, 4);
     else if (s < 0xF0) desc.payload_max = DNSTAP_PAYLOAD_MAX_LIMIT + (s & 1);
-    else desc.payload_max = s & 1 ? DNSTAP_PAYLOAD_MAX_GOLANG : 6 + (s & 7);
+    else desc.payload_max = s & 1 ? DNSTAP_PAYLOAD_MAX_GOLANG : 6u + (s & 7u);
 
     eff_max = desc.payload_max ? desc.payload_max : DNSTAP_PAYLOAD_MAX_DEFAULT;
     prefix = bfield(&desc.identity) + bfield(&desc.version) + bfield(&desc.extra);
@@ -288,9 +290,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(where == NULL, "decoded %s outside the payload", where);
         /* expected: the input, with identity/version/extra resolved and the
            presence bits normalised */
-        m.has &= DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT | DNSTAP_HAS_QUERY_TIME |
-                 DNSTAP_HAS_RESPONSE_TIME;
-        if (has_policy(&m)) m.has |= DNSTAP_HAS_POLICY;
+        {
+            int pol = has_policy(&m);
+            m.has &= DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT | DNSTAP_HAS_QUERY_TIME |
+                     DNSTAP_HAS_RESPONSE_TIME;
+            if (pol) m.has |= DNSTAP_HAS_POLICY;
+        }
         m.identity = *pick(&m.identity, &desc.identity);
         m.version = *pick(&m.version, &desc.version);
         m.extra = *pick(&m.extra, &desc.extra);

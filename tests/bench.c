@@ -265,7 +265,6 @@ static size_t enc_prim(const dnstap_msg_t *m, uint8_t *out) {
 }
 
 /* (d) protobuf-c packing (+ libfstrm for the writers): bench_peers.c */
-static uint8_t g_pbc_buf[BENCH_OUT_MAX];
 
 static size_t enc_pbc(const dnstap_msg_t *m, uint8_t *out) {
     size_t n = bench_pbc_pack(m, out + 4, BENCH_OUT_MAX - 4);
@@ -339,7 +338,7 @@ typedef struct bench_enc {
 static const bench_enc ENCODERS[] = {
     { "direct", "(a) dnstap.h `dnstap_encode_frame()`, direct writer", NULL, enc_direct, NULL },
     { "file", "(a+) dnstap.h `dnstap_file_log()`, 64 KiB buffer, to /dev/null", open_file, enc_file, close_file },
-    { "nanopb", "(b) nanopb `pb_encode()` (`dnstap_encode_nanopb()`) + length", NULL, enc_nanopb, NULL },
+    { "nanopb", "(b) nanopb `pb_encode()` via `dnstap_encode_nanopb()`, + length", NULL, enc_nanopb, NULL },
     { "prim", "(c) nanopb per-field primitives", NULL, enc_prim, NULL },
     { "pbc", "(d0) protobuf-c pack alone, into a buffer", NULL, enc_pbc, NULL },
     { "fstrm", "(d1) protobuf-c + libfstrm buffered writer (`fstrm_writer_write`), to /dev/null",
@@ -414,7 +413,7 @@ static void check_same(const char *who, int variant, uint64_t i, const uint8_t *
 static uint8_t *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     uint8_t *buf;
-    long n;
+    long n = 0;
     if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
         bench_die("verify: cannot read a written file");
     buf = (uint8_t *)malloc((size_t)n + 1);

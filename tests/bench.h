@@ -11,8 +11,14 @@
 #define BENCH_VERSION  "dnstap-bench 1.0"
 #define BENCH_OUT_MAX  4096u   /* one frame of the workload, with room to spare */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define BENCH_NORETURN __attribute__((noreturn))
+#else
+#define BENCH_NORETURN
+#endif
+
 /* Print a message and abort(): a bench must never time a broken encoder. */
-void bench_die(const char *what);
+void bench_die(const char *what) BENCH_NORETURN;
 
 /* Calls of malloc/calloc/realloc since start (bench.c, -Wl,--wrap=...). */
 unsigned long bench_allocs_now(void);

@@ -14,7 +14,7 @@
 static ProtobufCBinaryData pbc_bin(const dnstap_bytes_t *b) {
     ProtobufCBinaryData d;
     d.len = b->len;
-    d.data = (uint8_t *)b->data;   /* protobuf-c's field is not const; it only reads */
+    d.data = (uint8_t *)(uintptr_t)b->data;   /* not const in protobuf-c; it only reads */
     return d;
 }
 

@@ -283,17 +283,26 @@ static uint8_t g_filebuf[1u << 18];
 static uint8_t g_frame[DNSTAP_PAYLOAD_MAX_GOLANG + 4];
 static FILE *g_json;
 static unsigned g_count;
+static int g_first;   /* no member written yet in the open JSON object */
+
+static void j_key(const char *key) {
+    fprintf(g_json, "%s\"%s\":", g_first ? "" : ",", key);
+    g_first = 0;
+}
 
 static void j_hex(const char *key, dnstap_bytes_t b) {
     size_t i;
     if (b.data == NULL) return;
-    fprintf(g_json, ",\"%s\":\"", key);
+    j_key(key);
+    fputc('"', g_json);
     for (i = 0; i < b.len; i++) fprintf(g_json, "%02x", (unsigned)b.data[i]);
     fputc('"', g_json);
 }
 
 static void j_uint(const char *key, uint64_t v, bool present) {
-    if (present) fprintf(g_json, ",\"%s\":%" PRIu64, key, v);
+    if (!present) return;
+    j_key(key);
+    fprintf(g_json, "%" PRIu64, v);
 }
 
 /* Texts written here are ours: ASCII without quotes or backslashes. */
@@ -345,10 +354,11 @@ static void emit(const char *label, unsigned e, const dnstap_msg_t *m, const wir
     if (res != DNSTAP_OK) die("%s: %s", label, dnstap_result_str(res));
 
     fprintf(g_json, "%s{\"label\":\"%02u-%s\"", g_count ? ",\n" : "", g_count + 1, label);
+    g_first = 0;
     j_hex("identity", m->identity.data ? m->identity : g_desc[e].identity);
     j_hex("version", m->version.data ? m->version : g_desc[e].version);
     j_hex("extra", m->extra.data ? m->extra : g_desc[e].extra);
-    fprintf(g_json, ",\"type\":%d", (int)m->type);
+    j_uint("type", (uint64_t)m->type, true);
     j_uint("socket_family", (uint64_t)m->socket_family, m->socket_family != 0);
     j_uint("socket_protocol", (uint64_t)m->socket_protocol, m->socket_protocol != 0);
     j_hex("query_address", m->query_address);
@@ -364,16 +374,20 @@ static void emit(const char *label, unsigned e, const dnstap_msg_t *m, const wir
     j_hex("response_message", m->response_message);
     /* the documented rule: present when flagged or when any field is */
     if ((m->has & DNSTAP_HAS_POLICY) || p->type.data || p->rule.data || p->action || p->match || p->value.data) {
-        fputs(",\"policy\":{\"_\":0", g_json);   /* placeholder key keeps the commas simple */
+        j_key("policy");
+        fputc('{', g_json);
+        g_first = 1;
         j_hex("type", p->type);
         j_hex("rule", p->rule);
         j_uint("action", (uint64_t)p->action, p->action != 0);
         j_uint("match", (uint64_t)p->match, p->match != 0);
         j_hex("value", p->value);
         fputc('}', g_json);
+        g_first = 0;
     }
     j_uint("http_protocol", (uint64_t)m->http_protocol, m->http_protocol != 0);
-    fputs(",\"dns\":{", g_json);
+    j_key("dns");
+    fputc('{', g_json);
     if (q) { j_wire("query_message", q); sep = 1; }
     if (r) { fputs(sep ? "," : "", g_json); j_wire("response_message", r); sep = 1; }
     if (zone) fprintf(g_json, "%s\"query_zone\":\"%s\"", sep ? "," : "", zone);
@@ -404,7 +418,7 @@ static dnstap_bytes_t ip(uint8_t *store, const char *text) {
 
 /* Ports below 0 are absent. */
 static void endpoints(dnstap_msg_t *m, dnstap_socket_family_t fam, dnstap_socket_protocol_t proto,
-                      const char *qa, long qp, const char *ra, long rp) {
+                      const char *qa, int64_t qp, const char *ra, int64_t rp) {
     m->socket_family = fam;
     m->socket_protocol = proto;
     if (qa) m->query_address = ip(g_qaddr, qa);
@@ -737,7 +751,7 @@ int main(int argc, char **argv) {
 
     memset(&m, 0, sizeof m);
     m.type = DNSTAP_RESOLVER_QUERY;
-    endpoints(&m, DNSTAP_INET, DNSTAP_UDP, "192.0.2.1", 65535, "192.0.2.2", (long)UINT32_MAX);
+    endpoints(&m, DNSTAP_INET, DNSTAP_UDP, "192.0.2.1", 65535, "192.0.2.2", (int64_t)UINT32_MAX);
     emit("ports-max", 0, &m, NULL, NULL, NULL);
 
     /* --- times ---------------------------------------------------------- */
@@ -880,6 +894,7 @@ int main(int argc, char **argv) {
     res = dnstap_file_close(&g_file);
     if (res != DNSTAP_OK) die("%s: %s", argv[1], dnstap_result_str(res));
     fputs("\n]\n", g_json);
+    if (ferror(g_json)) die("%s: write failed", argv[2]);
     if (fclose(g_json) != 0) die("%s: write failed", argv[2]);
     return 0;
 }

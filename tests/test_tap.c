@@ -8,6 +8,7 @@
    Build with -DCOUNT_ALLOCS and -Wl,--wrap=malloc,--wrap=calloc,
    --wrap=realloc,--wrap=free to count allocations (not under ASan). */
 #define DNSTAP_IMPLEMENTATION
+#define DNSTAP_WITH_THREAD
 #include "../dnstap.h"
 
 #include <pthread.h>
@@ -839,6 +840,45 @@ static void test_real_socket_silent_receiver(void) {
     unlink(sock_path);
 }
 
+/* The optional writer thread: the program only logs. */
+static volatile int receiver_quit;
+static void *receiver_main(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&receiver_quit, __ATOMIC_ACQUIRE)) { receiver_step(); (void)poll(NULL, 0, 1); }
+    return NULL;
+}
+
+static void test_writer_thread(void) {
+    char ep[128];
+    pthread_t rth;
+    size_t i, ok = 0;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    receiver_quit = 0;
+    pthread_create(&rth, NULL, receiver_main, NULL);
+    CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+    CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_ERR_INVALID);
+    for (i = 0; i < 5000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        if (dnstap_log(&tap, &m) == DNSTAP_OK) ok++;
+        if (i % 100 == 0) (void)poll(NULL, 0, 1);
+    }
+    CHECK_EQ(dnstap_thread_stop(&tap), DNSTAP_OK);
+    CHECK(dnstap_closed(&tap));
+    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, ok);
+    CHECK_EQ(rx.frames, ok);
+    CHECK_EQ(rx.finished, 1);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
 static void test_endpoints(void) {
     dnstap_desc_t d;
     static const char *const good[] = { "/tmp/x.sock", "unix:///tmp/x.sock", "tcp://127.0.0.1:6000",
@@ -919,6 +959,7 @@ int main(void) {
     TEST(test_threads);
     TEST(test_real_socket_no_allocations);
     TEST(test_real_socket_silent_receiver);
+    TEST(test_writer_thread);
     TEST(test_endpoints);
     TEST(test_drop_reports);
     return TEST_EXIT();

@@ -415,6 +415,10 @@ static void test_decode_errors(void) {
     static const uint8_t enum_zero[] = { 0x72, 0x04, 0x08, 0x05, 0x10, 0x00, 0x78, 0x01 };
     static const uint8_t type_two[] = { 0x72, 0x02, 0x08, 0x05, 0x78, 0x02 };
     static const uint8_t future_type[] = { 0x72, 0x02, 0x08, 0x0f, 0x78, 0x01 };
+    /* bytes fields sent with a scalar wire type (found by fuzzing: nanopb
+       hands such a value to the callback from its own stack) */
+    static const uint8_t identity_varint[] = { 0x08, 0x05, 0x72, 0x02, 0x08, 0x05, 0x78, 0x01 };
+    static const uint8_t qmsg_fixed32[] = { 0x72, 0x07, 0x08, 0x05, 0x55, 1, 2, 3, 4, 0x78, 0x01 };
     static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
     CHECK_EQ(dnstap_decode(ok_min, sizeof ok_min, &m), DNSTAP_OK);
     CHECK_EQ(m.type, DNSTAP_CLIENT_QUERY);
@@ -426,6 +430,9 @@ static void test_decode_errors(void) {
     CHECK_EQ(dnstap_decode(enum_zero, sizeof enum_zero, &m), DNSTAP_ERR_ENUM);
     CHECK_EQ(dnstap_decode(type_two, sizeof type_two, &m), DNSTAP_ERR_ENUM);
     CHECK_EQ(dnstap_decode(garbage, sizeof garbage, &m), DNSTAP_ERR_DECODE);
+    CHECK_EQ(dnstap_decode(identity_varint, sizeof identity_varint, &m), DNSTAP_ERR_DECODE);
+    CHECK_EQ(dnstap_decode(qmsg_fixed32, sizeof qmsg_fixed32, &m), DNSTAP_ERR_DECODE);
+    CHECK(m.identity.data == NULL && m.query_message.data == NULL);
     CHECK_EQ(dnstap_decode(NULL, 0, &m), DNSTAP_ERR_MISSING);
     /* an unknown future message type is kept, not rejected */
     CHECK_EQ(dnstap_decode(future_type, sizeof future_type, &m), DNSTAP_OK);
