@@ -56,6 +56,35 @@
             and an incremental reader fed any chunk sizes, even 1 byte.
    file     unidirectional Frame Streams writer (START, data, STOP) over a
             write callback, buffered in caller memory; POSIX path helper.
+   queue    dnstap_t: one ring per producer thread over caller memory,
+            holding finished frames exactly as they go on the wire.
+            dnstap_log() encodes straight into it; it never blocks, never
+            allocates, never calls the transport; drops are counted.
+   connect  the Frame Streams writer state machine, driven by dnstap_poll():
+            READY -> ACCEPT -> START, data, STOP -> FINISH, with timeouts,
+            capped exponential backoff with jitter, and frame-exact resends.
+   transport callbacks (TRANSPORT CONTRACT below); stock unix socket, TCP and
+            file transports on POSIX; TLS through Mbed TLS when enabled.
+
+   LIVE LOGGING
+   ------------
+       static uint8_t queue[1 << 20];
+       static dnstap_t tap;
+       dnstap_desc_t d = {0};
+       d.endpoint = "tcp://192.0.2.10:6000";   // or "/run/dnstap.sock", "file:/tmp/x"
+       d.full = true;                          // CoreDNS's `full`
+       d.queue = queue; d.queue_size = sizeof queue;
+       dnstap_init(&tap, &d);
+       ...
+       dnstap_log(&tap, &m);                   // query path: O(message), no syscall
+       ...
+       dnstap_poll(&tap, dnstap_clock_ms());   // event loop; dnstap_io() tells
+                                               // what to wait for and until when
+       ...
+       dnstap_shutdown(&tap, dnstap_clock_ms()); dnstap_run(&tap, 5000);
+
+   Accounting: dnstap_stats() gives logged, sent, dropped by cause and queued,
+   with logged == sent + dropped + queued at every quiet moment.
 
    MESSAGES
    --------
@@ -106,6 +135,11 @@
    DNSTAP_PREFIX_MAX            bytes reserved in dnstap_encoder_t for the
                                 encoded identity, version and extra (512)
    DNSTAP_STATIC                make every function static
+   DNSTAP_MAX_QUEUES            producer queues per tap (8)
+   DNSTAP_EXTRA_MAX             stack bytes for a per-message extra (256)
+   DNSTAP_NO_SOCKETS            leave out the stock POSIX transports
+   DNSTAP_WITH_THREAD           the optional POSIX writer thread (-pthread)
+   DNSTAP_WITH_MBEDTLS          the TLS transport (tls:// endpoints)
 
    MEMORY
    ------
@@ -117,7 +151,9 @@
    -------------
    An encoder is read-only after dnstap_encoder_init(): any number of threads
    may encode with it at once. A dnstap_file_t or dnstap_reader_t must be used
-   by one thread at a time.
+   by one thread at a time. A dnstap_t takes one producer thread per queue
+   (dnstap_log_queue(tap, q, msg)) and one thread calling dnstap_poll(), with
+   no lock: each queue is a single-producer, single-consumer ring.
 
    DEPENDENCIES
    ------------
@@ -584,6 +620,15 @@ typedef struct dnstap_desc_t {
     uint32_t thread_wake_ms;        /* writer thread: looks for new frames this often (10) */
     dnstap_logger_t logger;
     dnstap_transport_t transport;   /* your own transport; wins over .endpoint */
+    /* TLS, for tls:// endpoints (DNSTAP_WITH_MBEDTLS) */
+    const char *tls_ca_file;        /* [tls CA] PEM bundle of trusted CAs */
+    const char *tls_ca_path;        /* directory of PEM CA certificates */
+    const char *tls_cert_file;      /* [tls CERT] client certificate (mutual TLS) */
+    const char *tls_key_file;       /* [tls KEY] its private key */
+    const uint8_t *tls_pin_sha256;  /* 32 bytes: SHA-256 of the server's SubjectPublicKeyInfo */
+    const char *tls_server_name;    /* name verified and sent as SNI (default: endpoint host) */
+    bool skipverify;                /* [skipverify] no certificate checks; logged loudly */
+    void *tls_state;                /* your dnstap_tls_t: Mbed TLS contexts live there */
 } dnstap_desc_t;
 
 /* Invariant: logged == sent + all dropped_* + queued. */

@@ -483,30 +483,42 @@ expect stall-kill "dnstap_log() max latency $(val stall-kill log_max_ns) ns < 50
 check stall-kill "capture of the killed receiver parses frame-exact, increasing, all accepted" \
     --full 1 --max "$(val stall-kill sent)" --killed 1 "$T/stall2.fstrm"
 
-# 4c: TCP, KEEP, SO_SNDBUF 16 KiB (desc.write_buffer): SIGSTOP at 1 s, SIGKILL
-# at 3 s and a new receiver on the same port. Partial writes happen on TCP;
-# the frame cut by the timeout must be sent again whole, and only once.
-run=stall-tcp
-port=$(free_port)
-start stall-tcp.recv0 fstrm_capture -t protobuf:dnstap.Dnstap -a 127.0.0.1 -p "$port" -w "$T/stall-tcp.0.fstrm"
-wait_tcp "$port" || fail stall-tcp "fstrm_capture did not listen"
-bg_client stall-tcp -e "tcp://127.0.0.1:$port" -n 0 -d 4000 -r 2000 -q 262144 -s 16384 -p keep -f 1 -t 300 -b 100 -B 400
-sleep 1
-kill -STOP "$RPID"
-sleep 2
-kill -KILL "$RPID"
-wait "$RPID" 2>/dev/null
-start stall-tcp.recv1 fstrm_capture -t protobuf:dnstap.Dnstap -a 127.0.0.1 -p "$port" -w "$T/stall-tcp.1.fstrm"
-wait_tcp "$port" || fail stall-tcp "second fstrm_capture did not listen"
-wait_client stall-tcp
-stop_fstrm "$RPID" || fail stall-tcp "fstrm_capture did not end on SIGTERM"
-client_ok stall-tcp
-e=$(val stall-tcp elapsed_ms)
-expect stall-tcp "ends in bounded time (elapsed ${e} ms for a 4000 ms run)" "${e:-99999}" -lt 7000
-expect stall-tcp "timeouts=$(val stall-tcp timeouts) > 0, reconnected (connects=$(val stall-tcp connects) >= 2), KEEP: dropped_write_error=0" \
-    "$(val stall-tcp timeouts)" -gt 0 -a "$(val stall-tcp connects)" -ge 2 -a "$(val stall-tcp dropped_write_error)" = 0
-check stall-tcp "captures parse frame-exact, no sequence number twice, increasing, all accepted" \
-    --full 1 --max "$(val stall-tcp sent)" --killed 1 "$T/stall-tcp.0.fstrm" "$T/stall-tcp.1.fstrm"
+# 4c: TCP, SO_SNDBUF 16 KiB (desc.write_buffer): SIGSTOP at 1 s, SIGKILL at
+# 3 s and a new receiver on the same port; KEEP, then DROP. Partial writes
+# happen on TCP: under KEEP the frame cut by the timeout must be sent again
+# whole, and only once; under DROP it counts as dropped_write_error.
+stall_tcp_run() {
+    run=$1 policy=$2
+    port=$(free_port)
+    start "$run.recv0" fstrm_capture -t protobuf:dnstap.Dnstap -a 127.0.0.1 -p "$port" -w "$T/$run.0.fstrm"
+    wait_tcp "$port" || { fail "$run" "fstrm_capture did not listen"; return; }
+    bg_client "$run" -e "tcp://127.0.0.1:$port" -n 0 -d 4000 -r 2000 -q 262144 -s 16384 -p "$policy" -f 1 \
+        -t 300 -b 100 -B 400
+    sleep 1
+    kill -STOP "$RPID"
+    sleep 2
+    kill -KILL "$RPID"
+    wait "$RPID" 2>/dev/null
+    start "$run.recv1" fstrm_capture -t protobuf:dnstap.Dnstap -a 127.0.0.1 -p "$port" -w "$T/$run.1.fstrm"
+    wait_tcp "$port" || fail "$run" "second fstrm_capture did not listen"
+    wait_client "$run"
+    stop_fstrm "$RPID" || fail "$run" "fstrm_capture did not end on SIGTERM"
+    client_ok "$run"
+    e=$(val "$run" elapsed_ms)
+    expect "$run" "ends in bounded time (elapsed ${e} ms for a 4000 ms run)" "${e:-99999}" -lt 7000
+    expect "$run" "timeouts=$(val "$run" timeouts) > 0, reconnected (connects=$(val "$run" connects) >= 2)" \
+        "$(val "$run" timeouts)" -gt 0 -a "$(val "$run" connects)" -ge 2
+    if [ "$policy" = keep ]; then
+        expect "$run" "KEEP: dropped_write_error=0" "$(val "$run" dropped_write_error)" = 0
+    else
+        expect "$run" "DROP: dropped while disconnected ($(val "$run" dropped_disconnected)), dropped_write_error=$(val "$run" dropped_write_error) <= connection failures" \
+            "$(val "$run" dropped_disconnected)" -gt 1 -a "$(val "$run" dropped_write_error)" -le $(( $(val "$run" reconnects) + 1 ))
+    fi
+    check "$run" "captures parse frame-exact, no sequence number twice, increasing, all accepted" \
+        --full 1 --max "$(val "$run" sent)" --killed 1 "$T/$run.0.fstrm" "$T/$run.1.fstrm"
+}
+stall_tcp_run stall-tcp keep
+stall_tcp_run stall-tcp-drop drop
 
 # --- 5. a listener that never sends ACCEPT -----------------------------------
 cat >"$T/noaccept.py" <<'EOF'
