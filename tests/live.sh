@@ -24,6 +24,9 @@
 #              and fstrm_capture expecting another content type.
 #   threads    4 producer threads on 4 queues (dnstap_log_queue), ASan; and
 #              under TSan with small queues and a receiver killed twice.
+# Some runs use the client's strict host mode (-S: dnstap_poll() only when
+# dnstap_io() asks for it, also during shutdown), the others call
+# dnstap_poll() on every loop turn and end with dnstap_run().
 # Prints "PASS: name" / "FAIL: name: why" per check and "INFO: ..." lines
 # with each run's figures; exits 1 if any check failed. Temporary files go
 # to BUILD_DIR/live.XXXXXX, kept when something failed.
@@ -216,7 +219,7 @@ client_ok() {
          "reconnects=$(val "$1" reconnects) timeouts=$(val "$1" timeouts)" \
          "handshake_failures=$(val "$1" handshake_failures) log_max_ns=$(val "$1" log_max_ns)" \
          "(message $(val "$1" log_max_at)) log_p999_ns=$(val "$1" log_p999_ns) elapsed_ms=$(val "$1" elapsed_ms)" \
-         "shutdown_ms=$(val "$1" run_ms)"
+         "shutdown_ms=$(val "$1" run_ms) host=$(val "$1" host)"
 }
 
 dropped() {
@@ -348,6 +351,55 @@ receiver_run dnstap-unix-nofull 0 dnstap-unix
 receiver_run dnstap-tcp-full 1 dnstap-tcp
 receiver_run fstrm-tcp-nofull 0 fstrm-tcp
 
+# Negative controls: the checker must reject a capture with one frame
+# missing, repeated, swapped with the next, or cut, and the wrong `full`.
+cat >"$T/mangle.py" <<'EOF'
+import struct, sys
+src, dst, how, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+b = open(src, "rb").read()
+frames, i = [], 0
+while i < len(b):
+    n = struct.unpack(">I", b[i:i + 4])[0]
+    if n == 0:
+        m = struct.unpack(">I", b[i + 4:i + 8])[0]
+        frames.append(b[i:i + 8 + m]); i += 8 + m
+    else:
+        frames.append(b[i:i + 4 + n]); i += 4 + n
+data = [j for j, f in enumerate(frames) if f[:4] != b"\0\0\0\0"]
+j = data[k]
+if how == "drop": del frames[j]
+elif how == "dup": frames.insert(j, frames[j])
+elif how == "swap": frames[j], frames[j + 1] = frames[j + 1], frames[j]
+out = b"".join(frames)
+if how == "cut": out = b"".join(frames[:j]) + frames[j][:10]
+open(dst, "wb").write(out)
+EOF
+negative() {
+    cap=$T/fstrm-unix-full.fstrm
+    [ -f "$cap" ] || { fail "negative controls" "no capture"; return; }
+    s=$(val fstrm-unix-full sent)
+    for how in drop dup swap cut; do
+        $py "$T/mangle.py" "$cap" "$T/neg-$how.fstrm" "$how" 1000 || { fail "negative: $how" "mangle.py failed"; continue; }
+        if "$client" --check "$T/fstrm-unix-full.acc" --full 1 --exact "$s" "$T/neg-$how.fstrm" >"$T/neg-$how.out" 2>&1; then
+            fail "negative: $how" "the checker (--exact) accepted a capture with frame 1000 ($how)"
+        else
+            pass "negative: checker --exact rejects a capture with frame 1000 $how: $(grep -m 1 'error' "$T/neg-$how.out")"
+        fi
+        [ "$how" = drop ] && continue
+        if "$client" --check "$T/fstrm-unix-full.acc" --full 1 --max "$s" "$T/neg-$how.fstrm" >"$T/neg-$how.out2" 2>&1; then
+            fail "negative: $how" "the checker (--max) accepted a capture with frame 1000 ($how)"
+        else
+            pass "negative: checker --max rejects a capture with frame 1000 $how: $(grep -m 1 'error' "$T/neg-$how.out2")"
+        fi
+    done
+    if "$client" --check "$T/fstrm-unix-full.acc" --full 0 --exact "$s" "$cap" >"$T/neg-full.out" 2>&1; then
+        fail "negative: full" "the checker accepted wire messages with --full 0"
+    else
+        pass "negative: checker rejects wire messages present with --full 0"
+    fi
+}
+negative
+
 # Informational: over TCP the STOP frame waits for the receiver's delayed ACK
 # (the library does not set TCP_NODELAY), which shows as shutdown time.
 port=$(free_port)
@@ -377,7 +429,7 @@ absent_run() {
         port=$(free_port)
         ep=tcp://127.0.0.1:$port
     fi
-    bg_client "$run" -e "$ep" -n 2500 -r 1000 -q 4194304 -p keep -f 1 -t 500 -b 200 -B 400
+    bg_client "$run" -e "$ep" -n 2500 -r 1000 -q 4194304 -p keep -f 1 -t 500 -b 200 -B 400 $strict
     sleep 1
     if [ "$kind" = unix ]; then
         start "$run.recv" fstrm_capture -t protobuf:dnstap.Dnstap -u "$sock" -w "$cap"
@@ -393,7 +445,9 @@ absent_run() {
     expect "$run" "KEEP: all 2500 arrive, none dropped (sent=$s)" "$s" = 2500 -a "$(dropped "$run")" = 1
     check "$run" "capture holds exactly the $s sent frames, in order" --full 1 --exact "$s" "$cap"
 }
+strict=
 absent_run absent-unix unix
+strict=-S
 absent_run absent-tcp tcp
 
 # --- 3. receiver SIGKILLed and restarted 4 times mid-stream ------------------
@@ -401,7 +455,7 @@ run=kill
 sock=$S/kill.sock
 start kill.recv0 fstrm_capture -t protobuf:dnstap.Dnstap -u "$sock" -w "$T/kill.0.fstrm"
 wait_unix "$sock" || fail kill "fstrm_capture did not listen"
-bg_client kill -e "$sock" -n 0 -d 4500 -r 2000 -q 1048576 -p keep -f 1 -t 300 -b 100 -B 400
+bg_client kill -e "$sock" -n 0 -d 4500 -r 2000 -q 1048576 -p keep -f 1 -t 300 -b 100 -B 400 -S
 kills=0
 for k in 1 2 3 4; do
     sleep 0.8
@@ -458,7 +512,9 @@ stall_cont_run() {
         --full 1 --max "$(val "$run" sent)" --unordered "$T/$run.fstrm"
 }
 stall_cont_run stall-cont
-BIN=$build/tap_client_gcc stall_cont_run stall-cont-O2
+BIN=$build/tap_client_gcc
+stall_cont_run stall-cont-O2
+BIN=
 
 # 4b: DROP policy; the receiver is stopped at 1 s and stays stopped until
 # the tap has ended (its shutdown too must be bounded), then it is killed.
@@ -466,7 +522,7 @@ run=stall-kill
 sock=$S/stall2.sock
 start stall2.recv fstrm_capture -t protobuf:dnstap.Dnstap -u "$sock" -w "$T/stall2.fstrm"
 wait_unix "$sock" || fail stall-kill "fstrm_capture did not listen"
-bg_client stall-kill -e "$sock" -n 0 -d 3000 -r 2000 -q 262144 -p drop -f 1 -t 300 -b 100 -B 400
+bg_client stall-kill -e "$sock" -n 0 -d 3000 -r 2000 -q 262144 -p drop -f 1 -t 300 -b 100 -B 400 -S
 sleep 1
 kill -STOP "$RPID"
 wait_client stall-kill
@@ -554,7 +610,7 @@ noaccept_run() {
     sock=$S/$run.sock
     start "$run.recv" "$py" "$T/noaccept.py" "$sock"
     wait_unix "$sock" || { fail "$run" "listener did not start"; return; }
-    run_client "$run" -e "$sock" -n 0 -d 2000 -r 1000 -q 65536 -p "$policy" -f 1 -t 200 -b 100 -B 200
+    run_client "$run" -e "$sock" -n 0 -d 2000 -r 1000 -q 65536 -p "$policy" -f 1 -t 200 -b 100 -B 200 $strict
     kill -TERM "$RPID"
     wait_gone "$RPID" 30
     client_ok "$run"
@@ -572,7 +628,9 @@ noaccept_run() {
     fi
     info "$run: the listener saw $(grep -c '^connection' "$T/$run.recv.log") connections"
 }
+strict=-S
 noaccept_run noaccept-drop drop
+strict=
 noaccept_run noaccept-keep keep
 
 # 5c: a real receiver configured for another content type answers ACCEPT
@@ -618,7 +676,9 @@ if [ -n "$tsan" ]; then
     sock=$S/threads-tsan.sock
     start threads-tsan.recv0 fstrm_capture -t protobuf:dnstap.Dnstap -u "$sock" -w "$T/threads-tsan.0.fstrm"
     wait_unix "$sock" || fail threads-tsan "fstrm_capture did not listen"
-    BIN=$tsan bg_client threads-tsan -e "$sock" -T 4 -n 0 -d 3000 -r 4000 -q 131072 -p keep -f 1 -t 300 -b 100 -B 400
+    BIN=$tsan
+    bg_client threads-tsan -e "$sock" -T 4 -n 0 -d 3000 -r 4000 -q 131072 -p keep -f 1 -t 300 -b 100 -B 400
+    BIN=
     for k in 1 2; do
         sleep 0.9
         kill -KILL "$RPID"

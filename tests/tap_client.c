@@ -19,6 +19,9 @@
        -T N       N producer threads, each on its own queue (dnstap_log_queue);
                   thread k logs k, k + N, k + 2N, ... (0: one, in the loop)
        -g         payload_max = DNSTAP_PAYLOAD_MAX_GOLANG
+       -S         strict host: call dnstap_poll() only when dnstap_io() says so
+                  (its deadline has come, or its descriptor is ready for what it
+                  asked), also during shutdown (instead of dnstap_run())
        -v         print the library's log lines on stderr (with times)
      Message i (0, 1, ...) is CLIENT_QUERY for even i and CLIENT_RESPONSE for
      odd i, query_time = 1700000000 s + i ns, and carries a DNS query (and
@@ -26,8 +29,12 @@
      The loop is a host event loop: dnstap_log() for the messages that are
      due, dnstap_poll(), then poll(2) on dnstap_io()'s descriptor until its
      deadline or the next message. At the end: dnstap_shutdown(), then
-     dnstap_run(). Prints the final dnstap_stats() and the latency of
-     dnstap_log() as key=value lines on stdout.
+     dnstap_run() (with -S the same strictly by dnstap_io()), then one more
+     dnstap_log(), which must be refused. Prints the final dnstap_stats(),
+     the counts of each dnstap_log() result and its latency (max, and at
+     which message, p99.9; clock_gettime() around each call; the queue
+     memory is touched first so page faults are not counted) as key=value
+     lines on stdout. The accepted numbers (-a) are written at the end.
      Exit status: 0 fine; 3 the invariant logged == sent + dropped_* + queued
      does not hold; 4 another inconsistency (return codes vs counters, queue
      not empty after close, ...); 2 usage or setup error.
@@ -132,7 +139,7 @@ static void logger(void *ctx, dnstap_log_level_t level, const char *message) {
 
 static void usage(void) {
     fprintf(stderr, "usage: tap_client -e ENDPOINT [-n N] [-r RATE] [-q BYTES] [-p keep|drop] [-f 0|1]\n"
-                    "                  [-d MS] [-t MS] [-b MS] [-B MS] [-W MS] [-s BYTES] [-T N] [-a FILE] [-g] [-v]\n"
+                    "                  [-d MS] [-t MS] [-b MS] [-B MS] [-W MS] [-s BYTES] [-T N] [-a FILE] [-g] [-S] [-v]\n"
                     "       tap_client --check ACCEPTED [--full 0|1] [--exact SENT] [--max SENT]\n"
                     "                  [--killed N] [--unordered] [--streams N] CAPTURE...\n");
     exit(2);
@@ -435,6 +442,20 @@ static uint64_t producer_step(producer_t *p, uint64_t tn, int batch) {
     return UINT64_MAX;
 }
 
+/* Wait up to ms for what io asks; returns the revents that answer it. */
+static short wait_io(const dnstap_io_t *io, int ms) {
+    if (io->fd >= 0 && (io->want_read || io->want_write)) {
+        struct pollfd pfd;
+        pfd.fd = io->fd;
+        pfd.events = (short)((io->want_read ? POLLIN : 0) | (io->want_write ? POLLOUT : 0));
+        pfd.revents = 0;
+        if (poll(&pfd, 1, ms) > 0) return (short)(pfd.revents & (pfd.events | POLLERR | POLLHUP));
+        return 0;
+    }
+    if (ms > 0) (void)poll(NULL, 0, ms);
+    return 0;
+}
+
 static void *producer_thread(void *arg) {
     producer_t *p = (producer_t *)arg;
     for (;;) {
@@ -459,7 +480,7 @@ int main(int argc, char **argv) {
     const char *endpoint = NULL, *accepted_path = NULL;
     uint64_t count = 1000, rate = 0, qbytes = 1u << 20, duration_ms = 0, timeout_ms = 200, backoff_ms = 200,
              backoff_max_ms = 0, run_ms = 10000, full = 1, sndbuf = 0, threads = 0;
-    int drop = 0, golang = 0, verbose = 0, i, rc = 0;
+    int drop = 0, golang = 0, verbose = 0, strict = 0, i, rc = 0;
     unsigned nq, k;
     uint64_t after_disc = 0;
     dnstap_desc_t d;
@@ -480,6 +501,7 @@ int main(int argc, char **argv) {
         int ok = 1;
         if (strcmp(o, "-g") == 0) { golang = 1; continue; }
         if (strcmp(o, "-v") == 0) { verbose = 1; continue; }
+        if (strcmp(o, "-S") == 0) { strict = 1; continue; }
         if (v == NULL) usage();
         if (strcmp(o, "-e") == 0) endpoint = v;
         else if (strcmp(o, "-a") == 0) accepted_path = v;
@@ -553,10 +575,13 @@ int main(int argc, char **argv) {
     }
 
     /* The host's event loop: log what is due (single-threaded mode), poll
-       the tap, then wait in poll(2) as dnstap_io() says. */
+       the tap, then wait in poll(2) as dnstap_io() says. Strict (-S): call
+       dnstap_poll() only when dnstap_io() says so, i.e. its deadline has
+       come or its descriptor is ready for what it asked. */
     for (;;) {
         uint64_t tn = now_ns(), nowms, next_due_ns = UINT64_MAX;
         int wait, more = 0;
+        short revents = 0;
         dnstap_io_t io;
         if (threads) {
             for (k = 0; k < nq; k++) if (!__atomic_load_n(&prod[k].done, __ATOMIC_ACQUIRE)) more = 1;
@@ -566,9 +591,12 @@ int main(int argc, char **argv) {
         }
         if (!more && tn >= t_end_ns) break;
         nowms = dnstap_clock_ms();
-        (void)dnstap_poll(&tap, nowms);
-        poll_calls++;
         io = dnstap_io(&tap, nowms);
+        if (!strict || nowms >= io.deadline_ms) {
+            (void)dnstap_poll(&tap, nowms);
+            poll_calls++;
+            io = dnstap_io(&tap, nowms);
+        }
         {
             uint64_t until_ms = io.deadline_ms, tnow = now_ns(), wait_ms;
             if (next_due_ns != UINT64_MAX) {
@@ -584,14 +612,10 @@ int main(int argc, char **argv) {
             if (wait_ms > 100) wait_ms = 100;
             wait = (int)wait_ms;
         }
-        if (io.fd >= 0 && (io.want_read || io.want_write)) {
-            struct pollfd pfd;
-            pfd.fd = io.fd;
-            pfd.events = (short)((io.want_read ? POLLIN : 0) | (io.want_write ? POLLOUT : 0));
-            pfd.revents = 0;
-            (void)poll(&pfd, 1, wait);
-        } else if (wait > 0) {
-            (void)poll(NULL, 0, wait);
+        revents = wait_io(&io, wait);
+        if (strict && revents) {
+            (void)dnstap_poll(&tap, dnstap_clock_ms());
+            poll_calls++;
         }
     }
     for (k = 0; threads && k < nq; k++) pthread_join(tid[k], NULL);
@@ -601,7 +625,21 @@ int main(int argc, char **argv) {
            (unsigned long long)st.queued);
     run_start = dnstap_clock_ms();
     dnstap_shutdown(&tap, run_start);
-    r = dnstap_run(&tap, run_ms);
+    if (!strict) {
+        r = dnstap_run(&tap, run_ms);
+    } else {
+        /* dnstap_run()'s job, strictly by dnstap_io() */
+        uint64_t nowms = run_start;
+        while (!dnstap_closed(&tap) && nowms < run_start + run_ms) {
+            dnstap_io_t io = dnstap_io(&tap, nowms);
+            uint64_t w = io.deadline_ms > nowms ? io.deadline_ms - nowms : 0;
+            short rev = 0;
+            if (nowms < io.deadline_ms) rev = wait_io(&io, (int)(w > 100 ? 100 : w));
+            nowms = dnstap_clock_ms();
+            if (rev || nowms >= io.deadline_ms) { (void)dnstap_poll(&tap, nowms); poll_calls++; }
+        }
+        r = dnstap_closed(&tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
+    }
     run_end = dnstap_clock_ms();
     /* dnstap_log() after shutdown is refused and counted */
     {
@@ -666,6 +704,7 @@ int main(int argc, char **argv) {
            (unsigned long long)ret_other);
     printf("log_max_ns=%llu\nlog_max_at=%llu\nlog_p999_ns=%llu\n", (unsigned long long)lat_max,
            (unsigned long long)lat_max_at, (unsigned long long)lat_p999);
+    printf("host=%s\n", strict ? "strict" : "loop");
     printf("run_result=%s\nrun_ms=%llu\nclosed=%d\nelapsed_ms=%llu\npolls=%llu\n", dnstap_result_str(r),
            (unsigned long long)(run_end - run_start), dnstap_closed(&tap) ? 1 : 0,
            (unsigned long long)(run_end - start_ms), (unsigned long long)poll_calls);
