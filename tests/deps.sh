@@ -4,12 +4,12 @@
 # Usage: tests/deps.sh build|test|bench|fuzz
 set -u
 build="nanopb libnanopb-dev"
-test_="$build make gcc g++ clang libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat"
+test_="$build make gcc g++ clang libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat knot-dnsutils libmbedtls-dev openssl"
 bench="$build valgrind libprotobuf-c-dev protobuf-c-compiler libfstrm-dev"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in
     build) want=$build ;; test) want=$test_ ;; bench) want=$bench ;; fuzz) want=$fuzz ;;
-    demo) want="$build golang-github-dnstap-golang-dnstap-cli" ;;
+    demo) want="$build make gcc clang libclang-rt-14-dev knot-dnsutils fstrm-bin golang-github-dnstap-golang-dnstap-cli" ;;
     *) echo "deps: unknown set '$1'" >&2; exit 2 ;;
 esac
 missing=""

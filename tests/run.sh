@@ -62,6 +62,7 @@ step "tap (gcc -O2, allocations counted)" "$B/test_tap_allocs"
 step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/interop.sh ] && step interop tests/interop.sh "$B"
 [ -x tests/live.sh ] && step "live receivers" tests/live.sh "$B"
+[ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"
 [ -x fuzz/run.sh ] && step "fuzz (${FUZZ_SECONDS}s per target)" fuzz/run.sh "$B" "$FUZZ_SECONDS"
 
 echo
