@@ -1,0 +1,663 @@
+#!/bin/sh
+# End-to-end tests of the tls:// transport (DNSTAP_WITH_MBEDTLS) against a
+# real TLS terminator: socat's OPENSSL-LISTEN on 127.0.0.1 in front of
+# fstrm_capture on a unix socket, so the Frame Streams handshake runs end to
+# end through TLS (neither fstrm_capture nor golang-dnstap listens for TLS).
+#
+#   tests/tls.sh BUILD_DIR
+#
+# Builds tests/tls_client.c into BUILD_DIR (gcc, clang and g++ -x c++ with
+# warnings as errors; the clang ASan+UBSan build that runs the scenarios; a
+# gcc build that counts heap allocations), generates certificates with
+# openssl (a CA, a server certificate for localhost/127.0.0.1, one from
+# another CA, an expired one, one for another name, a client certificate),
+# then checks:
+#   good      CA file and CA directory; IP endpoint (iPAddress name) and
+#             tls_server_name (DNS name, sent as SNI, seen by a recording
+#             proxy): every message arrives, decoded with the right values
+#             (our reader + decoder, and `dnstap -r -j` as a second opinion);
+#             no Frame Streams byte crosses the wire in clear.
+#   refused   wrong CA, wrong name (IP and DNS), expired: no connection,
+#             every attempt counted in handshake_failures, logged with the
+#             reason, retried with growing backoff; the terminator saw failed
+#             handshakes, the capture holds no data frame, the client sent
+#             only TLS handshake and alert records (recording proxy), and
+#             dnstap_log() stayed fast (never blocks).
+#   skipverify  connects to the wrong-CA server, and says so in the log.
+#   pin       the right pin connects without a CA (also to the expired
+#             certificate: no clock needed); a wrong pin is refused.
+#   mtls      terminator requires a client certificate: works with
+#             tls_cert_file/tls_key_file, refused without.
+#   restart   terminator SIGKILLed and restarted 3 times mid-stream:
+#             reconnects, capture frame-exact (whole frames, increasing, no
+#             duplicates), logged == sent + dropped + queued.
+#   close-notify  a Python ssl receiver that refuses an unexpected EOF sees
+#             close_notify after STOP/FINISH.
+#   stall     a server that accepts TCP and never answers the handshake:
+#             each attempt ends at connect_timeout_ms (a timeout).
+#   allocs    heap allocations per phase (all Mbed TLS's): none per message.
+#   init      configuration errors refused by dnstap_init(); without
+#             DNSTAP_WITH_MBEDTLS, tls:// is DNSTAP_ERR_UNSUPPORTED.
+# Prints "PASS: name" / "FAIL: name: why" and "INFO: ..." lines with the
+# figures; exits 1 if any check failed. Files go to BUILD_DIR/tls.XXXXXX,
+# kept when something failed.
+#
+# Needs: gcc, g++, clang, libnanopb-dev, libmbedtls-dev, openssl, socat,
+# fstrm_capture (fstrm-bin), /usr/bin/python3, ss (iproute2), setsid
+# (util-linux), timeout (coreutils); dnstap (golang-dnstap) optional.
+set -u
+
+if [ $# -ne 1 ]; then
+    echo "usage: tests/tls.sh BUILD_DIR" >&2
+    exit 2
+fi
+mkdir -p "$1" || exit 2
+build=$(cd "$1" && pwd) || exit 2
+cd "$(dirname "$0")/.." || exit 2
+
+py=/usr/bin/python3
+fails=0
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
+info() { echo "INFO: $*"; }
+
+for tool in gcc g++ clang openssl socat fstrm_capture ss setsid timeout; do
+    command -v "$tool" >/dev/null 2>&1 || { fail "tools" "$tool not found"; exit 1; }
+done
+[ -x "$py" ] || { fail "tools" "$py not found"; exit 1; }
+[ -f /usr/include/mbedtls/ssl.h ] || { fail "tools" "libmbedtls-dev not installed"; exit 1; }
+
+T=$(mktemp -d "$build/tls.XXXXXX") || exit 2
+S=$T
+if [ ${#S} -gt 80 ]; then S=$(mktemp -d /tmp/tls.XXXXXX) || exit 2; fi
+
+# Background processes: receivers and proxies are direct children (PIDS);
+# each socat runs in its own process group (setsid) with its forked
+# children (PGIDS).
+PIDS=""
+PGIDS=""
+cleanup() {
+    for g in $PGIDS; do kill -KILL "-$g" 2>/dev/null; done
+    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "$fails" = 0 ]; then rm -rf "$T"; else echo "INFO: files kept in $T"; fi
+    [ "$S" != "$T" ] && rm -rf "$S"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+t_begin=$(date +%s)
+
+# --- build ------------------------------------------------------------------
+WARN="-std=c99 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -Wshadow -Wcast-qual \
+-Wstrict-prototypes -Wmissing-prototypes"
+LIBS="-lprotobuf-nanopb -lmbedtls -lmbedx509 -lmbedcrypto"
+client=$build/tls_client
+allocs=$build/tls_client_allocs
+b() {   # b NAME COMMAND...: one build, PASS or FAIL
+    name=$1
+    shift
+    if "$@" 2>"$T/cc.err"; then pass "build tls_client ($name, warnings as errors)"
+    else fail "build tls_client ($name)" "$(head -n 5 "$T/cc.err" | tr '\n' ' ')"; return 1; fi
+}
+b "gcc -O2" gcc $WARN -O2 tests/tls_client.c -o "$build/tls_client_gcc" $LIBS
+b "clang -O2" clang $WARN -O2 tests/tls_client.c -o "$build/tls_client_clang" $LIBS
+b "g++ -x c++" g++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -Wshadow \
+    -Wcast-qual -O1 tests/tls_client.c -o "$build/tls_client_cxx" $LIBS
+b "clang ASan+UBSan" clang $WARN -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all tests/tls_client.c \
+    -o "$client" $LIBS || exit 1
+b "gcc -O2, allocations counted" gcc $WARN -O2 -DCOUNT_ALLOCS tests/tls_client.c -o "$allocs" $LIBS || allocs=
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1
+
+# --- certificates --------------------------------------------------------------
+C=$T/certs
+mkdir -p "$C/newcerts" || exit 2
+(
+    cd "$C" || exit 1
+    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    root() {
+        key "$1.key" &&
+        openssl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 2 -out "$1.crt" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    }
+    cat >ca.cnf <<'EOF'
+[ca]
+default_ca = test
+[test]
+dir = .
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+serial = $dir/serial
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+EOF
+    : >index.txt
+    echo 1000 >serial
+    # leaf NAME CN SAN EKU CA [openssl ca options]: `openssl ca` can backdate
+    # (-startdate/-enddate), which `openssl x509 -req` in OpenSSL 3.0 cannot.
+    leaf() {
+        n=$1 cn=$2 san=$3 eku=$4 ca=$5
+        shift 5
+        key "$n.key" &&
+        if [ -n "$san" ]; then
+            openssl req -new -key "$n.key" -subj "/CN=$cn" -addext "subjectAltName=$san" \
+                -addext "extendedKeyUsage=$eku" -addext "basicConstraints=CA:FALSE" -out "$n.csr"
+        else
+            openssl req -new -key "$n.key" -subj "/CN=$cn" \
+                -addext "extendedKeyUsage=$eku" -addext "basicConstraints=CA:FALSE" -out "$n.csr"
+        fi &&
+        openssl ca -config ca.cnf -batch -notext -keyfile "$ca.key" -cert "$ca.crt" -in "$n.csr" -out "$n.crt" \
+            "$@" 2>"$n.calog"
+    }
+    root ca "dnstap test CA" && root ca2 "another CA" &&
+    leaf server localhost "DNS:localhost,IP:127.0.0.1" serverAuth ca -days 2 &&
+    leaf wrongca localhost "DNS:localhost,IP:127.0.0.1" serverAuth ca2 -days 2 &&
+    leaf expired localhost "DNS:localhost,IP:127.0.0.1" serverAuth ca \
+        -startdate 20200101000000Z -enddate 20200102000000Z &&
+    leaf wrongname wrong.example "DNS:wrong.example" serverAuth ca -days 2 &&
+    leaf client tap-client "" clientAuth ca -days 2 &&
+    mkdir cadir && cp ca.crt cadir/ && echo "not a certificate" >cadir/README
+) >"$T/certs.log" 2>&1
+if [ -s "$C/client.crt" ] && openssl verify -CAfile "$C/ca.crt" "$C/server.crt" "$C/wrongname.crt" \
+        "$C/client.crt" >/dev/null 2>&1 && ! openssl verify -CAfile "$C/ca.crt" "$C/expired.crt" >/dev/null 2>&1 &&
+        ! openssl verify -CAfile "$C/ca.crt" "$C/wrongca.crt" >/dev/null 2>&1; then
+    pass "certificates: CA, server (localhost, 127.0.0.1), other CA, expired (2020-01-01..02), other name, client"
+else
+    fail "certificates" "$(tail -n 5 "$T/certs.log" | tr '\n' ' ')"
+    exit 1
+fi
+# pin: SHA-256 of the SubjectPublicKeyInfo (DER)
+pin() {
+    openssl x509 -in "$C/$1.crt" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -r |
+        cut -d' ' -f1
+}
+PIN_SERVER=$(pin server)
+PIN_EXPIRED=$(pin expired)
+PIN_OTHER=$(pin wrongca)
+
+# --- helpers ---------------------------------------------------------------------
+
+free_port() {
+    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_tcp() {
+    i=0
+    while ! ss -Hltn "sport = :$1" | grep -q LISTEN && [ $i -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
+    ss -Hltn "sport = :$1" | grep -q LISTEN
+}
+wait_unix() {
+    i=0
+    while [ ! -S "$1" ] && [ $i -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
+    [ -S "$1" ]
+}
+
+# socat_start RUN CERT [VERIFY]: the TLS terminator on $PORT, forwarding
+# each connection to $SOCK; VERIFY=1 requires a client certificate from
+# our CA. SPGID is its process group.
+socat_start() {
+    opts="bind=127.0.0.1,reuseaddr,fork,cert=$C/$2.crt,key=$C/$2.key"
+    if [ "${3:-0}" = 1 ]; then opts="$opts,verify=1,cafile=$C/ca.crt"; else opts="$opts,verify=0"; fi
+    setsid socat -d -d "OPENSSL-LISTEN:$PORT,$opts" "UNIX-CONNECT:$SOCK" >>"$T/$1.socat" 2>&1 &
+    SPGID=$!
+    PGIDS="$PGIDS $SPGID"
+    wait_tcp "$PORT"
+}
+socat_kill() { kill -"${2:-TERM}" "-$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# term_start RUN CERT [VERIFY]: fstrm_capture on a unix socket, then socat.
+term_start() {
+    PORT=$(free_port)
+    SOCK=$S/$1.sock
+    CAP=$T/$1.fstrm
+    fstrm_capture -t protobuf:dnstap.Dnstap -u "$SOCK" -w "$CAP" >"$T/$1.fstrm_capture" 2>&1 &
+    FPID=$!
+    PIDS="$PIDS $FPID"
+    wait_unix "$SOCK" || { fail "$1" "fstrm_capture did not listen"; return 1; }
+    socat_start "$1" "$2" "${3:-0}" || { fail "$1" "socat did not listen"; return 1; }
+}
+term_stop() {
+    socat_kill "$SPGID"
+    kill -TERM "$FPID" 2>/dev/null
+    i=0
+    while kill -0 "$FPID" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.05; i=$((i + 1)); done
+    wait "$FPID" 2>/dev/null
+}
+
+# proxy_start RUN: a TCP proxy on $PPORT to $PORT that records what the
+# client sends (tests "nothing in clear" and SNI).
+proxy_start() {
+    PPORT=$(free_port)
+    mkdir -p "$T/$1.wire"
+    $py "$T/wire.py" proxy "$PPORT" "$PORT" "$T/$1.wire" 2>"$T/$1.proxy.err" &
+    PPID_=$!
+    PIDS="$PIDS $PPID_"
+    wait_tcp "$PPORT" || { fail "$1" "proxy did not listen"; return 1; }
+}
+proxy_stop() { kill -TERM "$PPID_" 2>/dev/null; wait "$PPID_" 2>/dev/null; }
+
+cat >"$T/wire.py" <<'EOF'
+import os, socket, sys, threading
+def pump(a, b, rec):
+    try:
+        while True:
+            x = a.recv(65536)
+            if not x:
+                break
+            if rec:
+                rec.write(x)
+            b.sendall(x)
+    except OSError:
+        pass
+    finally:
+        try:
+            b.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+def proxy(lport, rport, d):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", lport))
+    ls.listen(16)
+    n = 0
+    while True:
+        c, _ = ls.accept()
+        try:
+            u = socket.create_connection(("127.0.0.1", rport))
+        except OSError:
+            c.close()
+            continue
+        rec = open(os.path.join(d, "c2s.%03d" % n), "wb", buffering=0)
+        n += 1
+        threading.Thread(target=pump, args=(c, u, rec), daemon=True).start()
+        threading.Thread(target=pump, args=(u, c, None), daemon=True).start()
+def sni_of(body):
+    # ClientHello body: version, random, session id, suites, compression, extensions
+    p = 2 + 32
+    p += 1 + body[p]
+    p += 2 + int.from_bytes(body[p:p + 2], "big")
+    p += 1 + body[p]
+    end = p + 2 + int.from_bytes(body[p:p + 2], "big")
+    p += 2
+    while p + 4 <= end:
+        t, l = int.from_bytes(body[p:p + 2], "big"), int.from_bytes(body[p + 2:p + 4], "big")
+        if t == 0:
+            return body[p + 9:p + 9 + int.from_bytes(body[p + 7:p + 9], "big")].decode()
+        p += 4 + l
+    return "none"
+def analyze(d):
+    conns, types, snis, clear, bad = 0, {}, set(), 0, 0
+    for f in sorted(os.listdir(d)):
+        data = open(os.path.join(d, f), "rb").read()
+        conns += 1
+        if b"protobuf:dnstap" in data or b"tls_client" in data:
+            clear += 1
+        p = 0
+        while p + 5 <= len(data):
+            t, l = data[p], int.from_bytes(data[p + 3:p + 5], "big")
+            if t not in (20, 21, 22, 23):
+                bad += 1
+                break
+            types[t] = types.get(t, 0) + 1
+            rec = data[p + 5:p + 5 + l]
+            if t == 22 and rec[:1] == b"\x01":
+                snis.add(sni_of(rec[4:]))
+            p += 5 + l
+    print("connections=%d" % conns)
+    print("records=" + ",".join("%d:%d" % kv for kv in sorted(types.items())))
+    print("app_data_records=%d" % types.get(23, 0))
+    print("sni=" + (",".join(sorted(snis)) or "none"))
+    print("clear=%d" % clear)
+    print("not_tls=%d" % bad)
+def recv(port, cert, key):
+    # A minimal Frame Streams receiver over Python's ssl (OpenSSL), strict
+    # about the end of the stream: without close_notify, recv() raises.
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    s = ctx.wrap_socket(ls.accept()[0], server_side=True)
+    ct = b"protobuf:dnstap.Dnstap"
+    ctl = lambda t, f=b"": b"\0\0\0\0" + (4 + len(f)).to_bytes(4, "big") + t.to_bytes(4, "big") + f
+    buf, accepted, finished = b"", False, False
+    try:
+        while True:
+            x = s.recv(65536)
+            if not x:
+                print("close_notify=1")
+                break
+            buf += x
+            if not accepted and len(buf) >= 12:
+                s.sendall(ctl(1, (1).to_bytes(4, "big") + len(ct).to_bytes(4, "big") + ct))
+                accepted = True
+            if not finished and ctl(3) in buf:
+                s.sendall(ctl(5))
+                finished = True
+    except ssl.SSLError as e:
+        print("close_notify=0")
+        print("error=%s" % e)
+    print("bytes=%d" % len(buf))
+    print("stop_seen=%d" % finished)
+if sys.argv[1] == "proxy":
+    proxy(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+elif sys.argv[1] == "recv":
+    recv(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+else:
+    analyze(sys.argv[2])
+EOF
+
+val() { sed -n "s/^$2=//p" "$T/$1.out" | tail -n 1; }
+wval() { sed -n "s/^$2=//p" "$T/$1.wirecheck" | tail -n 1; }
+dropped() {
+    echo $(( $(val "$1" dropped_full) + $(val "$1" dropped_too_big) + $(val "$1" dropped_invalid) + \
+             $(val "$1" dropped_disconnected) + $(val "$1" dropped_write_error) ))
+}
+expect() {
+    run=$1 what=$2
+    shift 2
+    if [ "$@" ]; then pass "$run: $what"; else fail "$run: $what" "got $*"; fi
+}
+
+# client RUN EP ARGS...: the ASan client in the foreground (BIN to override)
+client() {
+    name=$1 ep=$2
+    shift 2
+    timeout -s KILL 30 "${BIN:-$client}" -v -e "$ep" -a "$T/$name.acc" "$@" >"$T/$name.out" 2>"$T/$name.err"
+    echo $? >"$T/$name.rc"
+}
+bg_client() {
+    name=$1 ep=$2
+    shift 2
+    timeout -s KILL 30 "$client" -v -e "$ep" -a "$T/$name.acc" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    CPID=$!
+}
+
+# client_ok RUN: exit status, sanitizers (leaks included), invariant
+client_ok() {
+    rc=$(cat "$T/$1.rc" 2>/dev/null || echo none)
+    if grep -q 'ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer' "$T/$1.err"; then
+        fail "$1: sanitizers" "$(grep -m 3 'ERROR\|runtime error\|SUMMARY' "$T/$1.err" | tr '\n' ' ')"
+    fi
+    case $rc in
+    0) pass "$1: client exit 0, no leak, logged == sent + dropped + queued ($(val "$1" logged) == $(val "$1" sent) + $(dropped "$1") + $(val "$1" queued))" ;;
+    3) fail "$1: invariant" "$(grep -m 1 'invariant' "$T/$1.err")" ;;
+    4) fail "$1: counters" "$(grep -m 1 'error:' "$T/$1.err")" ;;
+    137) fail "$1: client" "did not end within 30 s (killed)" ;;
+    *) fail "$1: client" "exit status $rc: $(tail -n 3 "$T/$1.err" | tr '\n' ' ')" ;;
+    esac
+    info "$1: sent=$(val "$1" sent) accepted=$(val "$1" accepted)/$(val "$1" attempted) connects=$(val "$1" connects)" \
+         "reconnects=$(val "$1" reconnects) handshake_failures=$(val "$1" handshake_failures)" \
+         "timeouts=$(val "$1" timeouts) dropped_disconnected=$(val "$1" dropped_disconnected)" \
+         "log_max_ns=$(val "$1" log_max_ns) log_p999_ns=$(val "$1" log_p999_ns) poll_max_ns=$(val "$1" poll_max_ns)" \
+         "connected_ms=$(val "$1" connected_ms) polls_until_connected=$(val "$1" polls_until_connected)" \
+         "elapsed_ms=$(val "$1" elapsed_ms)"
+}
+
+# check RUN WHAT ARGS...: our reader + decoder over the capture
+check() {
+    run=$1 what=$2
+    shift 2
+    if "$client" --check "$T/$run.acc" "$@" >"$T/$run.check" 2>&1; then
+        pass "$run: $what ($(grep '^capture=' "$T/$run.check" | sed "s|^capture=$T/||" | tr '\n' ' ')$(grep '^accepted=' "$T/$run.check"))"
+    else
+        fail "$run: $what" "$(grep -m 4 'error' "$T/$run.check" | tr '\n' ' ')"
+    fi
+}
+
+wirecheck() { $py "$T/wire.py" analyze "$T/$1.wire" >"$T/$1.wirecheck" 2>&1; }
+
+# --- good chains ----------------------------------------------------------------
+# good_run RUN CERT ENDPOINT-HOST CLIENT-ARGS...: 3000 messages at 3000/s
+good_run() {
+    run=$1 cert=$2 host=$3
+    shift 3
+    term_start "$run" "$cert" || return
+    client "$run" "tls://$host:$PORT" -n 3000 -r 3000 -t 2000 "$@"
+    term_stop
+    client_ok "$run"
+    s=$(val "$run" sent)
+    expect "$run" "all 3000 accepted and sent over one TLS connection (sent=$s, connects=$(val "$run" connects))" \
+        "$s" = 3000 -a "$(dropped "$run")" = 0 -a "$(val "$run" connects)" = 1 -a "$(val "$run" handshake_failures)" = 0
+    check "$run" "capture holds exactly the $s sent frames, in order, every field right" --exact "$s" "$CAP"
+}
+
+good_run good-ip server 127.0.0.1 --ca "$C/ca.crt"
+expect good-ip "log says the certificate was verified ($(grep -m 1 ': TLS TLSv' "$T/good-ip.err" | sed 's/^.*: TLS /TLS /'))" \
+    "$(grep -c 'server certificate verified' "$T/good-ip.err")" = 1
+if command -v dnstap >/dev/null 2>&1; then
+    n=$(dnstap -r "$T/good-ip.fstrm" -j 2>"$T/good-ip.json.err" | grep -c '"type":"CLIENT_')
+    expect good-ip "dnstap -r -j reads the same $n messages" "$n" = "$(val good-ip sent)"
+fi
+good_run good-capath server 127.0.0.1 --ca-path "$C/cadir"
+
+# tls_server_name: checked against the DNS name and sent as SNI
+run=good-sni
+if term_start "$run" server && proxy_start "$run"; then
+    client "$run" "tls://127.0.0.1:$PPORT" -n 3000 -r 3000 -t 2000 --ca "$C/ca.crt" --sni localhost
+    proxy_stop
+    term_stop
+    client_ok "$run"
+    s=$(val "$run" sent)
+    expect "$run" "all 3000 sent over one connection (sent=$s)" "$s" = 3000 -a "$(val "$run" connects)" = 1
+    check "$run" "capture holds exactly the $s sent frames" --exact "$s" "$CAP"
+    wirecheck "$run"
+    expect "$run" "SNI sent: $(wval "$run" sni)" "$(wval "$run" sni)" = localhost
+    expect "$run" "on the wire only TLS records ($(wval "$run" records)), no Frame Streams byte in clear" \
+        "$(wval "$run" clear)" = 0 -a "$(wval "$run" not_tls)" = 0 -a "$(wval "$run" app_data_records)" -gt 0
+fi
+
+# --- refused certificates ----------------------------------------------------------
+# refused_run RUN CERT HOST REASON PROXY CLIENT-ARGS...: 1.5 s at 1000/s,
+# backoff 100 ms doubling to 400 ms, KEEP.
+refused_run() {
+    run=$1 cert=$2 host=$3 reason=$4 useproxy=$5
+    shift 5
+    term_start "$run" "$cert" || return
+    port=$PORT
+    if [ "$useproxy" = 1 ]; then proxy_start "$run" || return; port=$PPORT; fi
+    client "$run" "tls://$host:$port" -n 0 -d 1500 -r 1000 -t 1000 -b 100 -B 400 "$@"
+    [ "$useproxy" = 1 ] && proxy_stop
+    term_stop
+    client_ok "$run"
+    hf=$(val "$run" handshake_failures)
+    expect "$run" "refused: connects=0, sent=0, handshake_failures=$hf >= 3, reconnects=$(val "$run" reconnects) >= 2" \
+        "$(val "$run" connects)" = 0 -a "$(val "$run" sent)" = 0 -a "$hf" -ge 3 -a "$(val "$run" reconnects)" -ge 2
+    expect "$run" "every failure logged with the reason: $(val "$run" first_tls_failure | sed 's/^.*handshake failed: //')" \
+        "$(val "$run" tls_failed_lines)" = "$hf" -a "$(val "$run" first_tls_failure | grep -c "$reason")" = 1
+    delays=$(sed -n 's/.*reconnecting in \([0-9]*\) ms.*/\1/p' "$T/$run.err" | tr '\n' ' ')
+    d1=$(echo "$delays" | cut -d' ' -f1)
+    dmax=$(echo "$delays" | tr ' ' '\n' | sort -n | tail -n 1)
+    expect "$run" "retried with growing backoff (ms: $delays)" "${d1:-0}" -le 125 -a "${dmax:-0}" -ge 300
+    ns=$(grep -c 'SSL_accept' "$T/$run.socat")
+    expect "$run" "the terminator saw $ns failed handshakes ($(grep -m 1 'SSL_accept' "$T/$run.socat" | sed 's/^.*SSL_accept(): //'))" \
+        "$ns" -ge 3
+    check "$run" "capture holds no data frame" --exact 0 "$CAP"
+    expect "$run" "dnstap_log() never blocks: max $(val "$run" log_max_ns) ns (ASan build), p99.9 $(val "$run" log_p999_ns) ns" \
+        "$(val "$run" log_max_ns)" -lt 20000000
+    if [ "$useproxy" = 1 ]; then
+        wirecheck "$run"
+        expect "$run" "client sent only handshake and alert records on $(wval "$run" connections) connections ($(wval "$run" records)), no application data, nothing in clear" \
+            "$(wval "$run" app_data_records)" = 0 -a "$(wval "$run" clear)" = 0 -a "$(wval "$run" not_tls)" = 0 \
+            -a "$(wval "$run" connections)" -ge 3
+    fi
+}
+refused_run wrong-ca wrongca 127.0.0.1 "not correctly signed by the trusted CA" 1 --ca "$C/ca.crt"
+refused_run wrong-name-ip wrongname 127.0.0.1 "Common Name (CN) does not match" 0 --ca "$C/ca.crt"
+refused_run wrong-name-sni wrongname 127.0.0.1 "Common Name (CN) does not match" 1 --ca "$C/ca.crt" --sni localhost
+expect wrong-name-sni "SNI sent: $(wval wrong-name-sni sni)" "$(wval wrong-name-sni sni)" = localhost
+refused_run expired expired 127.0.0.1 "validity has expired" 0 --ca "$C/ca.crt"
+
+# --- skipverify ----------------------------------------------------------------------
+good_run skipverify wrongca 127.0.0.1 --skipverify
+expect skipverify "warned at dnstap_init() and on the connection ($(val skipverify skipverify_lines) lines: $(grep -m 1 'WARNING: skipverify' "$T/skipverify.err" | sed 's/^.*WARNING/WARNING/'))" \
+    "$(val skipverify skipverify_lines)" -ge 2
+
+# --- pinning -----------------------------------------------------------------------------
+good_run pin-noca server 127.0.0.1 --pin "$PIN_SERVER"
+expect pin-noca "log says the key matched the pin" "$(grep -c 'server key matches the pin' "$T/pin-noca.err")" = 1
+good_run pin-expired expired 127.0.0.1 --pin "$PIN_EXPIRED"
+good_run pin-and-ca server 127.0.0.1 --pin "$PIN_SERVER" --ca "$C/ca.crt"
+refused_run pin-wrong server 127.0.0.1 "does not match tls_pin_sha256" 0 --pin "$PIN_OTHER"
+refused_run pin-wrong-ca-ok server 127.0.0.1 "does not match tls_pin_sha256" 0 --pin "$PIN_OTHER" --ca "$C/ca.crt"
+
+# --- mutual TLS ----------------------------------------------------------------------------
+run=mtls
+if term_start "$run" server 1; then
+    client "$run" "tls://127.0.0.1:$PORT" -n 3000 -r 3000 -t 2000 --ca "$C/ca.crt" --cert "$C/client.crt" \
+        --key "$C/client.key"
+    term_stop
+    client_ok "$run"
+    s=$(val "$run" sent)
+    expect "$run" "client certificate accepted: all 3000 sent (sent=$s, connects=$(val "$run" connects))" \
+        "$s" = 3000 -a "$(val "$run" connects)" = 1 -a "$(val "$run" handshake_failures)" = 0
+    check "$run" "capture holds exactly the $s sent frames" --exact "$s" "$CAP"
+fi
+run=mtls-nocert
+if term_start "$run" server 1; then
+    client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 1500 -r 1000 -t 1000 -b 100 -B 400 --ca "$C/ca.crt"
+    term_stop
+    client_ok "$run"
+    hf=$(val "$run" handshake_failures)
+    expect "$run" "no client certificate: refused ($(val "$run" first_tls_failure | sed 's/^.*handshake failed: //')), connects=0, sent=0, handshake_failures=$hf >= 3" \
+        "$(val "$run" connects)" = 0 -a "$(val "$run" sent)" = 0 -a "$hf" -ge 3
+    ns=$(grep -c 'SSL_accept' "$T/$run.socat")
+    expect "$run" "the terminator refused $ns handshakes ($(grep -m 1 'SSL_accept' "$T/$run.socat" | sed 's/^.*SSL_accept(): //'))" \
+        "$ns" -ge 3
+    check "$run" "capture holds no data frame" --exact 0 "$CAP"
+fi
+
+# --- terminator restarted mid-stream ---------------------------------------------------------
+run=restart
+if term_start "$run" server; then
+    bg_client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 4000 -r 2000 -t 500 -b 100 -B 400 --ca "$C/ca.crt"
+    for k in 1 2 3; do
+        sleep 0.9
+        socat_kill "$SPGID" KILL
+        sleep 0.15
+        socat_start "$run" server 0 || fail "$run" "socat $k did not listen"
+    done
+    wait "$CPID"
+    echo $? >"$T/$run.rc"
+    term_stop
+    client_ok "$run"
+    expect "$run" "reconnected after each of 3 kills (connects=$(val "$run" connects), reconnects=$(val "$run" reconnects), handshake_failures=$(val "$run" handshake_failures))" \
+        "$(val "$run" connects)" -ge 4 -a "$(val "$run" reconnects)" -ge 3
+    expect "$run" "KEEP with room: nothing dropped (accepted=$(val "$run" accepted) sent=$(val "$run" sent))" \
+        "$(dropped "$run")" = 0 -a "$(val "$run" sent)" = "$(val "$run" accepted)"
+    check "$run" "capture frame-exact: whole frames, increasing, no duplicate, all accepted" --max "$(val "$run" sent)" "$CAP"
+    cap=$(sed -n 's/.*captured=//p' "$T/$run.check")
+    info "$run: sent=$(val "$run" sent) captured=$cap: $(( $(val "$run" sent) - ${cap:-0} )) frames were in the killed terminators' buffers"
+fi
+
+# --- close_notify -----------------------------------------------------------------------------------
+# Python's ssl (OpenSSL) as the receiver, with the unexpected-EOF check on.
+run=close-notify
+PORT=$(free_port)
+$py "$T/wire.py" recv "$PORT" "$C/server.crt" "$C/server.key" >"$T/$run.recv" 2>&1 &
+RPID=$!
+PIDS="$PIDS $RPID"
+if wait_tcp "$PORT"; then
+    client "$run" "tls://127.0.0.1:$PORT" -n 100 -t 2000 --ca "$C/ca.crt"
+    wait "$RPID"
+    client_ok "$run"
+    r() { sed -n "s/^$1=//p" "$T/$run.recv"; }
+    expect "$run" "the stream ends STOP, FINISH, then close_notify (seen by OpenSSL via Python: close_notify=$(r close_notify) $(r error))" \
+        "$(r close_notify)" = 1 -a "$(r stop_seen)" = 1 -a "$(val "$run" sent)" = 100 -a "$(val "$run" run_result)" = ok
+else
+    fail "$run" "python receiver did not listen"
+fi
+
+# --- a server that takes the TCP connection but never answers the handshake ----------------------
+# The TLS handshake runs inside connect(): connect_timeout_ms bounds it.
+run=stall
+PORT=$(free_port)
+setsid socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"sleep 30" >"$T/$run.socat" 2>&1 &
+SPGID=$!
+PGIDS="$PGIDS $SPGID"
+if wait_tcp "$PORT"; then
+    client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 2000 -r 1000 -t 500 -b 100 -B 400 --ca "$C/ca.crt"
+    socat_kill "$SPGID" KILL
+    client_ok "$run"
+    expect "$run" "each handshake cut at connect_timeout_ms=500: timeouts=$(val "$run" timeouts) >= 3, connects=0, ends in $(val "$run" elapsed_ms) ms" \
+        "$(val "$run" timeouts)" -ge 3 -a "$(val "$run" connects)" = 0 -a "$(val "$run" sent)" = 0 \
+        -a "$(val "$run" elapsed_ms)" -lt 3500
+    info "$run: $(val "$run" polls) dnstap_poll() calls in $(val "$run" elapsed_ms) ms: while the handshake waits to" \
+         "read, dnstap_io() asks for writability (state CONNECTING), so a host loop wakes at once (busy-poll)"
+else
+    fail "$run" "socat did not listen"
+fi
+
+# --- heap allocations (gcc -O2 build that counts them) ---------------------------------------------
+run=allocs
+if [ -n "$allocs" ] && term_start "$run" server; then
+    BIN=$allocs
+    client "$run" "tls://127.0.0.1:$PORT" -n 20000 -r 20000 -t 2000 --ca "$C/ca.crt"
+    BIN=
+    term_stop
+    client_ok "$run"
+    check "$run" "capture holds exactly the $(val "$run" sent) sent frames" --exact "$(val "$run" sent)" "$CAP"
+    expect "$run" "no allocation while logging and sending $(val "$run" sent) messages over TLS (allocs_steady=$(val "$run" allocs_steady))" \
+        "$(val "$run" allocs_steady)" = 0 -a "$(val "$run" sent)" = 20000
+    expect "$run" "dnstap_tls_free() returns what Mbed TLS held ($(val "$run" live_after_tls_free) bytes left: libc's)" \
+        "$(val "$run" live_after_tls_free)" -lt 1024
+    info "$run: Mbed TLS heap: dnstap_init $(val "$run" allocs_init) allocations, $(val "$run" live_at_start_of_connect) bytes kept;" \
+         "handshake $(val "$run" allocs_connect) allocations ($(val "$run" alloc_bytes_connect) bytes in all), peak" \
+         "$(val "$run" peak_live_connect) bytes live; steady $(val "$run" allocs_steady); shutdown $(val "$run" allocs_end);" \
+         "handshake step max $(val "$run" poll_max_ns) ns in one dnstap_poll() (gcc -O2)"
+    bundle=/etc/ssl/certs/ca-certificates.crt
+    if [ -f "$bundle" ]; then
+        "$allocs" -e "tls://127.0.0.1:$PORT" -n 1 --init-only --ca "$bundle" >"$T/allocs-bundle.out" 2>&1
+        info "allocs: with the system CA bundle ($(grep -c BEGIN "$bundle") certificates) dnstap_init() makes" \
+             "$(val allocs-bundle allocs_init) allocations and keeps $(val allocs-bundle live_at_start_of_connect) bytes"
+    fi
+fi
+
+# --- dnstap_init() errors -----------------------------------------------------------------------------
+init_case() {   # init_case NAME WANT-CODE ARGS...
+    name=$1 want=$2
+    shift 2
+    "$client" -e tls://127.0.0.1:9 --init-only "$@" >"$T/init-$name.out" 2>"$T/init-$name.err"
+    got=$(sed -n 's/^init_code=//p' "$T/init-$name.out")
+    if [ "$got" = "$want" ] && ! grep -q 'ERROR: \|runtime error' "$T/init-$name.err"; then
+        pass "init: $name -> $(sed -n 's/^init=//p' "$T/init-$name.out") ($got)"
+    else
+        fail "init: $name" "init_code=$got, wanted $want; $(head -n 3 "$T/init-$name.err" | tr '\n' ' ')"
+    fi
+}
+init_case "no CA, pin or skipverify" -2
+init_case "missing CA file" -2 --ca "$T/nonexistent.pem"
+init_case "CA file that holds no certificate" -2 --ca "$C/ca.cnf"
+init_case "certificate without key" -2 --ca "$C/ca.crt" --cert "$C/client.crt"
+init_case "key that does not match the certificate" -2 --ca "$C/ca.crt" --cert "$C/client.crt" --key "$C/server.key"
+init_case "valid configuration" 0 --ca "$C/ca.crt" --cert "$C/client.crt" --key "$C/client.key"
+init_case "endpoint without a port" -2 -e tls://127.0.0.1 --ca "$C/ca.crt"
+init_case "IPv6 literal endpoint" 0 -e "tls://[::1]:853" --ca "$C/ca.crt"
+cat >"$T/nomb.c" <<'EOF'
+#define DNSTAP_IMPLEMENTATION
+#include "dnstap.h"
+int main(void) {
+    static uint8_t q[4096];
+    static dnstap_t tap;
+    dnstap_desc_t d;
+    memset(&d, 0, sizeof d);
+    d.endpoint = "tls://127.0.0.1:853";
+    d.queue = q;
+    d.queue_size = sizeof q;
+    return dnstap_init(&tap, &d) == DNSTAP_ERR_UNSUPPORTED ? 0 : 1;
+}
+EOF
+if gcc $WARN -I. "$T/nomb.c" -o "$T/nomb" -lprotobuf-nanopb 2>"$T/nomb.err" && "$T/nomb"; then
+    pass "init: without DNSTAP_WITH_MBEDTLS, tls:// is DNSTAP_ERR_UNSUPPORTED (and no Mbed TLS is linked)"
+else
+    fail "init: without DNSTAP_WITH_MBEDTLS" "$(head -n 3 "$T/nomb.err" | tr '\n' ' ')"
+fi
+
+info "tls tests took $(( $(date +%s) - t_begin )) s"
+[ "$fails" = 0 ]
