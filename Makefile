@@ -15,7 +15,7 @@ LIBS   := -lprotobuf-nanopb
 SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 HDR    := dnstap.h
 
-EXAMPLES := $(B)/sample_file
+EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader
 TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx \
             $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
 
@@ -30,6 +30,13 @@ $(B):
 
 $(B)/sample_file: examples/sample_file.c $(HDR) | $(B)
 	$(CC) $(WARN) -O2 -I. $< -o $@ $(LIBS)
+$(B)/capture: examples/capture.c $(HDR) | $(B)
+	$(CC) $(WARN) -Os -I. $< -o $@ $(LIBS)
+$(B)/reader: examples/reader.c $(HDR) | $(B)
+	$(CC) $(WARN) -Os -I. $< -o $@ $(LIBS)
+# the forwarder encodes only: no nanopb runtime linked
+$(B)/forwarder: examples/forwarder.c $(HDR) | $(B)
+	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ -lmbedtls -lmbedx509 -lmbedcrypto
 
 $(B)/test_unit_asan: tests/test_unit.c tests/test.h $(HDR) | $(B)
 	clang $(WARN) -g -O1 $(SAN) -I. $< -o $@ $(LIBS)

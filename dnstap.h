@@ -314,9 +314,12 @@ typedef enum dnstap_result_t {
     DNSTAP_ERR_FULL           = -19, /* queue full: message dropped (counted) */
     DNSTAP_ERR_DISCONNECTED   = -20, /* not connected, DROP policy: dropped (counted) */
     DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write or FINISH timed out */
-    DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not accept our content type */
-    DNSTAP_ERR_CLOSED         = -23  /* peer closed the connection */
+    DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not ACCEPT our content type */
+    DNSTAP_ERR_CLOSED         = -23, /* peer closed the connection */
+    DNSTAP_ERR_CONNECT        = -24, /* cannot connect: refused, unreachable, unresolved */
+    DNSTAP_ERR_TLS            = -25  /* TLS handshake or certificate check failed */
 } dnstap_result_t;
+#define DNSTAP__ERR_LOWEST DNSTAP_ERR_TLS
 
 /* ------------------------------------------------------------------------
    Schema enums (values exactly as in dnstap.proto)
@@ -493,6 +496,9 @@ DNSTAP_API const char *dnstap_result_str(dnstap_result_t r);
 DNSTAP_API const char *dnstap_message_type_str(dnstap_message_type_t type);
 DNSTAP_API const char *dnstap_socket_family_str(dnstap_socket_family_t family);
 DNSTAP_API const char *dnstap_socket_protocol_str(dnstap_socket_protocol_t protocol);
+DNSTAP_API const char *dnstap_http_protocol_str(dnstap_http_protocol_t protocol);
+DNSTAP_API const char *dnstap_policy_action_str(dnstap_policy_action_t action);
+DNSTAP_API const char *dnstap_policy_match_str(dnstap_policy_match_t match);
 
 /* ------------------------------------------------------------------------
    Frame Streams
@@ -588,10 +594,14 @@ typedef struct dnstap_file_t {
     dnstap_result_t err;             /* first write error; sticks */
     int fd;                          /* dnstap_file_open(): the file, else -1 */
     uint8_t state;
+    uint64_t written;                /* bytes the write callback has taken */
 } dnstap_file_t;
 
 /* Start a file: the START frame goes into buf (cap >= 64), frames are
-   collected there and written when it is full, on flush and on close. */
+   collected there and written when it is full, on flush and on close.
+   enc may be NULL for a file of frames made elsewhere (then
+   dnstap_file_log() is refused and payloads are limited to
+   DNSTAP_PAYLOAD_MAX_DEFAULT). */
 DNSTAP_API dnstap_result_t dnstap_file_init(dnstap_file_t *f, const dnstap_encoder_t *enc,
                                             uint8_t *buf, size_t cap,
                                             dnstap_write_fn write, void *ctx);
@@ -602,6 +612,10 @@ DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t 
 
 /* Append a complete data frame made elsewhere (e.g. by dnstap_encode_frame). */
 DNSTAP_API dnstap_result_t dnstap_file_write_frame(dnstap_file_t *f, const uint8_t *frame, size_t len);
+
+/* Append a data frame given its payload only (e.g. one a dnstap_reader_t
+   handed out): the 4-byte length is written here. */
+DNSTAP_API dnstap_result_t dnstap_file_write_payload(dnstap_file_t *f, const uint8_t *payload, size_t len);
 
 DNSTAP_API dnstap_result_t dnstap_file_flush(dnstap_file_t *f);
 
@@ -641,7 +655,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    6. connect() starts or continues connecting: DNSTAP_OK once connected,
       DNSTAP_ERR_AGAIN while in progress, negative on failure. read() returns
       bytes read, DNSTAP_ERR_AGAIN, 0 at end of stream, or negative.
-   7. fd() (optional) gives a descriptor for the host's poll()/epoll, or -1.
+   7. fd() (optional) gives a descriptor for the host's poll()/epoll, or -1;
+      want() (optional) says whether a connect() in progress waits to read
+      or to write (a TLS handshake mostly reads), so the host does not spin.
    8. Callbacks must not call back into dnstap. */
 typedef struct dnstap_transport_t {
     dnstap_result_t (*connect)(void *ctx);
@@ -649,8 +665,13 @@ typedef struct dnstap_transport_t {
     int (*read)(void *ctx, uint8_t *buf, size_t len);
     void (*close)(void *ctx);
     int (*fd)(void *ctx);
+    int (*want)(void *ctx);   /* optional: while connect() is in progress, what it
+                                 waits for: DNSTAP_WANT_READ | DNSTAP_WANT_WRITE */
     void *ctx;
 } dnstap_transport_t;
+
+#define DNSTAP_WANT_READ  1
+#define DNSTAP_WANT_WRITE 2
 
 typedef enum dnstap_log_level_t {
     DNSTAP_LOG_ERROR = 1, DNSTAP_LOG_WARN = 2, DNSTAP_LOG_INFO = 3
@@ -733,6 +754,7 @@ typedef struct dnstap_tls_t {
     uint8_t ip[16];                  /* the endpoint is an IP address: its iPAddress name */
     size_t ip_len;
     int state, used, verify, has_pin, pin_only, pin_ok;
+    int want;                        /* what the handshake waits for: DNSTAP_WANT_* */
 } dnstap_tls_t;
 
 /* Free what Mbed TLS allocated in *tls: after dnstap_closed(), before the
@@ -787,6 +809,7 @@ typedef struct dnstap_t {
     int state, accepting, shutting_down, open, reconnect;
     uint8_t *stock_frame;          /* dnstap_log_all(): this tap's copy of the frame */
     uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms, shutdown_ms;
+    uint64_t idle_since_ms;        /* all sent since then (0: busy) */
     uint32_t backoff_ms, rng;
     unsigned tx_queue;             /* queue being sent from */
     uint32_t tx_off;               /* bytes of the current run already written */
@@ -815,7 +838,8 @@ DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc)
 /* Queue one message on queue 0: encodes it straight into the queue.
    Returns DNSTAP_OK, or why it was dropped (all counted in the stats):
    DNSTAP_ERR_FULL, DNSTAP_ERR_TOO_LONG, DNSTAP_ERR_ENUM, DNSTAP_ERR_MISSING,
-   DNSTAP_ERR_DISCONNECTED (DROP policy), DNSTAP_ERR_INVALID (after shutdown).
+   DNSTAP_ERR_DISCONNECTED (DROP policy while not connected, or after
+   dnstap_shutdown()), DNSTAP_ERR_INVALID (bad arguments).
    Never blocks, never allocates, never calls the transport.
    Thread safety: one thread per queue; see dnstap_log_queue(). */
 DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg);
@@ -2092,9 +2116,10 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
         if (chunk > 0x40000000u) chunk = 0x40000000u;
         n = f->write(f->ctx, f->buf + off, chunk);
         if (n <= 0 || (size_t)n > chunk) {
-            f->err = (n < 0 && n >= DNSTAP_ERR_CLOSED && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
+            f->err = (n < 0 && n >= DNSTAP__ERR_LOWEST && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
                                                                                     : DNSTAP_ERR_IO;
             /* keep what was not written, so nothing queued is silently lost */
+            f->written += off;
             if (off) {   /* rare: a byte loop, not memmove, keeps libc needs minimal */
                 size_t i;
                 for (i = off; i < f->used; i++) f->buf[i - off] = f->buf[i];
@@ -2103,6 +2128,7 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
             return f->err;
         }
         off += (size_t)n;
+        f->written += (uint64_t)n;
     }
     f->used = 0;
     return DNSTAP_OK;
@@ -2112,7 +2138,7 @@ DNSTAP_API dnstap_result_t dnstap_file_init(dnstap_file_t *f, const dnstap_encod
                                             uint8_t *buf, size_t cap,
                                             dnstap_write_fn write, void *ctx) {
     static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
-    if (f == NULL || enc == NULL || buf == NULL || write == NULL || cap < 64) return DNSTAP_ERR_INVALID;
+    if (f == NULL || buf == NULL || write == NULL || cap < 64) return DNSTAP_ERR_INVALID;
     DNSTAP_MEMSET(f, 0, sizeof *f);
     f->enc = enc;
     f->write = write;
@@ -2127,7 +2153,7 @@ DNSTAP_API dnstap_result_t dnstap_file_init(dnstap_file_t *f, const dnstap_encod
 DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t *msg) {
     dnstap_result_t r;
     size_t n;
-    if (f == NULL || f->state != DNSTAP__F_OPEN) return DNSTAP_ERR_INVALID;
+    if (f == NULL || f->state != DNSTAP__F_OPEN || f->enc == NULL) return DNSTAP_ERR_INVALID;
     if (f->err != DNSTAP_OK) return f->err;
     r = dnstap_encode_frame(f->enc, msg, f->buf + f->used, f->cap - f->used, &n);
     if (r == DNSTAP_ERR_NOSPACE && f->used) {
@@ -2140,19 +2166,38 @@ DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t 
     return DNSTAP_OK;
 }
 
-DNSTAP_API dnstap_result_t dnstap_file_write_frame(dnstap_file_t *f, const uint8_t *frame, size_t len) {
-    if (f == NULL || f->state != DNSTAP__F_OPEN || frame == NULL || len < 5 ||
-        dnstap__get_be32(frame) != len - 4 || len - 4 > f->enc->payload_max)
-        return DNSTAP_ERR_INVALID;
-    if (f->err != DNSTAP_OK) return f->err;
+/* Room for len bytes at the end of the buffer, draining it first if need be. */
+static dnstap_result_t dnstap__file_room(dnstap_file_t *f, size_t len) {
     if (len > f->cap - f->used) {
         dnstap_result_t r = dnstap__file_drain(f);
         if (r != DNSTAP_OK) return r;
         if (len > f->cap) return DNSTAP_ERR_NOSPACE;
     }
-    DNSTAP_MEMCPY(f->buf + f->used, frame, len);
+    return DNSTAP_OK;
+}
+
+static dnstap_result_t dnstap__file_append(dnstap_file_t *f, const uint8_t *payload, size_t len, bool framed) {
+    size_t total = framed ? len : 4 + len, payload_len = framed ? len - 4 : len;
+    uint32_t max = f->enc ? f->enc->payload_max : DNSTAP_PAYLOAD_MAX_DEFAULT;
+    dnstap_result_t r;
+    if (f->state != DNSTAP__F_OPEN || payload == NULL || payload_len == 0 || payload_len > max ||
+        (framed && (len < 5 || dnstap__get_be32(payload) != len - 4)))
+        return DNSTAP_ERR_INVALID;
+    if (f->err != DNSTAP_OK) return f->err;
+    r = dnstap__file_room(f, total);
+    if (r != DNSTAP_OK) return r;
+    if (!framed) { dnstap__put_be32(f->buf + f->used, (uint32_t)len); f->used += 4; }
+    DNSTAP_MEMCPY(f->buf + f->used, payload, len);
     f->used += len;
     return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_write_frame(dnstap_file_t *f, const uint8_t *frame, size_t len) {
+    return f ? dnstap__file_append(f, frame, len, true) : DNSTAP_ERR_INVALID;
+}
+
+DNSTAP_API dnstap_result_t dnstap_file_write_payload(dnstap_file_t *f, const uint8_t *payload, size_t len) {
+    return f ? dnstap__file_append(f, payload, len, false) : DNSTAP_ERR_INVALID;
 }
 
 DNSTAP_API dnstap_result_t dnstap_file_flush(dnstap_file_t *f) {
@@ -2303,6 +2348,10 @@ static uint64_t dnstap__q_discard(dnstap_queue_t *q) {
 /* >>tap -----------------------------------------------------------------
    Producer side: dnstap_log*(). */
 
+#ifndef DNSTAP__PROBE_AFTER_MS
+#define DNSTAP__PROBE_AFTER_MS 20   /* idle this long: check the receiver is still there */
+#endif
+
 enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT,
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
 
@@ -2452,6 +2501,7 @@ static void dnstap__close_transport(dnstap_t *tap) {
     if (tap->open && tap->tr.close) tap->tr.close(tap->tr.ctx);
     tap->open = 0;
     DNSTAP__STORE_REL(&tap->accepting, 0);
+    tap->idle_since_ms = 0;
     tap->tx_off = 0;
     tap->again_buf = NULL;
     tap->again_len = 0;
@@ -2473,7 +2523,7 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     if (why == DNSTAP_ERR_TIMEOUT) tap->timeouts++;
     if (was == DNSTAP__S_ACCEPT || (was == DNSTAP__S_CTL && tap->ctl_next != DNSTAP__S_FINISH &&
                                     tap->ctl_next != DNSTAP__S_CLOSED && tap->ctl_next != DNSTAP__S_RUNNING) ||
-        why == DNSTAP_ERR_HANDSHAKE)
+        why == DNSTAP_ERR_HANDSHAKE || why == DNSTAP_ERR_TLS)
         tap->handshake_failures++;
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && was == DNSTAP__S_RUNNING &&
         tap->tx_off > 0) {
@@ -2537,7 +2587,7 @@ static int dnstap__xwrite(dnstap_t *tap, const uint8_t *buf, size_t len) {
     }
     tap->again_buf = NULL;
     tap->again_len = 0;
-    if (n < 0) return n < DNSTAP_ERR_CLOSED ? DNSTAP_ERR_IO : n;
+    if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : n;
     if ((size_t)n > len) return DNSTAP_ERR_IO;
     return n;
 }
@@ -2556,6 +2606,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
             continue;
         }
         idle = 0;
+        tap->idle_since_ms = 0;
         n = dnstap__xwrite(tap, q->buf + start + tap->tx_off, run - tap->tx_off);
         if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
         if (n < 0) return (dnstap_result_t)n;
@@ -2589,11 +2640,31 @@ static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame
     n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
     if (n == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
     if (n == 0) return DNSTAP_ERR_CLOSED;
-    if (n < 0) return n < DNSTAP_ERR_CLOSED ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
     r = dnstap_reader_feed(&tap->reader, tap->rx, (size_t)n, &used, frame);
     if (r == DNSTAP_OK) { *got = true; return DNSTAP_OK; }
     if (r == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
     return DNSTAP_ERR_HANDSHAKE;
+}
+
+/* Something is waiting in a queue. */
+static bool dnstap__queued(const dnstap_t *tap) {
+    unsigned i;
+    for (i = 0; i < tap->desc.queues; i++)
+        if (DNSTAP__LOAD_ACQ(&tap->q[i].head) != tap->q[i].tail) return true;
+    return false;
+}
+
+/* A receiver sends nothing between ACCEPT and FINISH: end of stream or
+   any byte now means the connection is gone or broken. */
+static dnstap_result_t dnstap__probe(dnstap_t *tap) {
+    int n;
+    if (tap->tr.read == NULL) return DNSTAP_OK;
+    n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
+    if (n == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
+    if (n == 0) return DNSTAP_ERR_CLOSED;
+    if (n > 0) return DNSTAP_ERR_SEQUENCE;
+    return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
 }
 
 static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
@@ -2682,7 +2753,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 dnstap__close_final(tap);
                 goto out;
             }
-            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e == DNSTAP_ERR_CLOSED ? DNSTAP_ERR_HANDSHAKE : e, now); goto out; }
+            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (!got) continue;
             if (f.control != DNSTAP_CONTROL_ACCEPT || !dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE)) {
                 r = dnstap__fail(tap, DNSTAP_ERR_HANDSHAKE, now);
@@ -2693,7 +2764,15 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
         }
         case DNSTAP__S_RUNNING: {
             bool blocked;
-            dnstap_result_t e = dnstap__send_data(tap, now, &blocked);
+            dnstap_result_t e;
+            if (tap->idle_since_ms && now >= tap->idle_since_ms + DNSTAP__PROBE_AFTER_MS && dnstap__queued(tap)) {
+                /* after an idle spell, look whether the receiver went away
+                   before writing into a dead connection: over TCP the first
+                   write would "succeed" and its frames vanish */
+                e = dnstap__probe(tap);
+                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            }
+            e = dnstap__send_data(tap, now, &blocked);
             if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (blocked) {
                 if (now >= tap->last_progress_ms + tap->desc.write_timeout_ms)
@@ -2701,6 +2780,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 goto out;
             }
             tap->last_progress_ms = now;
+            if (!tap->idle_since_ms) tap->idle_since_ms = now | 1;   /* all sent: idle from now */
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
@@ -2718,10 +2798,9 @@ out:
 
 DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
     dnstap_io_t io;
-    unsigned i;
     io.fd = -1;
     io.want_read = io.want_write = false;
-    io.deadline_ms = now + 1000;
+    io.deadline_ms = UINT64_MAX;   /* idle: nothing to wake up for (call dnstap_poll() after logging) */
     if (tap == NULL) return io;
     if (tap->open && tap->tr.fd) io.fd = tap->tr.fd(tap->tr.ctx);
     switch (tap->state) {
@@ -2729,7 +2808,17 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.deadline_ms = tap->next_connect_ms;
         if (tap->shutting_down && tap->shutdown_ms < io.deadline_ms) io.deadline_ms = tap->shutdown_ms;
         break;
-    case DNSTAP__S_CONNECTING: case DNSTAP__S_CTL:
+    case DNSTAP__S_CONNECTING:
+        if (tap->tr.want) {
+            int w = tap->tr.want(tap->tr.ctx);
+            io.want_read = (w & DNSTAP_WANT_READ) != 0;
+            io.want_write = (w & DNSTAP_WANT_WRITE) != 0;
+        } else {
+            io.want_write = true;
+        }
+        io.deadline_ms = tap->deadline_ms;
+        break;
+    case DNSTAP__S_CTL:
         io.want_write = true;
         io.deadline_ms = tap->deadline_ms;
         break;
@@ -2743,9 +2832,7 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
             io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
             break;
         }
-        for (i = 0; i < tap->desc.queues; i++)
-            if (DNSTAP__LOAD_ACQ(&tap->q[i].head) != tap->q[i].tail) io.deadline_ms = now;
-        if (tap->shutting_down) io.deadline_ms = now;
+        if (dnstap__queued(tap) || tap->shutting_down) io.deadline_ms = now;
         break;
     default:
         io.deadline_ms = UINT64_MAX;
@@ -2850,6 +2937,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
 #include <netdb.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 
 enum { DNSTAP__K_UNIX = 1, DNSTAP__K_TCP, DNSTAP__K_FILE };
 
@@ -2940,14 +3028,14 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
         pfd.events = POLLOUT;
         pfd.revents = 0;
         if (poll(&pfd, 1, 0) == 0) return DNSTAP_ERR_AGAIN;
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return DNSTAP_ERR_IO;
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return DNSTAP_ERR_CONNECT;
         s->in_progress = 0;
         return DNSTAP_OK;
     }
     if (s->fd >= 0) return DNSTAP_OK;
     if (s->kind == DNSTAP__K_FILE) {
         s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        return s->fd >= 0 ? DNSTAP_OK : DNSTAP_ERR_IO;
+        return s->fd >= 0 ? DNSTAP_OK : DNSTAP_ERR_CONNECT;
     }
     if (s->kind == DNSTAP__K_UNIX) {
         struct sockaddr_un un;
@@ -2955,14 +3043,18 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
         un.sun_family = AF_UNIX;
         DNSTAP_MEMCPY(un.sun_path, s->path, dnstap_str(s->path).len + 1);
         s->fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (s->fd < 0) return DNSTAP_ERR_IO;
+        if (s->fd < 0) return DNSTAP_ERR_CONNECT;
         dnstap__set_nonblock(s->fd);
         if (connect(s->fd, (struct sockaddr *)(void *)&un, sizeof un) == 0) return DNSTAP_OK;
     } else {
-        if (!s->resolved && !dnstap__resolve(s)) return DNSTAP_ERR_IO;
+        if (!s->resolved) return DNSTAP_ERR_CONNECT;
         s->fd = socket(s->addr.ss_family, SOCK_STREAM, 0);
-        if (s->fd < 0) return DNSTAP_ERR_IO;
+        if (s->fd < 0) return DNSTAP_ERR_CONNECT;
         dnstap__set_nonblock(s->fd);
+        {   /* small frames and STOP go out at once, not after a delayed ACK */
+            int one = 1;
+            (void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
         if (s->sndbuf) {
             int v = s->sndbuf > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)s->sndbuf;
             (void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
@@ -2971,7 +3063,7 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
     }
     if (errno == EINPROGRESS || errno == EINTR) { s->in_progress = 1; return DNSTAP_ERR_AGAIN; }
     dnstap__sock_close(s);
-    return DNSTAP_ERR_IO;
+    return DNSTAP_ERR_CONNECT;
 }
 
 static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
@@ -3041,7 +3133,9 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
         if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
         s->kind = DNSTAP__K_TCP;
-        (void)dnstap__resolve(s);   /* here, outside the query path; retried on connect */
+        /* here, once: never in dnstap_poll(), where a lookup would stall the
+           host's event loop (on a router, possibly waiting on itself) */
+        if (!dnstap__resolve(s)) return DNSTAP_ERR_CONNECT;
     } else if (dnstap__prefix(ep, "file://", &rest) || dnstap__prefix(ep, "file:", &rest)) {
         if (!rest[0] || !dnstap__copy(s->path, sizeof s->path, rest, dnstap_str(rest).len))
             return DNSTAP_ERR_INVALID;
@@ -3057,6 +3151,7 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     tap->tr.close = dnstap__sock_close;
     tap->tr.fd = dnstap__sock_fd;
     tap->tr.ctx = s;
+    if (s->kind == DNSTAP__K_FILE) tap->tr.read = NULL;   /* nothing to read from a file */
 #ifdef DNSTAP_WITH_MBEDTLS
     if (tls) return dnstap__tls_setup(tap, s);   /* wraps tap->tr */
 #endif
@@ -3329,6 +3424,7 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     if (t->state == DNSTAP__TLS_OPEN) return DNSTAP_OK;
     if (t->state != DNSTAP__TLS_HANDSHAKE) {
         dnstap_result_t r = t->inner.connect(t->inner.ctx);
+        t->want = DNSTAP_WANT_WRITE;
         if (r != DNSTAP_OK) return r;   /* TCP: in progress, or refused (not a handshake failure) */
         if (t->used && (ret = mbedtls_ssl_session_reset(&t->ssl)) != 0) {
             dnstap__tls_handshake_failed(t, ret);
@@ -3339,13 +3435,17 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
         t->state = DNSTAP__TLS_HANDSHAKE;
     }
     do ret = mbedtls_ssl_handshake(&t->ssl); while (dnstap__tls_ticket(ret));
-    if (dnstap__tls_again(ret)) return DNSTAP_ERR_AGAIN;
+    if (dnstap__tls_again(ret)) {
+        t->want = ret == MBEDTLS_ERR_SSL_WANT_WRITE ? DNSTAP_WANT_WRITE
+                : ret == MBEDTLS_ERR_SSL_WANT_READ ? DNSTAP_WANT_READ : DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+        return DNSTAP_ERR_AGAIN;
+    }
     if (ret == 0 && ((t->verify && mbedtls_ssl_get_verify_result(&t->ssl) != 0) || (t->has_pin && !t->pin_ok)))
         ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;   /* not reached with VERIFY_REQUIRED; never trust it */
     if (ret != 0) {
         t->state = DNSTAP__TLS_BROKEN;
         dnstap__tls_handshake_failed(t, ret);
-        return DNSTAP_ERR_HANDSHAKE;
+        return DNSTAP_ERR_TLS;
     }
     t->state = DNSTAP__TLS_OPEN;
     {
@@ -3423,6 +3523,8 @@ static dnstap_result_t dnstap__tls_setup_failed(dnstap_tls_t *t, dnstap_result_t
     dnstap_tls_free(t);
     return r;
 }
+
+static int dnstap__tls_want(void *ctx) { return ((const dnstap_tls_t *)ctx)->want; }
 
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     const dnstap_desc_t *d = &tap->desc;
@@ -3545,6 +3647,7 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     tap->tr.read = dnstap__tls_read;
     tap->tr.close = dnstap__tls_close;
     tap->tr.fd = dnstap__tls_fd;
+    tap->tr.want = dnstap__tls_want;
     tap->tr.ctx = t;
     return DNSTAP_OK;
 }
@@ -3590,7 +3693,9 @@ DNSTAP_API const char *dnstap_result_str(dnstap_result_t r) {
     case DNSTAP_ERR_FULL: return "queue full";
     case DNSTAP_ERR_DISCONNECTED: return "not connected";
     case DNSTAP_ERR_TIMEOUT: return "timed out";
-    case DNSTAP_ERR_HANDSHAKE: return "receiver did not accept protobuf:dnstap.Dnstap";
+    case DNSTAP_ERR_HANDSHAKE: return "receiver did not ACCEPT protobuf:dnstap.Dnstap";
+    case DNSTAP_ERR_CONNECT: return "cannot connect";
+    case DNSTAP_ERR_TLS: return "TLS handshake or certificate check failed";
     case DNSTAP_ERR_CLOSED: return "connection closed by peer";
     }
     return "?";
@@ -3617,6 +3722,21 @@ DNSTAP_API const char *dnstap_socket_family_str(dnstap_socket_family_t family) {
 DNSTAP_API const char *dnstap_socket_protocol_str(dnstap_socket_protocol_t protocol) {
     static const char *const names[7] = { "UDP", "TCP", "DOT", "DOH", "DNSCryptUDP", "DNSCryptTCP", "DOQ" };
     return dnstap__name(names, 7, (int)protocol);
+}
+
+DNSTAP_API const char *dnstap_http_protocol_str(dnstap_http_protocol_t protocol) {
+    static const char *const names[3] = { "HTTP1", "HTTP2", "HTTP3" };
+    return dnstap__name(names, 3, (int)protocol);
+}
+
+DNSTAP_API const char *dnstap_policy_action_str(dnstap_policy_action_t action) {
+    static const char *const names[6] = { "NXDOMAIN", "NODATA", "PASS", "DROP", "TRUNCATE", "LOCAL_DATA" };
+    return dnstap__name(names, 6, (int)action);
+}
+
+DNSTAP_API const char *dnstap_policy_match_str(dnstap_policy_match_t match) {
+    static const char *const names[5] = { "QNAME", "CLIENT_IP", "RESPONSE_IP", "NS_NAME", "NS_IP" };
+    return dnstap__name(names, 5, (int)match);
 }
 
 #ifdef __cplusplus

@@ -413,10 +413,10 @@ if wait_tcp "$port"; then
 fi
 
 # The call after dnstap_shutdown() (made by every run) is documented as
-# returning DNSTAP_ERR_INVALID.
+# refused with DNSTAP_ERR_DISCONNECTED and counted as a drop.
 r=$(val fstrm-unix-full log_after_shutdown)
-expect "api" "dnstap_log() after dnstap_shutdown() returns DNSTAP_ERR_INVALID as documented (got: $r)" \
-    "$r" = "$(val fstrm-unix-full result_invalid)"
+expect "api" "dnstap_log() after dnstap_shutdown() returns DNSTAP_ERR_DISCONNECTED as documented (got: $r)" \
+    "$r" = "$(val fstrm-unix-full result_disconnected)"
 
 # --- 2. receiver absent at start, appears ~1 s later ------------------------
 absent_run() {

@@ -650,8 +650,8 @@ int main(int argc, char **argv) {
         after = dnstap_log(&tap, &m);
         if (after == DNSTAP_OK) { fprintf(stderr, "error: dnstap_log() after shutdown returned OK\n"); rc = 4; }
         after_disc = after == DNSTAP_ERR_DISCONNECTED ? 1u : 0u;
-        printf("log_after_shutdown=%s (%d)\nresult_invalid=%s (%d)\n", dnstap_result_str(after), (int)after,
-               dnstap_result_str(DNSTAP_ERR_INVALID), (int)DNSTAP_ERR_INVALID);
+        printf("log_after_shutdown=%s (%d)\nresult_disconnected=%s (%d)\n", dnstap_result_str(after), (int)after,
+               dnstap_result_str(DNSTAP_ERR_DISCONNECTED), (int)DNSTAP_ERR_DISCONNECTED);
     }
     st = dnstap_stats(&tap);
 

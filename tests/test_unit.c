@@ -466,6 +466,8 @@ static int sink_write(void *ctx, const uint8_t *buf, size_t len) {
 }
 
 static sink_t sink_a, sink_b;
+static int read_stream(const uint8_t *in, size_t len, size_t chunk, dnstap_result_t *end,
+                       int *data_frames, uint32_t *nsec_sum);
 
 /* A stream of nmsg workload messages through the file writer. */
 static void write_stream(sink_t *s, size_t bufsize, int nmsg) {
@@ -527,6 +529,27 @@ static void test_file_writer(void) {
     CHECK_EQ(dnstap_file_close(&f), DNSTAP_OK);
     CHECK_EQ(sink_b.len, 42 + 12);
     CHECK_EQ(dnstap_file_init(&f, &enc, buf, 63, sink_write, &sink_b), DNSTAP_ERR_INVALID);
+
+    /* a file of payloads made elsewhere: no encoder needed; bytes counted */
+    memset(&sink_b, 0, sizeof sink_b);
+    workload_msg(&m, 1);
+    CHECK_EQ(dnstap_encode(&enc, &m, frame, sizeof frame, &n), DNSTAP_OK);
+    CHECK_EQ(dnstap_file_init(&f, NULL, buf, 300, sink_write, &sink_b), DNSTAP_OK);
+    CHECK_EQ(dnstap_file_log(&f, &m), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_file_write_payload(&f, frame, n), DNSTAP_OK);
+    CHECK_EQ(dnstap_file_write_payload(&f, frame, n), DNSTAP_OK);   /* drains the first two frames */
+    CHECK_EQ(dnstap_file_write_payload(&f, frame, 0), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_file_close(&f), DNSTAP_OK);
+    CHECK_EQ(sink_b.len, 42 + 2 * (4 + n) + 12);
+    CHECK_EQ(f.written, sink_b.len);
+    {
+        dnstap_result_t end = DNSTAP_ERR_INVALID;
+        int data = 0;
+        uint32_t sum = 0;
+        CHECK_EQ(read_stream(sink_b.data, sink_b.len, 7, &end, &data, &sum), 4);
+        CHECK_EQ(end, DNSTAP_OK);
+        CHECK_EQ(data, 2);
+    }
 }
 
 /* Read a stream in the given chunk pattern; returns frames seen or -1. */
@@ -861,6 +884,10 @@ static void test_sockaddr_and_time(void) {
     CHECK(strcmp(dnstap_message_type_str(DNSTAP_UPDATE_RESPONSE), "UPDATE_RESPONSE") == 0);
     CHECK(strcmp(dnstap_socket_protocol_str(DNSTAP_DOQ), "DOQ") == 0);
     CHECK(strcmp(dnstap_socket_family_str(DNSTAP_INET6), "INET6") == 0);
+    CHECK(strcmp(dnstap_http_protocol_str(DNSTAP_HTTP3), "HTTP3") == 0);
+    CHECK(strcmp(dnstap_policy_action_str(DNSTAP_ACTION_LOCAL_DATA), "LOCAL_DATA") == 0);
+    CHECK(strcmp(dnstap_policy_match_str(DNSTAP_MATCH_NS_IP), "NS_IP") == 0);
+    CHECK(strcmp(dnstap_policy_match_str((dnstap_policy_match_t)0), "?") == 0);
     CHECK(strcmp(dnstap_result_str(DNSTAP_ERR_CONTENT_TYPE), "unexpected content type") == 0);
     CHECK(strcmp(dnstap_result_str((dnstap_result_t)-99), "?") == 0);
 }

@@ -1,0 +1,486 @@
+/* capture.c - receive dnstap from DNS servers and write it to a file.
+
+   The receiver side of Frame Streams, like fstrm_capture: it listens on a
+   unix socket and/or TCP (IPv4 or IPv6), serves several producers at once
+   from one poll(2) loop (non-blocking sockets, one dnstap_reader_t per
+   connection, no threads, no allocation after start-up), runs the
+   bidirectional handshake with each (READY -> ACCEPT naming
+   protobuf:dnstap.Dnstap only if READY offers it, START checked, data
+   frames, STOP -> FINISH; a writer that starts with START is served
+   unidirectionally), checks every data frame with dnstap_decode() and
+   appends it to one dnstap file (START, the frames of all connections,
+   STOP) through dnstap_file_t.
+
+   Unlike `dnstap -u -w`, the file is always complete: buffered frames are
+   written at least once a second, and SIGINT/SIGTERM close it with STOP. A
+   peer that misbehaves (garbage, a frame above CAPTURE_FRAME_MAX, the wrong
+   content type, no handshake within 5 s) is disconnected with the reason
+   logged; the other connections carry on.
+
+   Rotation: with -r BYTES, a file is closed (with STOP) before a frame
+   would make it larger than BYTES, and the capture continues in FILE.1,
+   then FILE.2, ... (the first file is FILE itself; existing files are
+   overwritten). SIGHUP rotates at once. Every file is a complete dnstap file.
+
+   Build:  cc -std=c99 -O2 -I. examples/capture.c -o capture -lprotobuf-nanopb
+   Run:    capture -u /run/dnstap.sock -w /var/log/dns.dnstap
+           capture -l [::]:6000 -u /tmp/tap.sock -w dns.dnstap -r 10M
+   Options: -u PATH and -l HOST:PORT (up to 4 listeners in all; "[v6]:port",
+   ":port" for any address), -w FILE ("-": standard output, no rotation),
+   -r BYTES (suffix k, M or G), -q (log errors only). On exit it prints
+   "capture: N connections, N frames, N bytes, N files" on stderr.
+
+   Memory: CAPTURE_MAX_CONN connections (16) with a CAPTURE_FRAME_MAX (the
+   libfstrm limit, 262,140 bytes) frame buffer each, all static; pages are
+   only touched as large frames arrive. Build with -DCAPTURE_FRAME_MAX=...
+   to trade the largest accepted frame for memory.
+
+   TLS: all connection bytes go through the four transport hooks below
+   (conn_accepted, conn_recv, conn_send, conn_close); a TLS listener only
+   has to replace them (see the comment there). */
+#define DNSTAP_IMPLEMENTATION
+#define DNSTAP_NO_NANOPB_ENCODE
+#include "../dnstap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#ifndef MSG_NOSIGNAL   /* not everywhere; SIGPIPE is ignored anyway */
+#define MSG_NOSIGNAL 0
+#endif
+
+#ifndef CAPTURE_FRAME_MAX
+#define CAPTURE_FRAME_MAX DNSTAP_PAYLOAD_MAX_FSTRM
+#endif
+#ifndef CAPTURE_MAX_CONN
+#define CAPTURE_MAX_CONN 16
+#endif
+#define MAX_LISTEN 4
+#define HANDSHAKE_MS 5000
+#define FLUSH_MS 1000
+
+typedef struct conn_t {
+    int fd;                        /* -1: slot free */
+    int bidir;                     /* READY seen: answer ACCEPT, FINISH */
+    int started, stopped;          /* START, STOP seen */
+    int stopping;                  /* STOP seen or refused: close once out is sent */
+    uint64_t deadline_ms;          /* handshake must be done by then; 0 after START */
+    uint8_t out[64];               /* ACCEPT / FINISH waiting to be sent */
+    size_t out_len;
+    unsigned long long frames, bad;
+    char name[128];
+    /* TLS: the per-connection TLS context would live here */
+    dnstap_reader_t rd;
+    uint8_t buf[4 + CAPTURE_FRAME_MAX];   /* 4 bytes of headroom, then the reader's buffer */
+} conn_t;
+
+static conn_t conns[CAPTURE_MAX_CONN];
+static uint8_t rx[4 + 65536];             /* 4 bytes of headroom, then received bytes */
+static int quiet;
+
+/* the output file(s) */
+static dnstap_encoder_t enc;
+static dnstap_file_t file;
+static uint8_t fbuf[4 + CAPTURE_FRAME_MAX];   /* holds at least one whole frame */
+static const char *base_path;
+static char path[4096];
+static int out_fd = 1;             /* -w -: standard output */
+static unsigned long seq, nfiles;
+static int file_is_open;
+static uint64_t rotate_bytes, file_bytes, file_frames, last_flush_ms;
+static unsigned long long total_conns, total_frames, total_bytes;
+
+static void logmsg(int err, const char *fmt, ...) {
+    va_list ap;
+    if (quiet && !err) return;
+    va_start(ap, fmt);
+    fputs("capture: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- transport hooks --------------------------------------------------
+   The only functions that touch a connection's bytes. For TLS (e.g. the
+   Mbed TLS support in dnstap.h), keep an mbedtls_ssl_context in conn_t,
+   set it up in conn_accepted() on the accepted fd, map conn_recv/conn_send
+   to mbedtls_ssl_read/write (WANT_READ/WANT_WRITE -> errno EAGAIN; a
+   handshake in progress counts as "no data yet"), and close_notify + free
+   in conn_close(). The main loop must then also call conn_input() again
+   while mbedtls_ssl_get_bytes_avail() > 0: poll() cannot see bytes the TLS
+   layer has already decrypted. */
+static int conn_accepted(conn_t *c) { (void)c; return 0; }
+static ssize_t conn_recv(conn_t *c, uint8_t *b, size_t n) { return recv(c->fd, b, n, 0); }
+static ssize_t conn_send(conn_t *c, const uint8_t *b, size_t n) { return send(c->fd, b, n, MSG_NOSIGNAL); }
+static void conn_close(conn_t *c, int err, const char *why) {
+    logmsg(err, "%s: %s (%llu frames%s)", c->name, why, c->frames, c->bad ? ", some refused" : "");
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* ---- files ---- */
+static int file_start(void) {
+    dnstap_result_t r;
+    if (strcmp(base_path, "-") == 0) {
+        r = dnstap_file_init(&file, &enc, fbuf, sizeof fbuf, dnstap_fd_write, &out_fd);
+        snprintf(path, sizeof path, "standard output");
+    } else {
+        if (seq == 0) snprintf(path, sizeof path, "%s", base_path);
+        else snprintf(path, sizeof path, "%s.%lu", base_path, seq);
+        r = dnstap_file_open(&file, &enc, fbuf, sizeof fbuf, path);
+    }
+    if (r == DNSTAP_OK) { file_is_open = 1; r = dnstap_file_flush(&file); }   /* START on disk at once */
+    if (r != DNSTAP_OK) { logmsg(1, "%s: %s", path, r == DNSTAP_ERR_IO ? strerror(errno) : dnstap_result_str(r)); return -1; }
+    file_bytes = 42;   /* the START frame */
+    file_frames = 0;
+    nfiles++;
+    total_bytes += file_bytes;
+    logmsg(0, "writing %s", path);
+    return 0;
+}
+
+static int file_end(void) {
+    dnstap_result_t r;
+    if (!file_is_open) return -1;
+    file_is_open = 0;
+    r = dnstap_file_close(&file);
+    total_bytes += 12;   /* STOP */
+    if (r != DNSTAP_OK) { logmsg(1, "%s: %s", path, dnstap_result_str(r)); return -1; }
+    logmsg(0, "closed %s: %llu frames, %llu bytes", path, (unsigned long long)file_frames,
+           (unsigned long long)file_bytes + 12);
+    return 0;
+}
+
+static int file_rotate(void) {
+    if (file_end() != 0) return -1;
+    seq++;
+    return file_start();
+}
+
+/* Append one data frame; p points to its payload, which has 4 bytes of our
+   own memory in front for the length (no copy but the one into fbuf). */
+static int file_append(uint8_t *p, size_t len) {
+    dnstap_result_t r;
+    if (rotate_bytes && file_frames && strcmp(base_path, "-") != 0 && file_bytes + 4 + len + 12 > rotate_bytes &&
+        file_rotate() != 0)
+        return -1;
+    p -= 4;
+    p[0] = (uint8_t)(len >> 24); p[1] = (uint8_t)(len >> 16); p[2] = (uint8_t)(len >> 8); p[3] = (uint8_t)len;
+    if ((r = dnstap_file_write_frame(&file, p, len + 4)) != DNSTAP_OK) {
+        logmsg(1, "%s: %s", path, r == DNSTAP_ERR_IO ? strerror(errno) : dnstap_result_str(r));
+        return -1;
+    }
+    file_bytes += 4 + len;
+    file_frames++;
+    total_frames++;
+    total_bytes += 4 + len;
+    return 0;
+}
+
+/* ---- connections ---- */
+static int set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void conn_control(conn_t *c, dnstap_control_t type, const char *ct) {
+    const char *cts[1];
+    size_t n;
+    cts[0] = ct;
+    if (dnstap_control_frame(c->out + c->out_len, sizeof c->out - c->out_len, type, cts, ct ? 1u : 0u, &n) ==
+        DNSTAP_OK)
+        c->out_len += n;
+}
+
+/* 0: all sent, 1: some left (wait for POLLOUT), -1: dead */
+static int conn_flush(conn_t *c) {
+    while (c->out_len) {
+        ssize_t n = conn_send(c, c->out, c->out_len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 1;
+        if (n <= 0) return -1;
+        memmove(c->out, c->out + n, c->out_len - (size_t)n);
+        c->out_len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Where the frame's payload lies in memory we own (with headroom), or NULL. */
+static uint8_t *payload_ptr(conn_t *c, const dnstap_frame_t *f, size_t got) {
+    uintptr_t d = (uintptr_t)f->data;
+    if (d == (uintptr_t)(c->buf + 4)) return c->buf + 4;
+    if (d >= (uintptr_t)(rx + 4) && d + f->len <= (uintptr_t)(rx + 4 + got)) return rx + (d - (uintptr_t)rx);
+    return NULL;
+}
+
+/* Read what is there and act on every complete frame. -1: file failed. */
+static int conn_input(conn_t *c) {
+    ssize_t n = conn_recv(c, rx + 4, sizeof rx - 4);
+    size_t pos = 0;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0) { conn_close(c, 1, strerror(errno)); return 0; }
+    if (n == 0) {
+        conn_close(c, c->started, c->started ? "closed without STOP" : "closed before START");
+        return 0;
+    }
+    while (pos < (size_t)n && !c->stopping) {
+        dnstap_frame_t f;
+        size_t used;
+        dnstap_result_t r = dnstap_reader_feed(&c->rd, rx + 4 + pos, (size_t)n - pos, &used, &f);
+        pos += used;
+        if (r == DNSTAP_ERR_AGAIN) break;
+        if (r != DNSTAP_OK) { conn_close(c, 1, dnstap_result_str(r)); return 0; }
+        if (f.kind == DNSTAP_FRAME_DATA) {
+            dnstap_msg_t m;
+            uint8_t *p = payload_ptr(c, &f, (size_t)n);
+            if (p == NULL) { conn_close(c, 1, "internal error: frame outside our buffers"); return 0; }
+            r = dnstap_decode(p, f.len, &m);
+            if (r == DNSTAP_ERR_DECODE) { conn_close(c, 1, "data frame is not a Dnstap protobuf"); return 0; }
+            if (r != DNSTAP_OK) {   /* well-formed but not for us (e.g. a newer Dnstap type): skipped */
+                if (c->bad++ == 0) logmsg(1, "%s: frame refused: %s", c->name, dnstap_result_str(r));
+                continue;
+            }
+            c->frames++;
+            if (file_append(p, f.len) != 0) return -1;
+        } else if (f.control == DNSTAP_CONTROL_READY) {
+            c->bidir = 1;
+            if (dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE)) {
+                conn_control(c, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
+            } else {
+                conn_control(c, DNSTAP_CONTROL_ACCEPT, NULL);
+                logmsg(1, "%s: READY does not offer " DNSTAP_CONTENT_TYPE, c->name);
+                c->stopping = 1;
+            }
+        } else if (f.control == DNSTAP_CONTROL_START) {
+            c->started = 1;
+            c->deadline_ms = 0;
+            logmsg(0, "%s: started%s", c->name, c->bidir ? "" : " (unidirectional)");
+        } else if (f.control == DNSTAP_CONTROL_STOP) {
+            if (c->bidir) conn_control(c, DNSTAP_CONTROL_FINISH, NULL);
+            c->stopped = c->stopping = 1;
+        }
+    }
+    return 0;
+}
+
+static void conn_accept(int lfd, int is_unix, uint64_t now) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept(lfd, (struct sockaddr *)&ss, &sl), i;
+    conn_t *c;
+    if (fd < 0) return;
+    for (i = 0; i < CAPTURE_MAX_CONN && conns[i].fd >= 0; i++) {}
+    if (i == CAPTURE_MAX_CONN || set_nonblock(fd) != 0) {
+        logmsg(1, "refusing a connection: %s", i == CAPTURE_MAX_CONN ? "too many" : strerror(errno));
+        close(fd);
+        return;
+    }
+    c = &conns[i];
+    c->fd = fd;
+    c->bidir = c->started = c->stopped = c->stopping = 0;
+    c->out_len = 0;
+    c->frames = c->bad = 0;
+    c->deadline_ms = now + HANDSHAKE_MS;
+    total_conns++;
+    {
+        char host[64] = "unix", port[16] = "";
+        if (!is_unix && getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
+                                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+            strcpy(host, "?");
+        snprintf(c->name, sizeof c->name, "#%llu %s%s%s", total_conns, host, port[0] ? " port " : "", port);
+    }
+    dnstap_reader_init(&c->rd, c->buf + 4, sizeof c->buf - 4);
+    if (conn_accepted(c) != 0) { conn_close(c, 1, "transport setup failed"); return; }
+    logmsg(0, "%s: connected", c->name);
+}
+
+/* -u PATH or -l HOST:PORT */
+static int listen_on(const char *spec, int is_unix) {
+    int fd = -1, one = 1;
+    if (is_unix) {
+        struct sockaddr_un sa;
+        struct stat st;
+        if (strlen(spec) >= sizeof sa.sun_path) { logmsg(1, "%s: path too long", spec); return -1; }
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        memcpy(sa.sun_path, spec, strlen(spec));
+        if (lstat(spec, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(spec);   /* a stale socket */
+        if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            logmsg(1, "%s: %s", spec, strerror(errno));
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+    } else {
+        char host[256];
+        const char *colon = strrchr(spec, ':');
+        size_t hl;
+        struct addrinfo hints, *res = NULL, *ai;
+        int err;
+        if (!colon || (hl = (size_t)(colon - spec)) >= sizeof host) { logmsg(1, "%s: want HOST:PORT", spec); return -1; }
+        memcpy(host, spec, hl);
+        host[hl] = 0;
+        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') { memmove(host, host + 1, hl - 2); host[hl - 2] = 0; }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE;
+        err = getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL, colon + 1, &hints, &res);
+        if (err) { logmsg(1, "%s: %s", spec, gai_strerror(err)); return -1; }
+        for (ai = res; ai; ai = ai->ai_next) {
+            if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0) continue;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+            close(fd);
+            fd = -1;
+        }
+        if (fd < 0) logmsg(1, "%s: %s", spec, strerror(errno));
+        freeaddrinfo(res);
+        if (fd < 0) return -1;
+    }
+    if (listen(fd, 64) != 0 || set_nonblock(fd) != 0) {
+        logmsg(1, "%s: %s", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!is_unix) {   /* name the port actually bound (for port 0) */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char h[64], p[16];
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+            logmsg(0, "listening on %s port %s", h, p);
+            return fd;
+        }
+    }
+    logmsg(0, "listening on %s", spec);
+    return fd;
+}
+
+/* ---- signals: a self-pipe wakes poll() ---- */
+static int sigfd[2] = { -1, -1 };
+static volatile sig_atomic_t got_stop, got_hup;
+static void on_signal(int sig) {
+    int e = errno;
+    if (sig == SIGHUP) got_hup = 1; else got_stop = 1;
+    if (write(sigfd[1], "", 1) < 0) {}
+    errno = e;
+}
+
+static uint64_t parse_size(const char *s) {
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s) return 0;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    return *end ? 0 : (uint64_t)v;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-q]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    struct { const char *spec; int is_unix, fd; } lst[MAX_LISTEN];
+    struct pollfd pfd[1 + MAX_LISTEN + CAPTURE_MAX_CONN];
+    int nl = 0, i, opt, status = 0;
+    dnstap_encoder_desc_t ed;
+    struct sigaction sa;
+
+    while ((opt = getopt(argc, argv, "u:l:w:r:q")) != -1) {
+        switch (opt) {
+        case 'u': case 'l':
+            if (nl == MAX_LISTEN) return usage();
+            lst[nl].spec = optarg; lst[nl].is_unix = opt == 'u'; lst[nl++].fd = -1;
+            break;
+        case 'w': base_path = optarg; break;
+        case 'r': if ((rotate_bytes = parse_size(optarg)) == 0) return usage(); break;
+        case 'q': quiet = 1; break;
+        default: return usage();
+        }
+    }
+    if (nl == 0 || base_path == NULL || optind != argc) return usage();
+
+    if (pipe(sigfd) != 0 || set_nonblock(sigfd[0]) != 0 || set_nonblock(sigfd[1]) != 0) { perror("capture: pipe"); return 1; }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&ed, 0, sizeof ed);
+    ed.payload_max = CAPTURE_FRAME_MAX;
+    if (dnstap_encoder_init(&enc, &ed) != DNSTAP_OK) return 1;
+    for (i = 0; i < CAPTURE_MAX_CONN; i++) conns[i].fd = -1;
+    for (i = 0; i < nl; i++) if ((lst[i].fd = listen_on(lst[i].spec, lst[i].is_unix)) < 0) return 1;
+    if (file_start() != 0) return 1;
+    last_flush_ms = dnstap_clock_ms();
+
+    while (!got_stop) {
+        uint64_t now = dnstap_clock_ms();
+        int np = 0, timeout = -1, idx[1 + MAX_LISTEN + CAPTURE_MAX_CONN];
+        if (file.used) timeout = now - last_flush_ms >= FLUSH_MS ? 0 : (int)(last_flush_ms + FLUSH_MS - now);
+        pfd[np].fd = sigfd[0]; pfd[np].events = POLLIN; idx[np++] = -1;
+        for (i = 0; i < nl; i++) { pfd[np].fd = lst[i].fd; pfd[np].events = POLLIN; idx[np++] = -2 - i; }
+        for (i = 0; i < CAPTURE_MAX_CONN; i++) {
+            conn_t *c = &conns[i];
+            if (c->fd < 0) continue;
+            if (c->deadline_ms && now >= c->deadline_ms) { conn_close(c, 1, "no handshake within 5 s"); continue; }
+            if (c->deadline_ms && (timeout < 0 || c->deadline_ms - now < (uint64_t)timeout))
+                timeout = (int)(c->deadline_ms - now);
+            pfd[np].fd = c->fd;
+            pfd[np].events = (short)((c->stopping ? 0 : POLLIN) | (c->out_len ? POLLOUT : 0));
+            idx[np++] = i;
+        }
+        if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) { perror("capture: poll"); status = 1; break; }
+        now = dnstap_clock_ms();
+        if (pfd[0].revents) { char b[16]; while (read(sigfd[0], b, sizeof b) > 0) {} }
+        if (got_stop) break;
+        if (got_hup) {
+            got_hup = 0;
+            if (strcmp(base_path, "-") != 0 && file_rotate() != 0) { status = 1; break; }
+        }
+        for (i = 1; i < np && status == 0; i++) {
+            conn_t *c;
+            if (pfd[i].revents == 0) continue;
+            if (idx[i] < -1) { conn_accept(pfd[i].fd, lst[-2 - idx[i]].is_unix, now); continue; }
+            c = &conns[idx[i]];
+            if (c->fd < 0) continue;
+            if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && !c->stopping && conn_input(c) != 0) status = 1;
+            if (c->fd < 0) continue;
+            if (c->out_len && conn_flush(c) < 0) conn_close(c, 1, "send failed");
+            else if (c->stopping && c->out_len == 0) conn_close(c, !c->stopped, c->stopped ? "finished" : "refused");
+            else if (c->stopping && (pfd[i].revents & (POLLHUP | POLLERR))) conn_close(c, 1, "hung up");
+        }
+        if (status == 0 && file.used && now - last_flush_ms >= FLUSH_MS) {
+            if (dnstap_file_flush(&file) != DNSTAP_OK) { logmsg(1, "%s: %s", path, strerror(errno)); status = 1; }
+            last_flush_ms = now;
+        }
+        if (status) break;
+    }
+
+    for (i = 0; i < CAPTURE_MAX_CONN; i++) if (conns[i].fd >= 0) conn_close(&conns[i], 0, "shutting down");
+    for (i = 0; i < nl; i++) {
+        close(lst[i].fd);
+        if (lst[i].is_unix) unlink(lst[i].spec);
+    }
+    if (file_end() != 0) status = 1;
+    fprintf(stderr, "capture: %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
+            total_bytes, nfiles, nfiles == 1 ? "" : "s");
+    return status;
+}
