@@ -1298,9 +1298,9 @@ extern "C" {
 
 /* Hot-path helpers are forced inline: one call per field would cost more
    than the field. */
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE_SIZE__)
 #define DNSTAP__INLINE static inline __attribute__((always_inline))
-#else
+#else   /* -Os: let the compiler choose (firmware counts bytes) */
 #define DNSTAP__INLINE static inline
 #endif
 
@@ -1320,6 +1320,11 @@ DNSTAP__INLINE size_t dnstap__varint_len(uint64_t v) {
 }
 
 /* Unrolled: no loop counter, one test per byte. */
+/* Seconds since 1978 and before 3058 take five bytes: skip the lookup. */
+DNSTAP__INLINE size_t dnstap__time_len(uint64_t v) {
+    return v - (1u << 28) < (((uint64_t)1 << 35) - (1u << 28)) ? 5u : dnstap__varint_len(v);
+}
+
 DNSTAP__INLINE uint8_t *dnstap__put_varint32(uint8_t *p, uint32_t v) {
     if (v < (1u << 7)) { p[0] = (uint8_t)v; return p + 1; }
     p[0] = (uint8_t)(v | 0x80u);
@@ -1335,9 +1340,12 @@ DNSTAP__INLINE uint8_t *dnstap__put_varint32(uint8_t *p, uint32_t v) {
 
 DNSTAP__INLINE uint8_t *dnstap__put_varint64(uint8_t *p, uint64_t v) {
     if (v - (1u << 28) < (((uint64_t)1 << 35) - (1u << 28))) {   /* 5 bytes: Unix times until 3058 */
+        /* the first four bytes as one word: 7 bits each, continuation bits set */
         uint32_t lo = (uint32_t)v;
-        p[0] = (uint8_t)(lo | 0x80u); p[1] = (uint8_t)((lo >> 7) | 0x80u); p[2] = (uint8_t)((lo >> 14) | 0x80u);
-        p[3] = (uint8_t)((lo >> 21) | 0x80u); p[4] = (uint8_t)(v >> 28);
+        uint32_t w = (lo & 0x7fu) | ((lo << 1) & 0x7f00u) | ((lo << 2) & 0x7f0000u) | ((lo << 3) & 0x7f000000u) |
+                     0x80808080u;
+        p[0] = (uint8_t)w; p[1] = (uint8_t)(w >> 8); p[2] = (uint8_t)(w >> 16); p[3] = (uint8_t)(w >> 24);
+        p[4] = (uint8_t)(v >> 28);
         return p + 5;
     }
     if ((v >> 32) == 0) return dnstap__put_varint32(p, (uint32_t)v);
@@ -1427,8 +1435,8 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
     n += dnstap__bytes_field_len(&m->query_address) + dnstap__bytes_field_len(&m->response_address);
     if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint_len(m->query_port);
     if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint_len(m->response_port);
-    if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__varint_len(m->query_time_sec);
-    if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__varint_len(m->response_time_sec);
+    if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__time_len(m->query_time_sec);
+    if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__time_len(m->response_time_sec);
     n += 5u * ((has / DNSTAP_HAS_QUERY_TIME_NSEC) & 1u) + 5u * ((has / DNSTAP_HAS_RESPONSE_TIME_NSEC) & 1u);
     n += dnstap__bytes_field_len(&m->query_message) + dnstap__bytes_field_len(&m->query_zone) +
          dnstap__bytes_field_len(&m->response_message);
@@ -1452,7 +1460,7 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
         for (i = 0; i < 3; i++)
             payload += o[i]->data ? dnstap__bytes_field_len(o[i]) : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
     }
-    payload += 1 + dnstap__varint_len(n) + n + 2;
+    payload += 1 + (n < 0x80u ? 1u : dnstap__varint_len(n)) + n + 2;
     if (payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
     sz->policy = (size_t)p;       /* all below payload_max <= 2^26 now */
     sz->message = (size_t)n;
@@ -1472,11 +1480,11 @@ DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dns
                                                            const dnstap_msg_t *m, const dnstap__sizes_t *sz) {
     const uint32_t has = m->has;
     if (DNSTAP__LIKELY(!sz->overrides)) {
-        /* the prefix in 8-byte pieces, the last one ending exactly at its end */
+        /* the prefix in 16-byte pieces, the last one ending exactly at its end */
         size_t n = enc->seg_off[3], i;
-        if (n >= 8) {
-            for (i = 0; i + 8 < n; i += 8) DNSTAP_MEMCPY(p + i, enc->prefix + i, 8);
-            DNSTAP_MEMCPY(p + n - 8, enc->prefix + n - 8, 8);
+        if (n >= 16) {
+            for (i = 0; i + 16 < n; i += 16) DNSTAP_MEMCPY(p + i, enc->prefix + i, 16);
+            DNSTAP_MEMCPY(p + n - 16, enc->prefix + n - 16, 16);
         } else {
             for (i = 0; i < n; i++) p[i] = enc->prefix[i];
         }
@@ -1581,7 +1589,7 @@ DNSTAP__INLINE void dnstap__emit(const dnstap_encoder_t *enc, const dnstap_msg_t
 }
 
 /* Payload at buf + hdr, after hdr bytes the caller fills (0 or 4). */
-static dnstap_result_t dnstap__encode_at(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
+DNSTAP__INLINE dnstap_result_t dnstap__encode_at(const dnstap_encoder_t *enc, const dnstap_msg_t *msg,
                                          uint8_t *buf, size_t cap, size_t hdr, size_t *len) {
     dnstap__sizes_t sz;
     dnstap_result_t r;
