@@ -719,7 +719,7 @@ typedef struct dnstap_desc_t {
     uint32_t write_timeout_ms;      /* no write progress while data waits: 4000 */
     uint32_t finish_timeout_ms;     /* STOP -> FINISH at shutdown: 4000 */
     uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
-    uint32_t thread_wake_ms;        /* writer thread: looks for new frames this often (10) */
+    uint32_t thread_wake_ms;        /* writer thread, when idle: looks for new frames this often (10) */
     dnstap_logger_t logger;
     dnstap_transport_t transport;   /* your own transport; wins over .endpoint */
     /* TLS, for tls:// endpoints (DNSTAP_WITH_MBEDTLS) */
@@ -3198,15 +3198,20 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
 #include <pthread.h>
 typedef char dnstap__thread_fits[sizeof(pthread_t) <= 32 ? 1 : -1];
 
+/* dnstap_log() does not wake this thread (no system call on the query
+   path), so it keeps polling while frames flow, looks every millisecond
+   for a while after they stop, and only then sleeps thread_wake_ms. */
 static void *dnstap__writer_main(void *arg) {
     dnstap_t *tap = (dnstap_t *)arg;
+    unsigned quiet = 0;         /* polls in a row that sent nothing */
     while (!dnstap_closed(tap)) {
-        uint64_t now = dnstap_clock_ms();
+        uint64_t now = dnstap_clock_ms(), sent = tap->sent;
         dnstap_io_t io;
-        uint64_t wait;
+        uint64_t wait, nap = quiet == 0 ? 0 : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
         if (DNSTAP__LOAD_ACQ(&tap->thread_stop) && !tap->shutting_down) dnstap_shutdown(tap, now);
         io = dnstap_io(tap, now);
         wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
+        if (wait > nap && !(io.want_read || io.want_write)) wait = nap;
         if (wait > tap->desc.thread_wake_ms) wait = tap->desc.thread_wake_ms;
         if (wait) {
             struct pollfd pfd;
@@ -3216,6 +3221,7 @@ static void *dnstap__writer_main(void *arg) {
             (void)poll(&pfd, io.fd >= 0 && pfd.events ? 1 : 0, (int)wait);
         }
         (void)dnstap_poll(tap, dnstap_clock_ms());
+        quiet = tap->sent != sent ? 0 : quiet + 1;
     }
     return NULL;
 }

@@ -6,14 +6,19 @@
      bench list                encoder ids and labels
      bench count ENC VAR N     run N messages (for callgrind: N=0 and N)
      bench time REPS N         wall clock: median ns/message, allocations
+     bench live|lat|frames ... end to end over a unix socket (bench_live.c)
 
    Every encoder takes the same dnstap_msg_t, updated per message by one
    loop (run_loop), and writes one frame (4-byte length + payload). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <pb_encode.h>
 #include "bench.h"
 
@@ -114,6 +119,32 @@ static void wl_set_times(dnstap_msg_t *m, const wl_time *t) {
     m->response_time_nsec = t->rnsec;
 }
 
+static void wl_msg(dnstap_msg_t *m, int variant);
+
+/* The workload as an iterator, for bench_live.c */
+static void wl_from(const bench_wl_t *w, wl_time *t) {
+    t->qsec = w->qsec; t->rsec = w->rsec; t->qnsec = w->qnsec; t->rnsec = w->rnsec; t->ms = w->ms;
+}
+
+static void wl_to(bench_wl_t *w, const wl_time *t) {
+    w->qsec = t->qsec; w->rsec = t->rsec; w->qnsec = t->qnsec; w->rnsec = t->rnsec; w->ms = t->ms;
+    wl_set_times(&w->m, t);
+}
+
+void bench_wl_init(bench_wl_t *w, int response) {
+    wl_time t;
+    wl_msg(&w->m, response ? V_RESPONSE : V_QUERY);
+    wl_exact(0, &t);
+    wl_to(w, &t);
+}
+
+void bench_wl_next(bench_wl_t *w) {
+    wl_time t;
+    wl_from(w, &t);
+    wl_next(&t);
+    wl_to(w, &t);
+}
+
 static void wl_msg(dnstap_msg_t *m, int variant) {
     memset(m, 0, sizeof *m);
     m->type = variant == V_RESPONSE ? DNSTAP_CLIENT_RESPONSE : DNSTAP_CLIENT_QUERY;
@@ -193,6 +224,87 @@ static size_t enc_file(const dnstap_msg_t *m, uint8_t *out) {
 
 static void close_file(void) {
     if (dnstap_file_close(&g_file) != DNSTAP_OK) bench_die("dnstap_file_close failed");
+}
+
+/* (a++) this library's live-logging path: dnstap_log() encodes into the
+   tap's queue (64 KiB of caller memory); every TAP_BATCH messages
+   dnstap_poll() drains it through a minimal transport of ours: write(2) to
+   a file, nothing to read (unidirectional Frame Streams: START, frames,
+   STOP). A refused message aborts the bench, so this measures the
+   encode-into-ring path, never a drop. */
+#define TAP_BATCH 256u   /* 256 x 161 bytes: well under the 64 KiB queue */
+static dnstap_t g_tap;
+static uint8_t g_tap_queue[65536];
+static unsigned g_tap_batch;
+static int g_tap_fd = -1;
+
+static dnstap_result_t tapfd_connect(void *ctx) {
+    (void)ctx;
+    return g_tap_fd >= 0 ? DNSTAP_OK : DNSTAP_ERR_IO;
+}
+
+static int tapfd_write(void *ctx, const uint8_t *buf, size_t len) {
+    ssize_t n;
+    (void)ctx;
+    if (len > INT_MAX) len = INT_MAX;
+    n = write(g_tap_fd, buf, len);
+    if (n >= 0) return (int)n;
+    return errno == EINTR || errno == EAGAIN ? DNSTAP_ERR_AGAIN : DNSTAP_ERR_IO;
+}
+
+static void tapfd_close(void *ctx) {
+    (void)ctx;
+    if (g_tap_fd >= 0) close(g_tap_fd);
+    g_tap_fd = -1;
+}
+
+static int open_tap(const char *path) {
+    dnstap_desc_t d;
+    memset(&d, 0, sizeof d);
+    g_tap_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (g_tap_fd < 0) return -1;
+    d.transport.connect = tapfd_connect;
+    d.transport.write = tapfd_write;
+    d.transport.close = tapfd_close;
+    d.unidirectional = true;
+    d.full = true;
+    d.queue = g_tap_queue;
+    d.queue_size = sizeof g_tap_queue;
+    d.identity = dnstap_str(BENCH_IDENTITY);
+    d.version = dnstap_str(BENCH_VERSION);
+    if (dnstap_init(&g_tap, &d) != DNSTAP_OK) return -1;
+    g_tap_batch = 0;
+    /* open the file and write START now, outside the measured loop */
+    if (dnstap_poll(&g_tap, dnstap_clock_ms()) != DNSTAP_OK || dnstap_stats(&g_tap).connects != 1) return -1;
+    return 0;
+}
+
+static size_t enc_tap(const dnstap_msg_t *m, uint8_t *out) {
+    dnstap_result_t r = dnstap_log(&g_tap, m);
+    (void)out;
+    if (r != DNSTAP_OK) {
+        fprintf(stderr, "bench: dnstap_log: %s\n", dnstap_result_str(r));
+        bench_die("dnstap_log() refused a message; this row must never drop");
+    }
+    if (++g_tap_batch == TAP_BATCH) {
+        g_tap_batch = 0;
+        r = dnstap_poll(&g_tap, dnstap_clock_ms());
+        if (r != DNSTAP_OK) {
+            fprintf(stderr, "bench: dnstap_poll: %s\n", dnstap_result_str(r));
+            bench_die("dnstap_poll failed");
+        }
+    }
+    return g_tap.q[0].head;
+}
+
+static void close_tap(void) {
+    dnstap_stats_t s;
+    dnstap_shutdown(&g_tap, dnstap_clock_ms());
+    if (dnstap_run(&g_tap, 10000) != DNSTAP_OK) bench_die("dnstap_run did not close the tap");
+    s = dnstap_stats(&g_tap);
+    if (s.logged != s.sent || s.queued != 0 || s.dropped_full || s.dropped_too_big || s.dropped_invalid ||
+        s.dropped_disconnected || s.dropped_write_error)
+        bench_die("the tap row dropped or kept messages");
 }
 
 /* (b) nanopb's generic pb_encode() through the library's encoder of record */
@@ -338,6 +450,8 @@ typedef struct bench_enc {
 static const bench_enc ENCODERS[] = {
     { "direct", "(a) dnstap.h `dnstap_encode_frame()`, direct writer", NULL, enc_direct, NULL },
     { "file", "(a+) dnstap.h `dnstap_file_log()`, 64 KiB buffer, to /dev/null", open_file, enc_file, close_file },
+    { "tap", "(a++) dnstap.h `dnstap_log()` into a 64 KiB queue, `dnstap_poll()` every 256, write(2) to /dev/null",
+      open_tap, enc_tap, close_tap },
     { "nanopb", "(b) nanopb `pb_encode()` via `dnstap_encode_nanopb()`, + length", NULL, enc_nanopb, NULL },
     { "prim", "(c) nanopb per-field primitives", NULL, enc_prim, NULL },
     { "pbc", "(d0) protobuf-c pack alone, into a buffer", NULL, enc_pbc, NULL },
@@ -423,13 +537,13 @@ static uint8_t *read_file(const char *path, size_t *len) {
     return buf;
 }
 
-/* The three writers must produce the same file: START, frames, STOP. */
+/* The four writers must produce the same file: START, frames, STOP. */
 static void verify_files(const char *dir, int variant, uint64_t n) {
-    static const char *const ids[3] = { "file", "fstrm", "iothr" };
+    static const char *const ids[4] = { "file", "tap", "fstrm", "iothr" };
     uint8_t *first = NULL;
     size_t first_len = 0, k;
     const size_t start_len = 42, stop_len = 12;   /* START with the content type; STOP */
-    for (k = 0; k < 3; k++) {
+    for (k = 0; k < 4; k++) {
         const bench_enc *e = find_encoder(ids[k]);
         char path[4096];
         uint8_t *data;
@@ -498,7 +612,7 @@ static void verify(const char *dir) {
         verify_files(dir, v, 2500);
     }
     printf("verify: ok: (a) (b) (c) (d) (e) byte-identical for %lu messages of each variant; "
-           "(a+) (d1) (d2) files byte-identical for 2500 messages\n", (unsigned long)n_is);
+           "(a+) (a++) (d1) (d2) files byte-identical for 2500 messages\n", (unsigned long)n_is);
 }
 
 /* ------------------------------------------------------------------------
@@ -550,7 +664,8 @@ static void time_all(unsigned reps, uint64_t n) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench verify DIR | bench list | bench count ENC VARIANT N | bench time REPS N\n");
+    fprintf(stderr, "usage: bench verify DIR | bench list | bench count ENC VARIANT N | bench time REPS N |\n"
+                    "       bench live ... | bench lat ... | bench frames FILE (see bench_live.c)\n");
     exit(2);
 }
 
@@ -560,7 +675,10 @@ int main(int argc, char **argv) {
     d.identity = dnstap_str(BENCH_IDENTITY);
     d.version = dnstap_str(BENCH_VERSION);
     if (dnstap_encoder_init(&g_enc, &d) != DNSTAP_OK) bench_die("dnstap_encoder_init failed");
-    if (argc == 3 && strcmp(argv[1], "verify") == 0) {
+    if (argc >= 2 && (strcmp(argv[1], "live") == 0 || strcmp(argv[1], "lat") == 0 ||
+                      strcmp(argv[1], "frames") == 0)) {
+        return bench_live_main(argc, argv);
+    } else if (argc == 3 && strcmp(argv[1], "verify") == 0) {
         verify(argv[2]);
     } else if (argc == 2 && strcmp(argv[1], "list") == 0) {
         size_t k;

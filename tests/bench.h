@@ -41,4 +41,26 @@ size_t bench_iothr_log(const dnstap_msg_t *m, uint8_t *out);
 void bench_iothr_close(void);
 unsigned long bench_iothr_full(void);   /* submits refused: queue full */
 
+/* protobuf-c + fstrm_iothr over a unix socket (bench_live.c), as BIND and
+   Knot set it up: fstrm_unix_writer, default I/O thread options (one input
+   queue of 512 slots). bench_uiothr_log() packs into malloc'd memory and
+   submits once; a full queue is a drop (the buffer is freed, 1 returned),
+   as in BIND and Knot. */
+int bench_uiothr_open(const char *sock_path);
+int bench_uiothr_log(const dnstap_msg_t *m);   /* 0 queued, 1 dropped (full) */
+void bench_uiothr_close(void);                 /* flush, STOP, FINISH, join */
+
+/* The workload of docs/bench-workload.md as an iterator: bench_wl_init()
+   gives message 0, each bench_wl_next() the following one. */
+typedef struct bench_wl_t {
+    dnstap_msg_t m;
+    uint64_t qsec, rsec;
+    uint32_t qnsec, rnsec, ms;
+} bench_wl_t;
+void bench_wl_init(bench_wl_t *w, int response);
+void bench_wl_next(bench_wl_t *w);
+
+/* `bench live ...`, `bench lat ...`, `bench frames ...` (bench_live.c). */
+int bench_live_main(int argc, char **argv);
+
 #endif /* BENCH_H_INCLUDED */

@@ -879,6 +879,53 @@ static void test_writer_thread(void) {
     unlink(sock_path);
 }
 
+/* A file tap that sits idle between messages keeps writing one valid
+   file (a file has nothing to read: the idle probe must leave it alone). */
+static void test_idle_file_tap(void) {
+    static uint8_t filebuf[1 << 16], rb[4096];
+    char path[64], ep[80];
+    dnstap_desc_t d;
+    dnstap_reader_t r;
+    FILE *fp;
+    size_t len, pos = 0, frames = 0, i;
+    snprintf(path, sizeof path, "/tmp/dnstap-idle-%d.dnstap", (int)getpid());
+    snprintf(ep, sizeof ep, "file:%s", path);
+    memset(&d, 0, sizeof d);
+    d.endpoint = ep;
+    d.queue = queue_mem;
+    d.queue_size = 1 << 16;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    sim_now = 1000;
+    for (i = 0; i < 5; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+        run_for(&tap, 3, 1);
+        sim_now += 1000;          /* idle for a second */
+        run_for(&tap, 3, 1);
+    }
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, 5);
+    fp = fopen(path, "rb");
+    CHECK(fp != NULL);
+    if (!fp) return;
+    len = fread(filebuf, 1, sizeof filebuf, fp);
+    fclose(fp);
+    unlink(path);
+    dnstap_reader_init(&r, rb, sizeof rb);
+    while (pos < len) {
+        dnstap_frame_t fr;
+        size_t used = 0;
+        dnstap_result_t e = dnstap_reader_feed(&r, filebuf + pos, len - pos, &used, &fr);
+        pos += used;
+        if (e != DNSTAP_OK) break;
+        if (fr.kind == DNSTAP_FRAME_DATA) frames++;
+    }
+    CHECK_EQ(dnstap_reader_end(&r), DNSTAP_OK);
+    CHECK_EQ(frames, 5);
+}
+
 static void test_endpoints(void) {
     dnstap_desc_t d;
     static const char *const good[] = { "/tmp/x.sock", "unix:///tmp/x.sock", "tcp://127.0.0.1:6000",
@@ -960,6 +1007,7 @@ int main(void) {
     TEST(test_real_socket_no_allocations);
     TEST(test_real_socket_silent_receiver);
     TEST(test_writer_thread);
+    TEST(test_idle_file_tap);
     TEST(test_endpoints);
     TEST(test_drop_reports);
     return TEST_EXIT();
