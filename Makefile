@@ -5,6 +5,8 @@
 #   make regen   regenerate the nanopb block in dnstap.h from dnstap.proto
 #   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm
 #   make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)
+#   make size    Cortex-M4 code size of the core and the bare-metal example
+#   make matrix  the full build matrix (make test runs the quick one)
 # Missing Debian packages are installed by tests/deps.sh (apt-get, as root).
 
 B      := build
@@ -19,7 +21,7 @@ EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader
 TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx \
             $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
 
-.PHONY: all deps test demo regen bench fuzz clean
+.PHONY: all deps test demo regen bench fuzz size matrix clean
 all: deps $(EXAMPLES) $(TESTS)
 
 deps:
@@ -70,6 +72,15 @@ regen:
 bench:
 	@tests/deps.sh bench
 	tests/bench.sh $(B)
+
+size:
+	@tests/deps.sh build
+	@tests/matrix_deps.sh $(B) >/dev/null
+	@tests/size.sh $(B)
+
+matrix:
+	@tests/deps.sh test
+	tests/matrix.sh $(B) full
 
 FUZZ_SECONDS ?= 60
 fuzz:

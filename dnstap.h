@@ -197,7 +197,11 @@
    DNSTAP_ENCODER_NANOPB        dnstap_encode*() use nanopb's pb_encode()
    DNSTAP_NO_NANOPB_ENCODE      leave out dnstap_encode_nanopb() (no pb_encode.c)
    DNSTAP_NO_DECODE             leave out dnstap_decode() (no pb_decode.c)
-   DNSTAP_FREESTANDING          no POSIX helpers (files, sockaddr, clock)
+   DNSTAP_FREESTANDING          no POSIX helpers (files, sockaddr, clock); with
+                                DNSTAP_NO_DECODE and DNSTAP_NO_NANOPB_ENCODE the
+                                code needs only memcpy and memset (build with
+                                -ffreestanding, or the compiler may turn a loop
+                                into a strlen call)
    DNSTAP_NOW(sec, nsec)        statement that stores the current time into
                                 the uint64_t sec and uint32_t nsec lvalues;
                                 default clock_gettime(CLOCK_REALTIME) on POSIX
@@ -639,7 +643,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
 #ifndef DNSTAP_EXTRA_MAX
 #define DNSTAP_EXTRA_MAX 256      /* stack bytes for a per-message extra */
 #endif
-#define DNSTAP_STOCK_TRANSPORT_SIZE 768
+#ifndef DNSTAP_STOCK_TRANSPORT_SIZE
+#define DNSTAP_STOCK_TRANSPORT_SIZE 768   /* room for the stock POSIX transport's state */
+#endif
 
 /* TRANSPORT CONTRACT. A transport is these callbacks and ctx.
    1. write() may take fewer bytes than len; it returns how many it took.
@@ -815,7 +821,7 @@ typedef struct dnstap_t {
     uint32_t tx_off;               /* bytes of the current run already written */
     const uint8_t *again_buf;      /* retry with the same arguments after AGAIN */
     size_t again_len;
-    uint8_t ctl[600];              /* control frame being sent */
+    uint8_t ctl[64];               /* control frame being sent: READY, START (42 bytes), STOP */
     size_t ctl_len, ctl_off;
     int ctl_next;                  /* state after the control frame is sent */
     dnstap_reader_t reader;        /* ACCEPT / FINISH */
@@ -2372,19 +2378,50 @@ static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_
     return dst;
 }
 
+/* Encode m straight into q and publish it. */
+static dnstap_result_t dnstap__enqueue(dnstap_t *tap, dnstap_queue_t *q, const dnstap_msg_t *m, uint8_t **made) {
+    dnstap__sizes_t sz;
+    uint32_t nh;
+    uint8_t *dst;
+    dnstap_result_t r = dnstap__measure(&tap->enc, m, &sz);
+    if (r != DNSTAP_OK) {
+        if (r == DNSTAP_ERR_TOO_LONG) DNSTAP__INC64(&q->dropped_too_big);
+        else DNSTAP__INC64(&q->dropped_invalid);
+        return r;
+    }
+    dst = dnstap__q_claim(q, 4 + (uint32_t)sz.payload, &nh, &r);
+    if (dst == NULL) return r;
+    dnstap__put_be32(dst, (uint32_t)sz.payload);
+    dnstap__emit(&tap->enc, m, &sz, dst + 4);
+    DNSTAP__STORE_REL(&q->head, nh);   /* publish: the writer may send it now */
+    *made = dst;
+    return DNSTAP_OK;
+}
+
+/* A tap that is not `full` or fills extra per message encodes an adjusted
+   copy. Out of line, so the common path does not carry the copy and the
+   extra buffer on its stack. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q, const dnstap_msg_t *msg,
+                                                uint8_t **made) {
+    dnstap_msg_t local = *msg;
+    uint8_t extra[DNSTAP_EXTRA_MAX];
+    if (!tap->desc.full) local.query_message.data = local.response_message.data = NULL;
+    if (tap->desc.extra_fn && !msg->extra.data) {
+        size_t n = tap->desc.extra_fn(tap->desc.extra_ctx, msg, extra, sizeof extra);
+        if (n <= sizeof extra) { local.extra.data = extra; local.extra.len = n; }
+    }
+    return dnstap__enqueue(tap, q, &local, made);
+}
+
 /* Queue msg on tap's queue qi: encode it straight into the ring, or copy
    the frame made for a tap with the same encoding. *made receives where
    the frame went. */
 static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
                                    const uint8_t *frame, uint8_t **made) {
     dnstap_queue_t *q;
-    dnstap_msg_t local;
-    const dnstap_msg_t *m = msg;
-    uint8_t extra[DNSTAP_EXTRA_MAX];
-    dnstap__sizes_t sz;
-    uint32_t nh;
-    uint8_t *dst;
-    dnstap_result_t r;
     *made = NULL;
     if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
     q = &tap->q[qi];
@@ -2395,34 +2432,17 @@ static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_
         return DNSTAP_ERR_DISCONNECTED;
     }
     if (frame) {
-        uint32_t len = dnstap__frame_len_at(frame);
-        dst = dnstap__q_claim(q, len, &nh, &r);
+        uint32_t len = dnstap__frame_len_at(frame), nh;
+        dnstap_result_t r;
+        uint8_t *dst = dnstap__q_claim(q, len, &nh, &r);
         if (dst == NULL) return r;
         DNSTAP_MEMCPY(dst, frame, len);
-    } else {
-        if (!tap->desc.full || tap->desc.extra_fn) {
-            local = *msg;
-            m = &local;
-            if (!tap->desc.full) local.query_message.data = local.response_message.data = NULL;
-            if (tap->desc.extra_fn && !msg->extra.data) {
-                size_t n = tap->desc.extra_fn(tap->desc.extra_ctx, msg, extra, sizeof extra);
-                if (n <= sizeof extra) { local.extra.data = extra; local.extra.len = n; }
-            }
-        }
-        r = dnstap__measure(&tap->enc, m, &sz);
-        if (r != DNSTAP_OK) {
-            if (r == DNSTAP_ERR_TOO_LONG) DNSTAP__INC64(&q->dropped_too_big);
-            else DNSTAP__INC64(&q->dropped_invalid);
-            return r;
-        }
-        dst = dnstap__q_claim(q, 4 + (uint32_t)sz.payload, &nh, &r);
-        if (dst == NULL) return r;
-        dnstap__put_be32(dst, (uint32_t)sz.payload);
-        dnstap__emit(&tap->enc, m, &sz, dst + 4);
+        DNSTAP__STORE_REL(&q->head, nh);
+        *made = dst;
+        return DNSTAP_OK;
     }
-    DNSTAP__STORE_REL(&q->head, nh);   /* publish: the writer may send it now */
-    *made = dst;
-    return DNSTAP_OK;
+    if (!tap->desc.full || tap->desc.extra_fn) return dnstap__enqueue_adjusted(tap, q, msg, made);
+    return dnstap__enqueue(tap, q, msg, made);
 }
 
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg) {
@@ -2477,11 +2497,27 @@ static dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) {
     return l;
 }
 
+/* p / 10 for a power of ten p, by shifts and adds (exact for these). */
+static uint64_t dnstap__div10(uint64_t p) {
+    uint64_t q = 1;
+    while (q * 10 < p) q *= 10;
+    return q;
+}
+
+/* Decimal by subtracting powers of ten: no division at all, so 32-bit
+   firmware links no 64-bit division helper for a log line. */
 static dnstap__line_t *dnstap__addu(dnstap__line_t *l, uint64_t v) {
-    char d[24];
-    size_t k = 0;
-    do { d[k++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (k && l->n < sizeof l->s - 1) l->s[l->n++] = d[--k];
+    uint64_t p = 10000000000000000000u;
+    bool started = false;
+    while (p) {
+        char digit = '0';
+        while (v >= p) { v -= p; digit++; }
+        if (digit != '0' || started || p == 1) {
+            started = true;
+            if (l->n < sizeof l->s - 1) l->s[l->n++] = digit;
+        }
+        p = p == 1 ? 0 : dnstap__div10(p);
+    }
     l->s[l->n] = 0;
     return l;
 }
