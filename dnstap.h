@@ -212,7 +212,10 @@
    DNSTAP_STATIC                make every function static
    DNSTAP_MAX_QUEUES            producer queues per tap (8)
    DNSTAP_EXTRA_MAX             stack bytes for a per-message extra (256)
-   DNSTAP_NO_SOCKETS            leave out the stock POSIX transports
+   DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
+   DNSTAP_NO_UNIX_SOCKET        of them: unix://, tcp:// (and so tls://), file:
+   DNSTAP_NO_TCP                (dnstap_init() answers DNSTAP_ERR_UNSUPPORTED)
+   DNSTAP_NO_FILE_TRANSPORT
    DNSTAP_WITH_THREAD           the optional POSIX writer thread (-pthread)
    DNSTAP_WITH_MBEDTLS          the TLS transport (tls:// endpoints, see TLS);
                                 link -lmbedtls -lmbedx509 -lmbedcrypto
@@ -3011,7 +3014,7 @@ static bool dnstap__copy(char *dst, size_t cap, const char *src, size_t n) {
     return true;
 }
 
-static void dnstap__set_nonblock(int fd) {
+DNSTAP__MAYBE_UNUSED static void dnstap__set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL, 0);
     if (fl >= 0) (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -3062,6 +3065,13 @@ static void dnstap__sock_close(void *ctx) {
     s->in_progress = 0;
 }
 
+/* A non-blocking connect() that did not complete at once. */
+DNSTAP__MAYBE_UNUSED static dnstap_result_t dnstap__sock_pending(dnstap__sock_t *s) {
+    if (errno == EINPROGRESS || errno == EINTR) { s->in_progress = 1; return DNSTAP_ERR_AGAIN; }
+    dnstap__sock_close(s);
+    return DNSTAP_ERR_CONNECT;
+}
+
 static dnstap_result_t dnstap__sock_connect(void *ctx) {
     dnstap__sock_t *s = (dnstap__sock_t *)ctx;
     if (s->fd >= 0 && s->in_progress) {
@@ -3077,10 +3087,13 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
         return DNSTAP_OK;
     }
     if (s->fd >= 0) return DNSTAP_OK;
+#ifndef DNSTAP_NO_FILE_TRANSPORT
     if (s->kind == DNSTAP__K_FILE) {
         s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         return s->fd >= 0 ? DNSTAP_OK : DNSTAP_ERR_CONNECT;
     }
+#endif
+#ifndef DNSTAP_NO_UNIX_SOCKET
     if (s->kind == DNSTAP__K_UNIX) {
         struct sockaddr_un un;
         DNSTAP_MEMSET(&un, 0, sizeof un);
@@ -3089,8 +3102,11 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
         s->fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (s->fd < 0) return DNSTAP_ERR_CONNECT;
         dnstap__set_nonblock(s->fd);
-        if (connect(s->fd, (struct sockaddr *)(void *)&un, sizeof un) == 0) return DNSTAP_OK;
-    } else {
+        return connect(s->fd, (struct sockaddr *)(void *)&un, sizeof un) == 0 ? DNSTAP_OK : dnstap__sock_pending(s);
+    }
+#endif
+#ifndef DNSTAP_NO_TCP
+    if (s->kind == DNSTAP__K_TCP) {
         if (!s->resolved) return DNSTAP_ERR_CONNECT;
         s->fd = socket(s->addr.ss_family, SOCK_STREAM, 0);
         if (s->fd < 0) return DNSTAP_ERR_CONNECT;
@@ -3103,11 +3119,11 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
             int v = s->sndbuf > 0x7FFFFFFFu ? 0x7FFFFFFF : (int)s->sndbuf;
             (void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
         }
-        if (connect(s->fd, (struct sockaddr *)(void *)&s->addr, s->addrlen) == 0) return DNSTAP_OK;
+        return connect(s->fd, (struct sockaddr *)(void *)&s->addr, s->addrlen) == 0 ? DNSTAP_OK
+                                                                                     : dnstap__sock_pending(s);
     }
-    if (errno == EINPROGRESS || errno == EINTR) { s->in_progress = 1; return DNSTAP_ERR_AGAIN; }
-    dnstap__sock_close(s);
-    return DNSTAP_ERR_CONNECT;
+#endif
+    return DNSTAP_ERR_UNSUPPORTED;
 }
 
 static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
@@ -3155,11 +3171,17 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
 #endif
     if (dnstap__prefix(ep, "unix://", &rest) || (ep[0] == '/' && (rest = ep) != NULL)) {
         struct sockaddr_un un;
+#ifdef DNSTAP_NO_UNIX_SOCKET
+        return DNSTAP_ERR_UNSUPPORTED;
+#endif
         if (rest[0] != '/' || !dnstap__copy(s->path, sizeof un.sun_path, rest, dnstap_str(rest).len))
             return DNSTAP_ERR_INVALID;
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
+#ifdef DNSTAP_NO_TCP
+        return DNSTAP_ERR_UNSUPPORTED;
+#endif
         if (*rest == '[') {
             host = rest + 1;
             host_end = host;
@@ -3181,6 +3203,9 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
            host's event loop (on a router, possibly waiting on itself) */
         if (!dnstap__resolve(s)) return DNSTAP_ERR_CONNECT;
     } else if (dnstap__prefix(ep, "file://", &rest) || dnstap__prefix(ep, "file:", &rest)) {
+#ifdef DNSTAP_NO_FILE_TRANSPORT
+        return DNSTAP_ERR_UNSUPPORTED;
+#endif
         if (!rest[0] || !dnstap__copy(s->path, sizeof s->path, rest, dnstap_str(rest).len))
             return DNSTAP_ERR_INVALID;
         s->kind = DNSTAP__K_FILE;

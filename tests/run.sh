@@ -33,7 +33,7 @@ int main(void) { dnstap_encoder_t e; return dnstap_encoder_init(&e, NULL) != DNS
 
 # The header alone, with its implementation, as C99 and C++ with both compilers.
 compile() {
-    printf '%s\n' "$IMPL" | "$@" $WARN -I. -o "$B/compile_check" - -lprotobuf-nanopb && "$B/compile_check"
+    printf '%s\n' "$IMPL" | "$@" $WARN -I. -o "$B/compile_check" - -lprotobuf-nanopb ${LINK:-} && "$B/compile_check"
 }
 step "compile: gcc -std=c99" compile gcc -x c -std=c99 -Wconversion -Wsign-conversion -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes
 step "compile: clang -std=c99" compile clang -x c -std=c99 -Wconversion -Wsign-conversion -Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes
@@ -41,6 +41,10 @@ step "compile: g++ -std=c++11" compile g++ -x c++ -std=c++11 -Wconversion -Wsign
 step "compile: clang++ -std=c++17" compile clang++ -x c++ -std=c++17 -Wconversion -Wsign-conversion -Wshadow
 step "compile: DNSTAP_STATIC" compile gcc -x c -std=c99 -DDNSTAP_STATIC -Wno-unused-function
 step "compile: DNSTAP_ENCODER_NANOPB" compile gcc -x c -std=c99 -DDNSTAP_ENCODER_NANOPB
+LINK="-lmbedtls -lmbedx509 -lmbedcrypto -pthread" \
+step "compile: DNSTAP_WITH_MBEDTLS DNSTAP_WITH_THREAD" compile gcc -x c -std=c99 -DDNSTAP_WITH_MBEDTLS -DDNSTAP_WITH_THREAD
+step "compile: each stock transport left out" compile gcc -x c -std=c99 -DDNSTAP_NO_UNIX_SOCKET -DDNSTAP_NO_TCP -DDNSTAP_NO_FILE_TRANSPORT
+step "compile: DNSTAP_NO_SOCKETS" compile gcc -x c -std=c99 -DDNSTAP_NO_SOCKETS
 
 # Freestanding core: the encoder and Frame Streams need nothing but memcpy and memset.
 freestanding() {
