@@ -33,7 +33,7 @@ $(B):
 $(B)/sample_file: examples/sample_file.c $(HDR) | $(B)
 	$(CC) $(WARN) -O2 -I. $< -o $@ $(LIBS)
 $(B)/capture: examples/capture.c $(HDR) | $(B)
-	$(CC) $(WARN) -Os -I. $< -o $@ $(LIBS)
+	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ $(LIBS) -lmbedtls -lmbedx509 -lmbedcrypto
 $(B)/reader: examples/reader.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -I. $< -o $@ $(LIBS)
 # the forwarder encodes only: no nanopb runtime linked

@@ -35,9 +35,12 @@
    only touched as large frames arrive. Build with -DCAPTURE_FRAME_MAX=...
    to trade the largest accepted frame for memory.
 
-   TLS: all connection bytes go through the four transport hooks below
-   (conn_accepted, conn_recv, conn_send, conn_close); a TLS listener only
-   has to replace them (see the comment there). */
+   TLS: built with -DDNSTAP_WITH_MBEDTLS (link -lmbedtls -lmbedx509
+   -lmbedcrypto), -c CERT -k KEY make every TCP listener a TLS listener
+   (unix sockets stay plain); -a CA also requires client certificates
+   signed by CA. All connection bytes go through four transport hooks
+   (conn_accepted, conn_recv, conn_send, conn_close), which is all TLS
+   changes. */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
 #include "../dnstap.h"
@@ -80,7 +83,10 @@ typedef struct conn_t {
     size_t out_len;
     unsigned long long frames, bad;
     char name[128];
-    /* TLS: the per-connection TLS context would live here */
+#ifdef DNSTAP_WITH_MBEDTLS
+    int tls;                       /* a TLS connection: ssl is set up */
+    mbedtls_ssl_context ssl;
+#endif
     dnstap_reader_t rd;
     uint8_t buf[4 + CAPTURE_FRAME_MAX];   /* 4 bytes of headroom, then the reader's buffer */
 } conn_t;
@@ -112,19 +118,133 @@ static void logmsg(int err, const char *fmt, ...) {
 }
 
 /* ---- transport hooks --------------------------------------------------
-   The only functions that touch a connection's bytes. For TLS (e.g. the
-   Mbed TLS support in dnstap.h), keep an mbedtls_ssl_context in conn_t,
-   set it up in conn_accepted() on the accepted fd, map conn_recv/conn_send
-   to mbedtls_ssl_read/write (WANT_READ/WANT_WRITE -> errno EAGAIN; a
-   handshake in progress counts as "no data yet"), and close_notify + free
-   in conn_close(). The main loop must then also call conn_input() again
-   while mbedtls_ssl_get_bytes_avail() > 0: poll() cannot see bytes the TLS
-   layer has already decrypted. */
-static int conn_accepted(conn_t *c) { (void)c; return 0; }
-static ssize_t conn_recv(conn_t *c, uint8_t *b, size_t n) { return recv(c->fd, b, n, 0); }
-static ssize_t conn_send(conn_t *c, const uint8_t *b, size_t n) { return send(c->fd, b, n, MSG_NOSIGNAL); }
+   The only functions that touch a connection's bytes: plain sockets, or
+   Mbed TLS on top of them. "Would block" is errno EAGAIN either way; a TLS
+   handshake in progress is simply "no data yet". */
+#ifdef DNSTAP_WITH_MBEDTLS
+#include <mbedtls/net_sockets.h>   /* for the MBEDTLS_ERR_NET_* values only */
+static int tls_on;
+static mbedtls_ssl_config tls_conf;
+static mbedtls_x509_crt tls_cert, tls_ca;
+static mbedtls_pk_context tls_key;
+static mbedtls_entropy_context tls_entropy;
+static mbedtls_ctr_drbg_context tls_drbg;
+
+static int tls_bio_send(void *ctx, const unsigned char *b, size_t n) {
+    ssize_t r = send(*(int *)ctx, b, n, MSG_NOSIGNAL);
+    if (r >= 0) return (int)r;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? MBEDTLS_ERR_SSL_WANT_WRITE
+                                                                       : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int tls_bio_recv(void *ctx, unsigned char *b, size_t n) {
+    ssize_t r = recv(*(int *)ctx, b, n, 0);
+    if (r >= 0) return (int)r;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? MBEDTLS_ERR_SSL_WANT_READ
+                                                                       : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static int tls_fail(const char *what, int ret) {
+    char e[128];
+    mbedtls_strerror(ret, e, sizeof e);
+    logmsg(1, "TLS: %s: %s", what, e);
+    return -1;
+}
+
+/* -c CERT -k KEY [-a CA]: the server side, set up once. */
+static int tls_setup(const char *cert, const char *key, const char *ca) {
+    static const unsigned char pers[] = "dnstap.h capture";
+    int ret;
+    mbedtls_ssl_config_init(&tls_conf);
+    mbedtls_x509_crt_init(&tls_cert);
+    mbedtls_x509_crt_init(&tls_ca);
+    mbedtls_pk_init(&tls_key);
+    mbedtls_entropy_init(&tls_entropy);
+    mbedtls_ctr_drbg_init(&tls_drbg);
+    if ((ret = mbedtls_ctr_drbg_seed(&tls_drbg, mbedtls_entropy_func, &tls_entropy, pers, sizeof pers - 1)) != 0)
+        return tls_fail("random generator", ret);
+    if ((ret = mbedtls_x509_crt_parse_file(&tls_cert, cert)) != 0) return tls_fail(cert, ret);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    ret = mbedtls_pk_parse_keyfile(&tls_key, key, NULL, mbedtls_ctr_drbg_random, &tls_drbg);
+#else
+    ret = mbedtls_pk_parse_keyfile(&tls_key, key, NULL);
+#endif
+    if (ret != 0) return tls_fail(key, ret);
+    if ((ret = mbedtls_ssl_config_defaults(&tls_conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                           MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
+        return tls_fail("configuration", ret);
+    mbedtls_ssl_conf_rng(&tls_conf, mbedtls_ctr_drbg_random, &tls_drbg);
+    if ((ret = mbedtls_ssl_conf_own_cert(&tls_conf, &tls_cert, &tls_key)) != 0) return tls_fail("certificate", ret);
+    if (ca) {   /* mutual TLS: producers must show a certificate from CA */
+        if ((ret = mbedtls_x509_crt_parse_file(&tls_ca, ca)) != 0) return tls_fail(ca, ret);
+        mbedtls_ssl_conf_ca_chain(&tls_conf, &tls_ca, NULL);
+        mbedtls_ssl_conf_authmode(&tls_conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    } else {
+        mbedtls_ssl_conf_authmode(&tls_conf, MBEDTLS_SSL_VERIFY_NONE);
+    }
+    tls_on = 1;
+    return 0;
+}
+
+/* errno for a TLS result that is not data: EAGAIN while it waits, else EPROTO */
+static ssize_t tls_result(conn_t *c, int ret, const char *what) {
+    if (ret >= 0) return ret;
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) { errno = EAGAIN; return -1; }
+    if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
+    {
+        char e[128];
+        mbedtls_strerror(ret, e, sizeof e);
+        logmsg(1, "%s: TLS %s: %s", c->name, what, e);
+    }
+    errno = EPROTO;
+    return -1;
+}
+#endif
+
+static int conn_accepted(conn_t *c) {
+#ifdef DNSTAP_WITH_MBEDTLS
+    if (c->tls) {
+        mbedtls_ssl_init(&c->ssl);
+        if (mbedtls_ssl_setup(&c->ssl, &tls_conf) != 0) { mbedtls_ssl_free(&c->ssl); c->tls = 0; return -1; }
+        mbedtls_ssl_set_bio(&c->ssl, &c->fd, tls_bio_send, tls_bio_recv, NULL);
+    }
+#endif
+    (void)c;
+    return 0;
+}
+
+static ssize_t conn_recv(conn_t *c, uint8_t *b, size_t n) {
+#ifdef DNSTAP_WITH_MBEDTLS
+    if (c->tls) return tls_result(c, mbedtls_ssl_read(&c->ssl, b, n), "read");
+#endif
+    return recv(c->fd, b, n, 0);
+}
+
+static ssize_t conn_send(conn_t *c, const uint8_t *b, size_t n) {
+#ifdef DNSTAP_WITH_MBEDTLS
+    if (c->tls) return tls_result(c, mbedtls_ssl_write(&c->ssl, b, n), "write");   /* same args on a retry */
+#endif
+    return send(c->fd, b, n, MSG_NOSIGNAL);
+}
+
+/* Bytes the TLS layer has decrypted already: poll() cannot see them. */
+static int conn_pending(conn_t *c) {
+#ifdef DNSTAP_WITH_MBEDTLS
+    if (c->tls) return mbedtls_ssl_get_bytes_avail(&c->ssl) > 0;
+#endif
+    (void)c;
+    return 0;
+}
+
 static void conn_close(conn_t *c, int err, const char *why) {
     logmsg(err, "%s: %s (%llu frames%s)", c->name, why, c->frames, c->bad ? ", some refused" : "");
+#ifdef DNSTAP_WITH_MBEDTLS
+    if (c->tls) {
+        (void)mbedtls_ssl_close_notify(&c->ssl);   /* best effort: the socket is non-blocking */
+        mbedtls_ssl_free(&c->ssl);
+        c->tls = 0;
+    }
+#endif
     close(c->fd);
     c->fd = -1;
 }
@@ -301,6 +421,9 @@ static void conn_accept(int lfd, int is_unix, uint64_t now) {
         snprintf(c->name, sizeof c->name, "#%llu %s%s%s", total_conns, host, port[0] ? " port " : "", port);
     }
     dnstap_reader_init(&c->rd, c->buf + 4, sizeof c->buf - 4);
+#ifdef DNSTAP_WITH_MBEDTLS
+    c->tls = tls_on && !is_unix;
+#endif
     if (conn_accepted(c) != 0) { conn_close(c, 1, "transport setup failed"); return; }
     logmsg(0, "%s: connected", c->name);
 }
@@ -390,7 +513,11 @@ static uint64_t parse_size(const char *s) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-q]\n");
+    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-q]"
+#ifdef DNSTAP_WITH_MBEDTLS
+                    " [-c CERT -k KEY [-a CA]]"
+#endif
+                    "\n");
     return 2;
 }
 
@@ -401,7 +528,8 @@ int main(int argc, char **argv) {
     dnstap_encoder_desc_t ed;
     struct sigaction sa;
 
-    while ((opt = getopt(argc, argv, "u:l:w:r:q")) != -1) {
+    const char *tls_cert_file = NULL, *tls_key_file = NULL, *tls_ca_file = NULL;
+    while ((opt = getopt(argc, argv, "u:l:w:r:qc:k:a:")) != -1) {
         switch (opt) {
         case 'u': case 'l':
             if (nl == MAX_LISTEN) return usage();
@@ -410,10 +538,22 @@ int main(int argc, char **argv) {
         case 'w': base_path = optarg; break;
         case 'r': if ((rotate_bytes = parse_size(optarg)) == 0) return usage(); break;
         case 'q': quiet = 1; break;
+        case 'c': tls_cert_file = optarg; break;
+        case 'k': tls_key_file = optarg; break;
+        case 'a': tls_ca_file = optarg; break;
         default: return usage();
         }
     }
     if (nl == 0 || base_path == NULL || optind != argc) return usage();
+    if (tls_cert_file || tls_key_file || tls_ca_file) {
+#ifdef DNSTAP_WITH_MBEDTLS
+        if (!tls_cert_file || !tls_key_file) return usage();
+        if (tls_setup(tls_cert_file, tls_key_file, tls_ca_file) != 0) return 1;
+#else
+        logmsg(1, "TLS needs a build with -DDNSTAP_WITH_MBEDTLS");
+        return 2;
+#endif
+    }
 
     if (pipe(sigfd) != 0 || set_nonblock(sigfd[0]) != 0 || set_nonblock(sigfd[1]) != 0) { perror("capture: pipe"); return 1; }
     memset(&sa, 0, sizeof sa);
@@ -462,6 +602,8 @@ int main(int argc, char **argv) {
             c = &conns[idx[i]];
             if (c->fd < 0) continue;
             if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && !c->stopping && conn_input(c) != 0) status = 1;
+            while (status == 0 && c->fd >= 0 && !c->stopping && conn_pending(c))
+                if (conn_input(c) != 0) status = 1;
             if (c->fd < 0) continue;
             if (c->out_len && conn_flush(c) < 0) conn_close(c, 1, "send failed");
             else if (c->stopping && c->out_len == 0) conn_close(c, !c->stopped, c->stopped ? "finished" : "refused");

@@ -70,6 +70,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/examples.sh ] && step "capture and reader examples" tests/examples.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
 [ -x tests/tls.sh ] && step "TLS through Mbed TLS" tests/tls.sh "$B"
+[ -x tests/capture_tls.sh ] && step "capture example as a TLS receiver" tests/capture_tls.sh "$B"
 [ -x fuzz/run.sh ] && step "fuzz (${FUZZ_SECONDS}s per target)" fuzz/run.sh "$B" "$FUZZ_SECONDS"
 
 echo
