@@ -865,10 +865,16 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
 
 /* Drive the connection: connect, handshake, send queued frames, time out,
    reconnect, shut down. now_ms: a monotonic clock in milliseconds
-   (dnstap_clock_ms() on POSIX). Call it when dnstap_io() says so.
-   Returns DNSTAP_OK, or the error that just closed the connection. */
+   (dnstap_clock_ms() on POSIX). Call it when dnstap_io() says so, and after
+   logging (dnstap_log() wakes nobody: it makes no system call).
+   Returns DNSTAP_OK, or the error that just closed the connection.
+   Thread safety: one thread polls a tap. Allocates: never (Mbed TLS does,
+   inside a TLS handshake). */
 DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now_ms);
 
+/* What to wait for before the next dnstap_poll(): the descriptor, whether
+   to wait until it is readable and/or writable, and a deadline (UINT64_MAX:
+   nothing pending). A tap with queued frames asks for now. */
 DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
