@@ -40,7 +40,11 @@
    (unix sockets stay plain); -a CA also requires client certificates
    signed by CA. All connection bytes go through four transport hooks
    (conn_accepted, conn_recv, conn_send, conn_close), which is all TLS
-   changes. */
+   changes.
+
+   Fuzzing: fuzz/fuzz_capture.c includes this file with -DCAPTURE_FUZZ; it
+   supplies the transport hooks itself and calls conn_new() and conn_event()
+   as poll() would; main() becomes capture_main(). */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
 #include "../dnstap.h"
@@ -93,7 +97,7 @@ typedef struct conn_t {
 
 static conn_t conns[CAPTURE_MAX_CONN];
 static uint8_t rx[4 + 65536];             /* 4 bytes of headroom, then received bytes */
-static int quiet;
+static int quiet;                  /* 1: errors only (-q); 2: nothing (fuzzing) */
 
 /* the output file(s) */
 static dnstap_encoder_t enc;
@@ -109,7 +113,7 @@ static unsigned long long total_conns, total_frames, total_bytes;
 
 static void logmsg(int err, const char *fmt, ...) {
     va_list ap;
-    if (quiet && !err) return;
+    if (quiet > 1 || (quiet && !err)) return;
     va_start(ap, fmt);
     fputs("capture: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -201,6 +205,7 @@ static ssize_t tls_result(conn_t *c, int ret, const char *what) {
 }
 #endif
 
+#ifndef CAPTURE_FUZZ
 static int conn_accepted(conn_t *c) {
 #ifdef DNSTAP_WITH_MBEDTLS
     if (c->tls) {
@@ -248,6 +253,15 @@ static void conn_close(conn_t *c, int err, const char *why) {
     close(c->fd);
     c->fd = -1;
 }
+#else   /* fuzz/fuzz_capture.c defines the hooks */
+static int conn_accepted(conn_t *c);
+static ssize_t conn_recv(conn_t *c, uint8_t *b, size_t n);
+static ssize_t conn_send(conn_t *c, const uint8_t *b, size_t n);
+static int conn_pending(conn_t *c);
+static void conn_close(conn_t *c, int err, const char *why);
+#define main capture_main
+int capture_main(int argc, char **argv);
+#endif
 
 /* ---- files ---- */
 static int file_start(void) {
@@ -314,13 +328,17 @@ static int set_nonblock(int fd) {
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static void conn_control(conn_t *c, dnstap_control_t type, const char *ct) {
+/* Queue a control frame for the peer. 0, or -1 when it does not fit: the
+   peer is not reading what we answer, and a reply must never be dropped. */
+static int conn_control(conn_t *c, dnstap_control_t type, const char *ct) {
     const char *cts[1];
     size_t n;
     cts[0] = ct;
-    if (dnstap_control_frame(c->out + c->out_len, sizeof c->out - c->out_len, type, cts, ct ? 1u : 0u, &n) ==
+    if (dnstap_control_frame(c->out + c->out_len, sizeof c->out - c->out_len, type, cts, ct ? 1u : 0u, &n) !=
         DNSTAP_OK)
-        c->out_len += n;
+        return -1;
+    c->out_len += n;
+    return 0;
 }
 
 /* 0: all sent, 1: some left (wait for POLLOUT), -1: dead */
@@ -374,11 +392,13 @@ static int conn_input(conn_t *c) {
             c->frames++;
             if (file_append(p, f.len) != 0) return -1;
         } else if (f.control == DNSTAP_CONTROL_READY) {
+            int offered = dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE);
             c->bidir = 1;
-            if (dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE)) {
-                conn_control(c, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
-            } else {
-                conn_control(c, DNSTAP_CONTROL_ACCEPT, NULL);
+            if (conn_control(c, DNSTAP_CONTROL_ACCEPT, offered ? DNSTAP_CONTENT_TYPE : NULL) != 0) {
+                conn_close(c, 1, "no room for ACCEPT");
+                return 0;
+            }
+            if (!offered) {
                 logmsg(1, "%s: READY does not offer " DNSTAP_CONTENT_TYPE, c->name);
                 c->stopping = 1;
             }
@@ -387,25 +407,22 @@ static int conn_input(conn_t *c) {
             c->deadline_ms = 0;
             logmsg(0, "%s: started%s", c->name, c->bidir ? "" : " (unidirectional)");
         } else if (f.control == DNSTAP_CONTROL_STOP) {
-            if (c->bidir) conn_control(c, DNSTAP_CONTROL_FINISH, NULL);
+            if (c->bidir && conn_control(c, DNSTAP_CONTROL_FINISH, NULL) != 0) {
+                conn_close(c, 1, "no room for FINISH: the peer does not read");
+                return 0;
+            }
             c->stopped = c->stopping = 1;
         }
     }
     return 0;
 }
 
-static void conn_accept(int lfd, int is_unix, uint64_t now) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    int fd = accept(lfd, (struct sockaddr *)&ss, &sl), i;
+/* A free slot for a new connection on fd, reset; NULL if all are taken. */
+static conn_t *conn_new(int fd, uint64_t now) {
     conn_t *c;
-    if (fd < 0) return;
+    int i;
     for (i = 0; i < CAPTURE_MAX_CONN && conns[i].fd >= 0; i++) {}
-    if (i == CAPTURE_MAX_CONN || set_nonblock(fd) != 0) {
-        logmsg(1, "refusing a connection: %s", i == CAPTURE_MAX_CONN ? "too many" : strerror(errno));
-        close(fd);
-        return;
-    }
+    if (i == CAPTURE_MAX_CONN) return NULL;
     c = &conns[i];
     c->fd = fd;
     c->bidir = c->started = c->stopped = c->stopping = 0;
@@ -413,6 +430,23 @@ static void conn_accept(int lfd, int is_unix, uint64_t now) {
     c->frames = c->bad = 0;
     c->deadline_ms = now + HANDSHAKE_MS;
     total_conns++;
+    dnstap_reader_init(&c->rd, c->buf + 4, sizeof c->buf - 4);
+    return c;
+}
+
+static void conn_accept(int lfd, int is_unix, uint64_t now) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+    const char *why;
+    conn_t *c = NULL;
+    if (fd < 0) return;
+    why = set_nonblock(fd) != 0 ? strerror(errno) : (c = conn_new(fd, now)) == NULL ? "too many" : NULL;
+    if (why) {
+        logmsg(1, "refusing a connection: %s", why);
+        close(fd);
+        return;
+    }
     {
         char host[64] = "unix", port[16] = "";
         if (!is_unix && getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
@@ -420,12 +454,25 @@ static void conn_accept(int lfd, int is_unix, uint64_t now) {
             strcpy(host, "?");
         snprintf(c->name, sizeof c->name, "#%llu %s%s%s", total_conns, host, port[0] ? " port " : "", port);
     }
-    dnstap_reader_init(&c->rd, c->buf + 4, sizeof c->buf - 4);
 #ifdef DNSTAP_WITH_MBEDTLS
     c->tls = tls_on && !is_unix;
 #endif
     if (conn_accepted(c) != 0) { conn_close(c, 1, "transport setup failed"); return; }
     logmsg(0, "%s: connected", c->name);
+}
+
+/* poll() says c's socket is ready (revents): take its input, send the
+   replies, close it when it is done. -1: the output file failed. */
+static int conn_event(conn_t *c, int revents) {
+    int status = 0;
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && !c->stopping && conn_input(c) != 0) status = -1;
+    while (status == 0 && c->fd >= 0 && !c->stopping && conn_pending(c))
+        if (conn_input(c) != 0) status = -1;
+    if (c->fd < 0) return status;
+    if (c->out_len && conn_flush(c) < 0) conn_close(c, 1, "send failed");
+    else if (c->stopping && c->out_len == 0) conn_close(c, !c->stopped, c->stopped ? "finished" : "refused");
+    else if (c->stopping && (revents & (POLLHUP | POLLERR))) conn_close(c, 1, "hung up");
+    return status;
 }
 
 /* -u PATH or -l HOST:PORT */
@@ -600,14 +647,7 @@ int main(int argc, char **argv) {
             if (pfd[i].revents == 0) continue;
             if (idx[i] < -1) { conn_accept(pfd[i].fd, lst[-2 - idx[i]].is_unix, now); continue; }
             c = &conns[idx[i]];
-            if (c->fd < 0) continue;
-            if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && !c->stopping && conn_input(c) != 0) status = 1;
-            while (status == 0 && c->fd >= 0 && !c->stopping && conn_pending(c))
-                if (conn_input(c) != 0) status = 1;
-            if (c->fd < 0) continue;
-            if (c->out_len && conn_flush(c) < 0) conn_close(c, 1, "send failed");
-            else if (c->stopping && c->out_len == 0) conn_close(c, !c->stopped, c->stopped ? "finished" : "refused");
-            else if (c->stopping && (pfd[i].revents & (POLLHUP | POLLERR))) conn_close(c, 1, "hung up");
+            if (c->fd >= 0 && conn_event(c, pfd[i].revents) != 0) status = 1;
         }
         if (status == 0 && file.used && now - last_flush_ms >= FLUSH_MS) {
             if (dnstap_file_flush(&file) != DNSTAP_OK) { logmsg(1, "%s: %s", path, strerror(errno)); status = 1; }

@@ -16,7 +16,7 @@
 # while fuzzing: BUILD_DIR/artifacts/.
 #
 # Environment: CC (standalone compiler, default cc), CLANG (libFuzzer
-# compiler, default clang), FUZZ_TARGETS (default: all three),
+# compiler, default clang), FUZZ_TARGETS (default: all five),
 # FUZZ_NO_LIBFUZZER=1 (use the standalone mutator even if libFuzzer links).
 set -u
 
@@ -34,7 +34,7 @@ cd "$(dirname "$0")/.." || exit 2   # the project root, for -I. and the paths be
 
 CC=${CC:-cc}
 CLANG=${CLANG:-clang}
-TARGETS=${FUZZ_TARGETS:-"fuzz_reader fuzz_decode fuzz_encode"}
+TARGETS=${FUZZ_TARGETS:-"fuzz_reader fuzz_decode fuzz_encode fuzz_conn fuzz_capture"}
 FLAGS="-std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -I."
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 LIBS="-lprotobuf-nanopb"
