@@ -2693,6 +2693,7 @@ static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame
     n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
     if (n == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
     if (n == 0) return DNSTAP_ERR_CLOSED;
+    if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;   /* a transport that over-reports */
     if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
     r = dnstap_reader_feed(&tap->reader, tap->rx, (size_t)n, &used, frame);
     if (r == DNSTAP_OK) { *got = true; return DNSTAP_OK; }
@@ -2716,6 +2717,7 @@ static dnstap_result_t dnstap__probe(dnstap_t *tap) {
     n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
     if (n == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
     if (n == 0) return DNSTAP_ERR_CLOSED;
+    if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;
     if (n > 0) return DNSTAP_ERR_SEQUENCE;
     return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
 }
@@ -2757,7 +2759,10 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 if (now >= tap->deadline_ms) r = dnstap__fail(tap, DNSTAP_ERR_TIMEOUT, now);
                 goto out;
             }
-            if (r != DNSTAP_OK) { r = dnstap__fail(tap, r, now); goto out; }
+            if (r != DNSTAP_OK) {   /* a custom transport's own code reads as "cannot connect" */
+                r = dnstap__fail(tap, r < DNSTAP__ERR_LOWEST || r > DNSTAP_OK ? DNSTAP_ERR_CONNECT : r, now);
+                goto out;
+            }
             dnstap_reader_init(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
             tap->reader.role = DNSTAP_READ_RECEIVER_REPLIES;
             tap->deadline_ms = now + tap->desc.handshake_timeout_ms;
