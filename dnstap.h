@@ -2539,10 +2539,17 @@ static const char *dnstap__endpoint(const dnstap_t *tap) {
     return tap->desc.endpoint ? tap->desc.endpoint : "(custom transport)";
 }
 
+/* All drops so far: counters only. (dnstap_stats() also walks the queues to
+   count what waits there; dnstap_io() asks this on every call.) */
 static uint64_t dnstap__dropped(const dnstap_t *tap) {
-    dnstap_stats_t s = dnstap_stats(tap);
-    return s.dropped_full + s.dropped_too_big + s.dropped_invalid + s.dropped_disconnected +
-           s.dropped_write_error;
+    uint64_t d = tap->dropped_disconnected + tap->dropped_write_error;
+    unsigned i;
+    for (i = 0; i < tap->desc.queues; i++) {
+        const dnstap_queue_t *q = &tap->q[i];
+        d += DNSTAP__GET64(&q->dropped_full) + DNSTAP__GET64(&q->dropped_too_big) +
+             DNSTAP__GET64(&q->dropped_invalid) + DNSTAP__GET64(&q->dropped_disconnected);
+    }
+    return d;
 }
 
 static void dnstap__discard_queued(dnstap_t *tap) {
