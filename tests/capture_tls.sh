@@ -1,7 +1,8 @@
 #!/bin/sh
 # The capture example as a TLS receiver (Mbed TLS server side): a producer
-# over tls:// (tests/tls_client.c) with the CA, and with mutual TLS; a client
-# without a certificate is refused when the capture requires one.
+# over tls:// (tests/tap_client.c built with -DTAP_CLIENT_TLS) with the CA,
+# and with mutual TLS; a client without a certificate is refused when the
+# capture requires one.
 # Usage: tests/capture_tls.sh BUILD_DIR     Prints PASS:/FAIL: lines.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -18,8 +19,8 @@ TLSLIBS="-lmbedtls -lmbedx509 -lmbedcrypto"
 SAN="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all"
 clang -std=c99 -Wall -Wextra -Werror -pedantic $SAN -DDNSTAP_WITH_MBEDTLS -I. examples/capture.c \
     -o "$T/capture" -lprotobuf-nanopb $TLSLIBS || { fail "build capture"; exit 1; }
-clang -std=c99 -Wall -Wextra -Werror -pedantic $SAN -I. tests/tls_client.c \
-    -o "$T/tls_client" -lprotobuf-nanopb $TLSLIBS || { fail "build tls_client"; exit 1; }
+clang -std=c99 -Wall -Wextra -Werror -pedantic $SAN -DTAP_CLIENT_TLS -pthread -I. tests/tap_client.c \
+    -o "$T/tap_client" -lprotobuf-nanopb $TLSLIBS || { fail "build tap_client -DTAP_CLIENT_TLS"; exit 1; }
 
 # a CA, a server certificate for 127.0.0.1, a client certificate
 cd "$T" || exit 2
@@ -43,7 +44,7 @@ run() {
     "$T/capture" -l "127.0.0.1:$port" $copts -w "$T/$name.dnstap" 2>"$T/$name.capture.err" &
     cpid=$!; PIDS="$PIDS $cpid"
     i=0; while [ $i -lt 50 ] && ! grep -q "listening" "$T/$name.capture.err"; do sleep 0.1; i=$((i+1)); done
-    "$T/tls_client" -e "tls://127.0.0.1:$port" "$@" -n 500 -t 1000 -d 300 -a "$T/$name.acc" >"$T/$name.out" 2>"$T/$name.err"
+    "$T/tap_client" -e "tls://127.0.0.1:$port" "$@" -n 500 -q 4194304 -t 1000 -b 100 -W 5000 -d 300 -a "$T/$name.acc" >"$T/$name.out" 2>"$T/$name.err"
     echo $? > "$T/$name.rc"
     kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
 }
@@ -51,7 +52,7 @@ val() { sed -n "s/^$2=//p" "$T/$1.out" | tail -n 1; }
 
 run good -c "$T/srv.pem" -k "$T/srv.key" -- --ca "$T/ca.pem"
 if [ "$(cat "$T/good.rc")" = 0 ] && [ "$(val good sent)" = 500 ] &&
-   "$T/tls_client" --check "$T/good.acc" --exact 500 "$T/good.dnstap" >"$T/good.check" 2>&1 &&
+   "$T/tap_client" --check "$T/good.acc" --exact 500 "$T/good.dnstap" >"$T/good.check" 2>&1 &&
    dnstap -r "$T/good.dnstap" -q 2>/dev/null | grep -c . | grep -qx 500; then
     pass "500 messages over TLS, verified against the CA, in order, whole; dnstap -r reads the file"
 else
@@ -60,7 +61,7 @@ fi
 
 run mutual -c "$T/srv.pem" -k "$T/srv.key" -a "$T/ca.pem" -- --ca "$T/ca.pem" --cert "$T/cli.pem" --key "$T/cli.key"
 if [ "$(val mutual sent)" = 500 ] &&
-   "$T/tls_client" --check "$T/mutual.acc" --exact 500 "$T/mutual.dnstap" >"$T/mutual.check" 2>&1; then
+   "$T/tap_client" --check "$T/mutual.acc" --exact 500 "$T/mutual.dnstap" >"$T/mutual.check" 2>&1; then
     pass "mutual TLS: a client with a certificate from the CA delivers all 500"
 else
     fail "mutual TLS: sent $(val mutual sent); $(tail -n 2 "$T/mutual.check" 2>/dev/null)"

@@ -1,16 +1,33 @@
 /* tap_client.c - a dnstap.h live-logging producer for end-to-end tests
-   against real receivers (tests/live.sh), and a checker of the captures.
+   against real receivers (tests/live.sh; over tls:// in tests/tls.sh and
+   tests/capture_tls.sh), and a checker of the captures.
+
+   BUILDS
+     plain        cc -pthread tests/tap_client.c -lprotobuf-nanopb
+                  endpoints /path, unix:///path, tcp://host:port.
+     TLS          -DTAP_CLIENT_TLS (defines DNSTAP_WITH_MBEDTLS), link with
+                  -lmbedtls -lmbedx509 -lmbedcrypto: also tls://host:port
+                  and the TLS options below; dnstap_tls_free() at the end.
+                  In the plain build the TLS options are a usage error and a
+                  tls:// endpoint fails dnstap_init() (exit 2).
+     COUNT_ALLOCS -DCOUNT_ALLOCS (glibc, no sanitizer): counts the heap
+                  allocations in each phase (see OUTPUT); then -n must be
+                  > 0 and -T is refused. This program allocates nothing of
+                  its own between dnstap_init() and the end of the run (its
+                  lists are sized from -n first), so with TLS every
+                  allocation counted there is Mbed TLS's.
 
    PRODUCER
      tap_client -e ENDPOINT [options]
-       -e EP      endpoint: /path, unix:///path, tcp://host:port
+       -e EP      endpoint: /path, unix:///path, tcp://host:port, tls://host:port
        -n N       messages to log (0: no limit, until -d ends)      [1000]
        -r RATE    messages per second, 0 = as fast as possible       [0]
        -q BYTES   queue memory                                       [1048576]
        -p POLICY  keep | drop (while disconnected)                   [keep]
        -f 0|1     full: include the DNS wire messages                [1]
        -d MS      keep running (logging, polling) at least this long [0]
-       -t MS      connect, handshake, write and finish timeouts      [200]
+       -t MS      connect (with TLS: TCP + TLS handshake), handshake,
+                  write and finish timeouts                          [200]
        -b MS      first reconnect delay                              [200]
        -B MS      largest reconnect delay                            [4 x -b]
        -W MS      time allowed to dnstap_run() after dnstap_shutdown [10000]
@@ -23,29 +40,72 @@
                   (its deadline has come, or its descriptor is ready for what it
                   asked), also during shutdown (instead of dnstap_run())
        -v         print the library's log lines on stderr (with times)
+       --init-only  dnstap_init(), print its result (and the log counts),
+                  dnstap_tls_free() in the TLS build, exit: 0 if it succeeded,
+                  2 if not
+     TLS options (TLS build only; dnstap_desc_t fields):
+       --ca FILE        tls_ca_file            --ca-path DIR  tls_ca_path
+       --cert FILE      tls_cert_file          --key FILE     tls_key_file
+       --pin HEX        tls_pin_sha256 (64 hex digits)
+       --sni NAME       tls_server_name        --skipverify   skipverify
      Message i (0, 1, ...) is CLIENT_QUERY for even i and CLIENT_RESPONSE for
-     odd i, query_time = 1700000000 s + i ns, and carries a DNS query (and
-     for responses a DNS response) whose ID is i & 0xffff.
+     odd i, query_time = 1700000000 s + i ns, identity "tap_client", and
+     carries a DNS query (and for responses a DNS response) whose ID is
+     i & 0xffff.
      The loop is a host event loop: dnstap_log() for the messages that are
      due, dnstap_poll(), then poll(2) on dnstap_io()'s descriptor until its
      deadline or the next message. At the end: dnstap_shutdown(), then
      dnstap_run() (with -S the same strictly by dnstap_io()), then one more
-     dnstap_log(), which must be refused. Prints the final dnstap_stats(),
-     the counts of each dnstap_log() result and its latency (max, and at
-     which message, p99.9; clock_gettime() around each call; the queue
-     memory is touched first so page faults are not counted) as key=value
-     lines on stdout. The accepted numbers (-a) are written at the end.
+     dnstap_log(), which must be refused (it counts as dropped_disconnected),
+     then dnstap_tls_free() in the TLS build.
+     OUTPUT (key=value lines on stdout):
+       init, init_code           dnstap_init()'s result (also with --init-only)
+       before_shutdown_sent, before_shutdown_queued
+       log_after_shutdown, result_disconnected   that last call's result, and
+                                 DNSTAP_ERR_DISCONNECTED's, as "name (code)"
+       logged ... timeouts       the final dnstap_stats(), one key a field
+       queues, attempted, accepted, ret_full, ret_too_long, ret_disconnected,
+       ret_invalid, ret_other    dnstap_log() calls and their results
+       log_max_ns, log_max_at, log_p999_ns   dnstap_log() latency: max (and
+                                 at which message), p99.9; clock_gettime()
+                                 around each call; the queue memory is
+                                 touched first so page faults do not count
+       host                      loop | strict (-S)
+       run_result, run_ms        dnstap_run()'s (or -S's loop's) result, and
+                                 the time from dnstap_shutdown() to its end
+       closed, elapsed_ms        dnstap_closed(); time since dnstap_init()
+       polls, poll_max_ns, polls_until_connected, connected_ms
+                                 dnstap_poll() calls by the loop (and the
+                                 strict shutdown), the longest, and how many
+                                 until the first connection (and when)
+       log_errors, log_warnings, tls_failed_lines, tls_ok_lines,
+       skipverify_lines, first_tls_failure   the library's log lines (the
+                                 logger always counts, -v also prints):
+                                 errors, warnings, "TLS handshake failed"
+                                 (and the first such line), ": TLS TLSv"
+                                 (a TLS connection up), "skipverify"
+       allocs_P, alloc_bytes_P, peak_live_P, live_at_start_of_P,
+       live_after_tls_free       COUNT_ALLOCS only: per phase P reached of
+                                 init (dnstap_init), connect (until the first
+                                 connection is up), steady (logging and
+                                 sending), end (shutdown, dnstap_tls_free);
+                                 bytes counted above those live before
+                                 dnstap_init()
+       invariant                 ok | broken
+     The accepted numbers (-a) are written at the end.
      Exit status: 0 fine; 3 the invariant logged == sent + dropped_* + queued
-     does not hold; 4 another inconsistency (return codes vs counters, queue
-     not empty after close, ...); 2 usage or setup error.
+     does not hold; 4 another inconsistency (return codes vs counters, not
+     closed, queue not empty after close, ...); 2 usage or setup error
+     (dnstap_init() failed included).
 
    CHECKER
      tap_client --check ACCEPTED_FILE [--full 0|1] [--exact SENT]
-                [--max SENT] [--killed N] [--unordered] [--streams N] CAPTURE...
+                [--max SENT] [--killed N] [--unordered] [--streams N]
+                [--missing-empty] CAPTURE...
        Reads each capture with dnstap_reader_* and decodes every data frame
        with dnstap_decode(); checks every field we set (type, times, wire
-       messages present or absent as --full says, DNS IDs) and that each
-       sequence number was accepted by dnstap_log().
+       messages present or absent as --full says, DNS IDs, identity) and
+       that each sequence number was accepted by dnstap_log().
        --exact SENT    total frames == SENT and the captured sequence numbers,
                        in order, are the first SENT accepted ones;
        otherwise       the captured numbers are strictly increasing across the
@@ -59,11 +119,17 @@
                        SIGKILL: they may end without STOP, or inside their last
                        frame (the receiver's stdio buffer was cut), but every
                        frame before must be whole and valid; the others must
-                       end cleanly with STOP.
+                       end cleanly with STOP;
+       --missing-empty a CAPTURE that does not exist, or holds no whole
+                       frame, counts as an empty stream (a receiver that
+                       never got a connection); otherwise it is an error.
        Prints key=value lines; exit 0 if all holds, 1 otherwise (with
        "error: ..." lines on stderr).
 */
 #define DNSTAP_IMPLEMENTATION
+#ifdef TAP_CLIENT_TLS
+#define DNSTAP_WITH_MBEDTLS
+#endif
 #include "../dnstap.h"
 
 #include <errno.h>
@@ -75,6 +141,53 @@
 #include <time.h>
 
 #define SEQ_SEC 1700000000u
+
+/* ---- heap accounting (COUNT_ALLOCS: glibc, no sanitizer) ------------------ */
+#ifdef COUNT_ALLOCS
+#include <malloc.h>
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+void *malloc(size_t n);
+void *calloc(size_t n, size_t m);
+void *realloc(void *p, size_t n);
+void free(void *p);
+
+enum { PH_START, PH_INIT, PH_CONNECT, PH_STEADY, PH_END, PH_N };
+static const char *const ph_name[PH_N] = { "start", "init", "connect", "steady", "end" };
+static int phase;
+static unsigned long long ph_allocs[PH_N], ph_bytes[PH_N];
+static long long live_bytes, ph_live0[PH_N], ph_peak[PH_N];
+static int ph_entered[PH_N];
+
+static void *counted(void *p) {
+    if (p) {
+        size_t u = malloc_usable_size(p);
+        ph_allocs[phase]++;
+        ph_bytes[phase] += u;
+        live_bytes += (long long)u;
+        if (live_bytes > ph_peak[phase]) ph_peak[phase] = live_bytes;
+    }
+    return p;
+}
+static void uncount(void *p) {
+    if (p) live_bytes -= (long long)malloc_usable_size(p);
+}
+void *malloc(size_t n) { return counted(__libc_malloc(n)); }
+void *calloc(size_t n, size_t m) { return counted(__libc_calloc(n, m)); }
+void *realloc(void *p, size_t n) {
+    void *q;
+    uncount(p);
+    q = __libc_realloc(p, n);
+    if (q == NULL && p != NULL && n != 0) { live_bytes += (long long)malloc_usable_size(p); return NULL; }
+    return counted(q);
+}
+void free(void *p) { uncount(p); __libc_free(p); }
+#define SET_PHASE(p) (phase = (p), ph_entered[phase] = 1, ph_live0[phase] = ph_peak[phase] = live_bytes)
+#else
+#define SET_PHASE(p) ((void)0)
+#endif
 
 /* ---- DNS wire messages --------------------------------------------------- */
 
@@ -104,6 +217,29 @@ static size_t make_response(uint8_t *b, uint32_t id) {
 
 static const uint8_t addr_client[4] = { 192, 0, 2, 53 };
 static const uint8_t addr_server[4] = { 198, 51, 100, 1 };
+static const char identity[] = "tap_client";
+
+/* Message seq: CLIENT_QUERY (even) or CLIENT_RESPONSE (odd), its wire
+   messages built into qwire/rwire. */
+static void make_msg(dnstap_msg_t *m, uint64_t seq, uint8_t *qwire, uint8_t *rwire) {
+    memset(m, 0, sizeof *m);
+    m->type = seq % 2 ? DNSTAP_CLIENT_RESPONSE : DNSTAP_CLIENT_QUERY;
+    m->socket_family = DNSTAP_INET;
+    m->socket_protocol = DNSTAP_UDP;
+    m->query_address.data = addr_client; m->query_address.len = 4;
+    m->response_address.data = addr_server; m->response_address.len = 4;
+    m->query_port = 10000u + (uint32_t)(seq % 50000u);
+    m->response_port = 53;
+    m->has |= DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT;
+    dnstap_msg_set_query_time(m, SEQ_SEC, (uint32_t)seq);
+    m->query_message.data = qwire;
+    m->query_message.len = make_query(qwire, (uint32_t)(seq & 0xffff));
+    if (seq % 2) {
+        dnstap_msg_set_response_time(m, SEQ_SEC, (uint32_t)seq);
+        m->response_message.data = rwire;
+        m->response_message.len = make_response(rwire, (uint32_t)(seq & 0xffff));
+    }
+}
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -124,41 +260,84 @@ static int parse_u64(const char *s, uint64_t *v) {
     return 1;
 }
 
+#ifdef TAP_CLIENT_TLS
+static int parse_hex32(const char *s, uint8_t *out) {
+    size_t i;
+    if (strlen(s) != 64) return 0;
+    for (i = 0; i < 64; i++) {
+        int c = s[i], v;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        else return 0;
+        if (i % 2) out[i / 2] = (uint8_t)(out[i / 2] | v); else out[i / 2] = (uint8_t)(v << 4);
+    }
+    return 1;
+}
+#endif
+
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-static uint64_t start_ms;
+typedef struct seqlist_t { uint64_t *v; size_t n, cap; } seqlist_t;
 
-static void logger(void *ctx, dnstap_log_level_t level, const char *message) {
-    (void)ctx;
-    fprintf(stderr, "[%6llu ms] %s %s\n", (unsigned long long)(dnstap_clock_ms() - start_ms),
-            level == DNSTAP_LOG_ERROR ? "E" : level == DNSTAP_LOG_WARN ? "W" : "I", message);
+static void seq_reserve(seqlist_t *l, size_t cap) {
+    uint64_t *v;
+    if (cap <= l->cap) return;
+    v = (uint64_t *)realloc(l->v, cap * sizeof *v);
+    if (v == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
+    l->v = v;
+    l->cap = cap;
+}
+
+static void seq_push(seqlist_t *l, uint64_t x) {
+    if (l->n == l->cap) seq_reserve(l, l->cap ? l->cap * 2 : 4096);
+    l->v[l->n++] = x;
 }
 
 static void usage(void) {
     fprintf(stderr, "usage: tap_client -e ENDPOINT [-n N] [-r RATE] [-q BYTES] [-p keep|drop] [-f 0|1]\n"
-                    "                  [-d MS] [-t MS] [-b MS] [-B MS] [-W MS] [-s BYTES] [-T N] [-a FILE] [-g] [-S] [-v]\n"
+                    "                  [-d MS] [-t MS] [-b MS] [-B MS] [-W MS] [-s BYTES] [-T N] [-a FILE]\n"
+                    "                  [-g] [-S] [-v] [--init-only]\n"
+                    "                  [--ca FILE] [--ca-path DIR] [--cert FILE --key FILE] [--pin HEX]\n"
+                    "                  [--sni NAME] [--skipverify]   (TLS options: -DTAP_CLIENT_TLS builds only;%s)\n"
                     "       tap_client --check ACCEPTED [--full 0|1] [--exact SENT] [--max SENT]\n"
-                    "                  [--killed N] [--unordered] [--streams N] CAPTURE...\n");
+                    "                  [--killed N] [--unordered] [--streams N] [--missing-empty] CAPTURE...\n",
+#ifdef TAP_CLIENT_TLS
+                    " this is one"
+#else
+                    " this is not one"
+#endif
+    );
     exit(2);
 }
 
-/* ---- checker --------------------------------------------------------------- */
+/* ---- the library's log lines ----------------------------------------------- */
 
-typedef struct seqlist_t { uint64_t *v; size_t n, cap; } seqlist_t;
+static uint64_t start_ms;
+static int verbose;
+static unsigned long long n_hs_failed, n_skipverify, n_tls_ok, n_warn, n_error;
+static char first_hs_failed[400];
 
-static void seq_push(seqlist_t *l, uint64_t x) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4096;
-        uint64_t *v = (uint64_t *)realloc(l->v, cap * sizeof *v);
-        if (v == NULL) { fprintf(stderr, "out of memory\n"); exit(2); }
-        l->v = v;
-        l->cap = cap;
+/* Counts the lines (dnstap_init() and the polling thread call it, never the
+   producers); prints them with -v. */
+static void logger(void *ctx, dnstap_log_level_t level, const char *message) {
+    (void)ctx;
+    if (strstr(message, "TLS handshake failed")) {
+        if (n_hs_failed++ == 0) snprintf(first_hs_failed, sizeof first_hs_failed, "%s", message);
     }
-    l->v[l->n++] = x;
+    if (strstr(message, "skipverify")) n_skipverify++;
+    if (strstr(message, ": TLS TLSv")) n_tls_ok++;
+    if (level == DNSTAP_LOG_WARN) n_warn++;
+    if (level == DNSTAP_LOG_ERROR) n_error++;
+    if (verbose)
+        fprintf(stderr, "[%6llu ms] %s %s\n", (unsigned long long)(dnstap_clock_ms() - start_ms),
+                level == DNSTAP_LOG_ERROR ? "E" : level == DNSTAP_LOG_WARN ? "W" : "I", message);
 }
+
+/* ---- checker --------------------------------------------------------------- */
 
 static int check_errors;
 
@@ -171,7 +350,6 @@ static void check_fail(const char *capture, uint64_t frame, const char *what) {
 static int bytes_eq(dnstap_bytes_t b, const uint8_t *p, size_t n) {
     return b.data != NULL && b.len == n && memcmp(b.data, p, n) == 0;
 }
-
 /* Check one decoded message; return its sequence number or -1. */
 static long long check_msg(const char *cap, uint64_t fno, const dnstap_msg_t *m, int full) {
     uint8_t q[64], r[96];
@@ -192,7 +370,7 @@ static long long check_msg(const char *cap, uint64_t fno, const dnstap_msg_t *m,
     if (!(m->has & DNSTAP_HAS_QUERY_PORT) || m->query_port != 10000u + (uint32_t)(seq % 50000u) ||
         !(m->has & DNSTAP_HAS_RESPONSE_PORT) || m->response_port != 53)
         check_fail(cap, fno, "ports");
-    if (!bytes_eq(m->identity, (const uint8_t *)"tap_client", 10)) check_fail(cap, fno, "identity");
+    if (!bytes_eq(m->identity, (const uint8_t *)identity, sizeof identity - 1)) check_fail(cap, fno, "identity");
     if (full) {
         if (!bytes_eq(m->query_message, q, ql)) check_fail(cap, fno, "query_message absent or wrong (full)");
         if (seq % 2) {
@@ -212,7 +390,7 @@ static long long check_msg(const char *cap, uint64_t fno, const dnstap_msg_t *m,
 
 static int check_main(int argc, char **argv) {
     const char *accepted_path;
-    int full = 1, exact = 0, unordered = 0;
+    int full = 1, exact = 0, unordered = 0, missing_empty = 0;
     uint64_t exact_n = 0, max_n = UINT64_MAX, killed = 0, streams = 1;
     seqlist_t acc = { NULL, 0, 0 }, got = { NULL, 0, 0 };
     uint8_t *accepted_bits;
@@ -232,6 +410,7 @@ static int check_main(int argc, char **argv) {
         else if (strcmp(argv[i], "--max") == 0 && i + 1 < argc) { if (!parse_u64(argv[++i], &max_n)) usage(); }
         else if (strcmp(argv[i], "--killed") == 0 && i + 1 < argc) { if (!parse_u64(argv[++i], &killed)) usage(); }
         else if (strcmp(argv[i], "--unordered") == 0) { unordered = 1; }
+        else if (strcmp(argv[i], "--missing-empty") == 0) { missing_empty = 1; }
         else if (strcmp(argv[i], "--streams") == 0 && i + 1 < argc) {
             if (!parse_u64(argv[++i], &streams) || streams == 0 || streams > DNSTAP_MAX_QUEUES) usage();
         }
@@ -262,7 +441,12 @@ static int check_main(int argc, char **argv) {
         size_t n;
         int fd_err = 0;
         fp = fopen(cap, "rb");
-        if (fp == NULL) { fprintf(stderr, "error: %s: %s\n", cap, strerror(errno)); check_errors++; continue; }
+        if (fp == NULL) {
+            if (missing_empty && errno == ENOENT) { printf("capture=%s missing (empty)\n", cap); continue; }
+            fprintf(stderr, "error: %s: %s\n", cap, strerror(errno));
+            check_errors++;
+            continue;
+        }
         dnstap_reader_init(&rd, rbuf, sizeof rbuf);
         while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
             size_t off = 0;
@@ -292,6 +476,7 @@ static int check_main(int argc, char **argv) {
         if (ferror(fp)) fd_err = 1;
         fclose(fp);
         end = dnstap_reader_end(&rd);
+        if (missing_empty && frames == 0 && controls == 0 && end == DNSTAP_ERR_UNFINISHED) end = DNSTAP_OK;
         printf("capture=%s frames=%llu control=%llu end=%s\n", cap, (unsigned long long)frames,
                (unsigned long long)controls, dnstap_result_str(end));
         if (fd_err) { fprintf(stderr, "error: %s: read error\n", cap); check_errors++; }
@@ -366,28 +551,9 @@ static int check_main(int argc, char **argv) {
 /* ---- producer ---------------------------------------------------------------- */
 
 static dnstap_t tap;
-
-/* Message seq: CLIENT_QUERY (even) or CLIENT_RESPONSE (odd), its wire
-   messages built into qwire/rwire. */
-static void make_msg(dnstap_msg_t *m, uint64_t seq, uint8_t *qwire, uint8_t *rwire) {
-    memset(m, 0, sizeof *m);
-    m->type = seq % 2 ? DNSTAP_CLIENT_RESPONSE : DNSTAP_CLIENT_QUERY;
-    m->socket_family = DNSTAP_INET;
-    m->socket_protocol = DNSTAP_UDP;
-    m->query_address.data = addr_client; m->query_address.len = 4;
-    m->response_address.data = addr_server; m->response_address.len = 4;
-    m->query_port = 10000u + (uint32_t)(seq % 50000u);
-    m->response_port = 53;
-    m->has |= DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT;
-    dnstap_msg_set_query_time(m, SEQ_SEC, (uint32_t)seq);
-    m->query_message.data = qwire;
-    m->query_message.len = make_query(qwire, (uint32_t)(seq & 0xffff));
-    if (seq % 2) {
-        dnstap_msg_set_response_time(m, SEQ_SEC, (uint32_t)seq);
-        m->response_message.data = rwire;
-        m->response_message.len = make_response(rwire, (uint32_t)(seq & 0xffff));
-    }
-}
+#ifdef TAP_CLIENT_TLS
+static dnstap_tls_t tls;
+#endif
 
 /* One producer: logs on its own queue q the messages q, q + nq, q + 2 nq, ... */
 typedef struct producer_t {
@@ -476,11 +642,35 @@ static void *producer_thread(void *arg) {
     return NULL;
 }
 
+
+/* dnstap_poll(), timed; notes the first connection (phase steady) */
+static uint64_t poll_calls, poll_max_ns, polls_until_connected, connected_ms;
+static int connected, ending;
+
+static void poll_tap(uint64_t nowms) {
+    uint64_t a = now_ns(), b;
+    (void)dnstap_poll(&tap, nowms);
+    b = now_ns();
+    if (b - a > poll_max_ns) poll_max_ns = b - a;
+    poll_calls++;
+    if (!connected && dnstap_stats(&tap).connects > 0) {
+        connected = 1;
+        connected_ms = dnstap_clock_ms() - start_ms;
+        polls_until_connected = poll_calls;
+        if (!ending) SET_PHASE(PH_STEADY);
+    }
+}
+
+static void print_log_counts(void) {
+    printf("log_errors=%llu\nlog_warnings=%llu\ntls_failed_lines=%llu\ntls_ok_lines=%llu\nskipverify_lines=%llu\n"
+           "first_tls_failure=%s\n", n_error, n_warn, n_hs_failed, n_tls_ok, n_skipverify, first_hs_failed);
+}
+
 int main(int argc, char **argv) {
     const char *endpoint = NULL, *accepted_path = NULL;
     uint64_t count = 1000, rate = 0, qbytes = 1u << 20, duration_ms = 0, timeout_ms = 200, backoff_ms = 200,
              backoff_max_ms = 0, run_ms = 10000, full = 1, sndbuf = 0, threads = 0;
-    int drop = 0, golang = 0, verbose = 0, strict = 0, i, rc = 0;
+    int drop = 0, golang = 0, strict = 0, init_only = 0, i, rc = 0;
     unsigned nq, k;
     uint64_t after_disc = 0;
     dnstap_desc_t d;
@@ -492,9 +682,15 @@ int main(int argc, char **argv) {
     seqlist_t lat = { NULL, 0, 0 };
     uint64_t lat_max = 0, lat_max_at = 0, lat_p999 = 0;
     uint64_t attempted = 0, accepted = 0, ret_full = 0, ret_too_long = 0, ret_disc = 0, ret_invalid = 0, ret_other = 0;
-    uint64_t t0_ns, t_end_ns, run_start, run_end, poll_calls = 0;
+    uint64_t t0_ns, t_end_ns, run_start, run_end;
+    static char outbuf[1 << 16];
+#ifdef TAP_CLIENT_TLS
+    static uint8_t pin[32];
+#endif
 
     if (argc >= 2 && strcmp(argv[1], "--check") == 0) return check_main(argc, argv);
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);   /* no stdio allocation while counting */
+    memset(&d, 0, sizeof d);
     for (i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -502,6 +698,10 @@ int main(int argc, char **argv) {
         if (strcmp(o, "-g") == 0) { golang = 1; continue; }
         if (strcmp(o, "-v") == 0) { verbose = 1; continue; }
         if (strcmp(o, "-S") == 0) { strict = 1; continue; }
+        if (strcmp(o, "--init-only") == 0) { init_only = 1; continue; }
+#ifdef TAP_CLIENT_TLS
+        if (strcmp(o, "--skipverify") == 0) { d.skipverify = true; continue; }
+#endif
         if (v == NULL) usage();
         if (strcmp(o, "-e") == 0) endpoint = v;
         else if (strcmp(o, "-a") == 0) accepted_path = v;
@@ -521,6 +721,14 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "-W") == 0) ok = parse_u64(v, &run_ms);
         else if (strcmp(o, "-s") == 0) ok = parse_u64(v, &sndbuf) && sndbuf <= 0x7fffffffu;
         else if (strcmp(o, "-T") == 0) ok = parse_u64(v, &threads) && threads <= DNSTAP_MAX_QUEUES;
+#ifdef TAP_CLIENT_TLS
+        else if (strcmp(o, "--ca") == 0) d.tls_ca_file = v;
+        else if (strcmp(o, "--ca-path") == 0) d.tls_ca_path = v;
+        else if (strcmp(o, "--cert") == 0) d.tls_cert_file = v;
+        else if (strcmp(o, "--key") == 0) d.tls_key_file = v;
+        else if (strcmp(o, "--sni") == 0) d.tls_server_name = v;
+        else if (strcmp(o, "--pin") == 0) { ok = parse_hex32(v, pin); d.tls_pin_sha256 = pin; }
+#endif
         else ok = 0;
         if (!ok) usage();
         i++;
@@ -528,19 +736,37 @@ int main(int argc, char **argv) {
     if (endpoint == NULL || qbytes > 0x7fffffffu || timeout_ms > 0xffffffffu || backoff_ms > 0xffffffffu ||
         backoff_max_ms > 0xffffffffu || (count == 0 && duration_ms == 0))
         usage();
+#ifdef COUNT_ALLOCS
+    if (count == 0 || threads) usage();   /* the lists are sized from -n; the counters are not atomic */
+#endif
     if (backoff_max_ms == 0) backoff_max_ms = backoff_ms * 4;
     nq = threads ? (unsigned)threads : 1u;
 
+    /* everything this program needs, allocated before the library runs:
+       the queue, and the producers' lists for the messages they will log
+       (with -n; -d without -n: as many as -r makes, or grown as needed) */
     queue = (uint8_t *)malloc((size_t)qbytes);
     if (queue == NULL) { fprintf(stderr, "out of memory\n"); return 2; }
     memset(queue, 0, (size_t)qbytes);   /* fault the pages in: measure dnstap_log(), not the kernel */
-    memset(&d, 0, sizeof d);
+    for (k = 0; k < nq; k++) {
+        producer_t *p = &prod[k];
+        uint64_t expect;
+        p->q = k;
+        p->nq = nq;
+        p->count = count / nq + (k < count % nq ? 1u : 0u);
+        if (count && p->count == 0) p->count = 1;   /* (count < threads) */
+        p->rate = rate / nq + (rate && k < rate % nq ? 1u : 0u);
+        if (rate && p->rate == 0) p->rate = 1;
+        expect = p->count ? p->count : p->rate ? duration_ms * p->rate / 1000u + 1u : 0u;
+        seq_reserve(&p->acc, (size_t)expect);
+        seq_reserve(&p->lat, (size_t)expect);
+    }
     d.endpoint = endpoint;
     d.full = full != 0;
     d.queue = queue;
     d.queue_size = (size_t)qbytes;
     d.queues = nq;
-    d.identity = dnstap_str("tap_client");
+    d.identity = dnstap_str(identity);
     d.version = dnstap_str("tap_client 1");
     d.write_buffer = (uint32_t)sndbuf;
     d.payload_max = golang ? DNSTAP_PAYLOAD_MAX_GOLANG : 0;
@@ -549,23 +775,39 @@ int main(int argc, char **argv) {
     d.backoff_max_ms = (uint32_t)backoff_max_ms;
     d.connect_timeout_ms = d.handshake_timeout_ms = d.write_timeout_ms = d.finish_timeout_ms = (uint32_t)timeout_ms;
     d.drop_report_ms = 1000;
-    if (verbose) d.logger.func = logger;
-    r = dnstap_init(&tap, &d);
-    if (r != DNSTAP_OK) { fprintf(stderr, "dnstap_init: %s\n", dnstap_result_str(r)); return 2; }
-
+    d.logger.func = logger;
+#ifdef TAP_CLIENT_TLS
+    d.tls_state = &tls;
+#endif
     start_ms = dnstap_clock_ms();
+    SET_PHASE(PH_INIT);
+    r = dnstap_init(&tap, &d);
+    SET_PHASE(PH_CONNECT);
+    printf("init=%s\ninit_code=%d\n", dnstap_result_str(r), (int)r);
+    if (r != DNSTAP_OK) fprintf(stderr, "dnstap_init: %s\n", dnstap_result_str(r));
+    if (init_only || r != DNSTAP_OK) {
+        print_log_counts();
+#ifdef COUNT_ALLOCS
+        printf("allocs_init=%llu\nalloc_bytes_init=%llu\npeak_live_init=%lld\nlive_at_start_of_connect=%lld\n",
+               ph_allocs[PH_INIT], ph_bytes[PH_INIT], ph_peak[PH_INIT] - ph_live0[PH_INIT],
+               ph_live0[PH_CONNECT] - ph_live0[PH_INIT]);
+#endif
+#ifdef TAP_CLIENT_TLS
+        if (r == DNSTAP_OK) dnstap_tls_free(&tls);   /* a failed dnstap_init() has done it */
+#endif
+        for (k = 0; k < nq; k++) {
+            free(prod[k].acc.v);
+            free(prod[k].lat.v);
+        }
+        free(queue);
+        return r == DNSTAP_OK ? 0 : 2;
+    }
+
     t0_ns = now_ns();
     t_end_ns = t0_ns + duration_ms * 1000000u;
     for (k = 0; k < nq; k++) {
-        producer_t *p = &prod[k];
-        p->q = k;
-        p->nq = nq;
-        p->count = count / nq + (k < count % nq ? 1u : 0u);
-        if (count && p->count == 0) p->count = 1;   /* (count < threads) */
-        p->rate = rate / nq + (rate && k < rate % nq ? 1u : 0u);
-        if (rate && p->rate == 0) p->rate = 1;
-        p->t0_ns = t0_ns;
-        p->t_end_ns = t_end_ns;
+        prod[k].t0_ns = t0_ns;
+        prod[k].t_end_ns = t_end_ns;
     }
     for (k = 0; threads && k < nq; k++) {
         if (pthread_create(&tid[k], NULL, producer_thread, &prod[k]) != 0) {
@@ -593,8 +835,7 @@ int main(int argc, char **argv) {
         nowms = dnstap_clock_ms();
         io = dnstap_io(&tap, nowms);
         if (!strict || nowms >= io.deadline_ms) {
-            (void)dnstap_poll(&tap, nowms);
-            poll_calls++;
+            poll_tap(nowms);
             io = dnstap_io(&tap, nowms);
         }
         {
@@ -613,14 +854,13 @@ int main(int argc, char **argv) {
             wait = (int)wait_ms;
         }
         revents = wait_io(&io, wait);
-        if (strict && revents) {
-            (void)dnstap_poll(&tap, dnstap_clock_ms());
-            poll_calls++;
-        }
+        if (strict && revents) poll_tap(dnstap_clock_ms());
     }
     for (k = 0; threads && k < nq; k++) pthread_join(tid[k], NULL);
 
     st = dnstap_stats(&tap);
+    ending = 1;
+    SET_PHASE(PH_END);
     printf("before_shutdown_sent=%llu\nbefore_shutdown_queued=%llu\n", (unsigned long long)st.sent,
            (unsigned long long)st.queued);
     run_start = dnstap_clock_ms();
@@ -636,7 +876,7 @@ int main(int argc, char **argv) {
             short rev = 0;
             if (nowms < io.deadline_ms) rev = wait_io(&io, (int)(w > 100 ? 100 : w));
             nowms = dnstap_clock_ms();
-            if (rev || nowms >= io.deadline_ms) { (void)dnstap_poll(&tap, nowms); poll_calls++; }
+            if (rev || nowms >= io.deadline_ms) poll_tap(nowms);
         }
         r = dnstap_closed(&tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
     }
@@ -654,6 +894,16 @@ int main(int argc, char **argv) {
                dnstap_result_str(DNSTAP_ERR_DISCONNECTED), (int)DNSTAP_ERR_DISCONNECTED);
     }
     st = dnstap_stats(&tap);
+#ifdef TAP_CLIENT_TLS
+    dnstap_tls_free(&tls);
+#endif
+#ifdef COUNT_ALLOCS
+    {
+        long long left = live_bytes - ph_live0[PH_INIT];
+        SET_PHASE(PH_START);
+        ph_live0[PH_START] = left;
+    }
+#endif
 
     /* merge the producers' figures */
     {
@@ -705,9 +955,25 @@ int main(int argc, char **argv) {
     printf("log_max_ns=%llu\nlog_max_at=%llu\nlog_p999_ns=%llu\n", (unsigned long long)lat_max,
            (unsigned long long)lat_max_at, (unsigned long long)lat_p999);
     printf("host=%s\n", strict ? "strict" : "loop");
-    printf("run_result=%s\nrun_ms=%llu\nclosed=%d\nelapsed_ms=%llu\npolls=%llu\n", dnstap_result_str(r),
+    printf("run_result=%s\nrun_ms=%llu\nclosed=%d\nelapsed_ms=%llu\n", dnstap_result_str(r),
            (unsigned long long)(run_end - run_start), dnstap_closed(&tap) ? 1 : 0,
-           (unsigned long long)(run_end - start_ms), (unsigned long long)poll_calls);
+           (unsigned long long)(run_end - start_ms));
+    printf("polls=%llu\npoll_max_ns=%llu\npolls_until_connected=%llu\nconnected_ms=%llu\n",
+           (unsigned long long)poll_calls, (unsigned long long)poll_max_ns,
+           (unsigned long long)polls_until_connected, (unsigned long long)connected_ms);
+    print_log_counts();
+#ifdef COUNT_ALLOCS
+    {
+        int p;
+        /* live and peak: bytes above what was live before dnstap_init() */
+        for (p = PH_INIT; p < PH_N; p++)
+            if (ph_entered[p])
+                printf("allocs_%s=%llu\nalloc_bytes_%s=%llu\npeak_live_%s=%lld\nlive_at_start_of_%s=%lld\n",
+                       ph_name[p], ph_allocs[p], ph_name[p], ph_bytes[p], ph_name[p],
+                       ph_peak[p] - ph_live0[PH_INIT], ph_name[p], ph_live0[p] - ph_live0[PH_INIT]);
+        printf("live_after_tls_free=%lld\n", ph_live0[PH_START]);
+    }
+#endif
 
     {
         uint64_t dropped = st.dropped_full + st.dropped_too_big + st.dropped_invalid + st.dropped_disconnected +
