@@ -24,24 +24,15 @@
 # (golang-github-dnstap-golang-dnstap-cli), fstrm-bin, python3 (Debian's).
 set -u
 
-if [ $# -ne 1 ]; then
-    echo "usage: tests/examples.sh BUILD_DIR" >&2
-    exit 2
-fi
-mkdir -p "$1" || exit 2
-B=$(cd "$1" && pwd) || exit 2
-cd "$(dirname "$0")/.." || exit 2
+. "$(dirname "$0")/lib.sh"
+B=$build
 TESTDATA=${TESTDATA:-../shared/testdata}
-PY=/usr/bin/python3
+PY=$py
 [ -x "$PY" ] || PY=python3
 W=$B/examples.work
 rm -rf "$W" && mkdir -p "$W" || exit 2
-fails=0
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done' EXIT
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
 
 # ASan/UBSan findings get their own exit codes (86, 87): the reader itself
 # exits 1 for broken input.

@@ -30,19 +30,11 @@
 # (kdig), golang-github-dnstap-golang-dnstap-cli, python3-protobuf,
 # protobuf-compiler, socat, openssl; /usr/bin/python3.
 set -u
-[ $# -eq 1 ] || { echo "usage: tests/forwarder.sh BUILD_DIR" >&2; exit 2; }
-mkdir -p "$1" || exit 2
-B=$(cd "$1" && pwd) || exit 2
-cd "$(dirname "$0")/.." || exit 2
-PY=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+B=$build
+PY=$py
 CHECK="$PY tests/check_forwarder.py"
-fails=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
-
-for tool in kdig fstrm_capture dnstap clang protoc; do
-    command -v $tool >/dev/null 2>&1 || { fail tools "$tool not found"; exit 1; }
-done
+need kdig fstrm_capture dnstap clang protoc
 
 # ---- builds ----
 WARN="-std=c99 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -Wshadow -Wcast-qual \

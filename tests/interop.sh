@@ -20,19 +20,7 @@
 # python3-protobuf for /usr/bin/python3, and timeout (coreutils).
 set -u
 
-if [ $# -ne 1 ]; then
-    echo "usage: tests/interop.sh BUILD_DIR" >&2
-    exit 2
-fi
-mkdir -p "$1" || exit 2
-build=$(cd "$1" && pwd) || exit 2
-cd "$(dirname "$0")/.." || exit 2
-
-py=/usr/bin/python3   # Debian's, which has python3-protobuf
-fails=0
-
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.sh"
 
 # Run a checker that prints its own PASS/FAIL lines. A non-zero exit without
 # a FAIL line, or no line at all, is a failure too.

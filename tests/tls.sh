@@ -48,23 +48,8 @@
 # (util-linux), timeout (coreutils); dnstap (golang-dnstap) optional.
 set -u
 
-if [ $# -ne 1 ]; then
-    echo "usage: tests/tls.sh BUILD_DIR" >&2
-    exit 2
-fi
-mkdir -p "$1" || exit 2
-build=$(cd "$1" && pwd) || exit 2
-cd "$(dirname "$0")/.." || exit 2
-
-py=/usr/bin/python3
-fails=0
-pass() { echo "PASS: $1"; }
-fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
-info() { echo "INFO: $*"; }
-
-for tool in gcc g++ clang openssl socat fstrm_capture ss setsid timeout; do
-    command -v "$tool" >/dev/null 2>&1 || { fail "tools" "$tool not found"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+need gcc g++ clang openssl socat fstrm_capture ss setsid timeout
 [ -x "$py" ] || { fail "tools" "$py not found"; exit 1; }
 [ -f /usr/include/mbedtls/ssl.h ] || { fail "tools" "libmbedtls-dev not installed"; exit 1; }
 
