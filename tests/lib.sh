@@ -26,3 +26,18 @@ need() {
         command -v "$tool" >/dev/null 2>&1 || { fail tools "$tool not found"; exit 1; }
     done
 }
+
+# Figures of a tests/tap_client.c run whose key=value output is in $T/RUN.out:
+#     val RUN KEY        the last value of KEY
+#     dropped RUN        the sum of the dropped_* counters
+#     expect RUN WHAT CONDITION...   pass/fail on a test(1) condition
+val() { sed -n "s/^$2=//p" "$T/$1.out" | tail -n 1; }
+dropped() {
+    echo $(( $(val "$1" dropped_full) + $(val "$1" dropped_too_big) + $(val "$1" dropped_invalid) + \
+             $(val "$1" dropped_disconnected) + $(val "$1" dropped_write_error) ))
+}
+expect() {
+    run=$1 what=$2
+    shift 2
+    if [ "$@" ]; then pass "$run: $what"; else fail "$run: $what" "got $*"; fi
+}

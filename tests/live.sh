@@ -160,9 +160,6 @@ stop_dnstap() {
     wait_gone "$1" 30
 }
 
-# val RUN KEY: a key=value the client printed
-val() { sed -n "s/^$2=//p" "$T/$1.out" | tail -n 1; }
-
 # run_client RUN ARGS...: run the ASan client in the foreground
 run_client() {
     name=$1
@@ -205,18 +202,6 @@ client_ok() {
          "handshake_failures=$(val "$1" handshake_failures) log_max_ns=$(val "$1" log_max_ns)" \
          "(message $(val "$1" log_max_at)) log_p999_ns=$(val "$1" log_p999_ns) elapsed_ms=$(val "$1" elapsed_ms)" \
          "shutdown_ms=$(val "$1" run_ms) host=$(val "$1" host)"
-}
-
-dropped() {
-    echo $(( $(val "$1" dropped_full) + $(val "$1" dropped_too_big) + $(val "$1" dropped_invalid) + \
-             $(val "$1" dropped_disconnected) + $(val "$1" dropped_write_error) ))
-}
-
-# expect RUN NAME CONDITION...: a check on the client's figures (shell test)
-expect() {
-    run=$1 what=$2
-    shift 2
-    if [ "$@" ]; then pass "$run: $what"; else fail "$run: $what" "got $*"; fi
 }
 
 # check RUN NAME ARGS... CAPTURES: our reader + decoder over the captures

@@ -340,17 +340,7 @@ else:
     analyze(sys.argv[2])
 EOF
 
-val() { sed -n "s/^$2=//p" "$T/$1.out" | tail -n 1; }
 wval() { sed -n "s/^$2=//p" "$T/$1.wirecheck" | tail -n 1; }
-dropped() {
-    echo $(( $(val "$1" dropped_full) + $(val "$1" dropped_too_big) + $(val "$1" dropped_invalid) + \
-             $(val "$1" dropped_disconnected) + $(val "$1" dropped_write_error) ))
-}
-expect() {
-    run=$1 what=$2
-    shift 2
-    if [ "$@" ]; then pass "$run: $what"; else fail "$run: $what" "got $*"; fi
-}
 
 # client RUN EP ARGS...: the ASan client in the foreground (BIN to override).
 # TLSDEF: this script's defaults (4 MiB queue, 1 s timeouts, 100 ms first
