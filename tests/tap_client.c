@@ -350,6 +350,7 @@ static void check_fail(const char *capture, uint64_t frame, const char *what) {
 static int bytes_eq(dnstap_bytes_t b, const uint8_t *p, size_t n) {
     return b.data != NULL && b.len == n && memcmp(b.data, p, n) == 0;
 }
+
 /* Check one decoded message; return its sequence number or -1. */
 static long long check_msg(const char *cap, uint64_t fno, const dnstap_msg_t *m, int full) {
     uint8_t q[64], r[96];
@@ -642,7 +643,6 @@ static void *producer_thread(void *arg) {
     return NULL;
 }
 
-
 /* dnstap_poll(), timed; notes the first connection (phase steady) */
 static uint64_t poll_calls, poll_max_ns, polls_until_connected, connected_ms;
 static int connected, ending;
@@ -665,6 +665,23 @@ static void print_log_counts(void) {
     printf("log_errors=%llu\nlog_warnings=%llu\ntls_failed_lines=%llu\ntls_ok_lines=%llu\nskipverify_lines=%llu\n"
            "first_tls_failure=%s\n", n_error, n_warn, n_hs_failed, n_tls_ok, n_skipverify, first_hs_failed);
 }
+
+#ifdef COUNT_ALLOCS
+/* Once the library is done (phase start again, after dnstap_tls_free()):
+   each phase reached, live and peak as bytes above what was live before
+   dnstap_init(). */
+static void print_allocs(void) {
+    int p;
+    for (p = PH_INIT; p < PH_N; p++)
+        if (ph_entered[p])
+            printf("allocs_%s=%llu\nalloc_bytes_%s=%llu\npeak_live_%s=%lld\nlive_at_start_of_%s=%lld\n",
+                   ph_name[p], ph_allocs[p], ph_name[p], ph_bytes[p], ph_name[p],
+                   ph_peak[p] - ph_live0[PH_INIT], ph_name[p], ph_live0[p] - ph_live0[PH_INIT]);
+    printf("live_after_tls_free=%lld\n", ph_live0[PH_START] - ph_live0[PH_INIT]);
+}
+#else
+static void print_allocs(void) {}
+#endif
 
 int main(int argc, char **argv) {
     const char *endpoint = NULL, *accepted_path = NULL;
@@ -786,15 +803,12 @@ int main(int argc, char **argv) {
     printf("init=%s\ninit_code=%d\n", dnstap_result_str(r), (int)r);
     if (r != DNSTAP_OK) fprintf(stderr, "dnstap_init: %s\n", dnstap_result_str(r));
     if (init_only || r != DNSTAP_OK) {
-        print_log_counts();
-#ifdef COUNT_ALLOCS
-        printf("allocs_init=%llu\nalloc_bytes_init=%llu\npeak_live_init=%lld\nlive_at_start_of_connect=%lld\n",
-               ph_allocs[PH_INIT], ph_bytes[PH_INIT], ph_peak[PH_INIT] - ph_live0[PH_INIT],
-               ph_live0[PH_CONNECT] - ph_live0[PH_INIT]);
-#endif
 #ifdef TAP_CLIENT_TLS
         if (r == DNSTAP_OK) dnstap_tls_free(&tls);   /* a failed dnstap_init() has done it */
 #endif
+        SET_PHASE(PH_START);
+        print_log_counts();
+        print_allocs();
         for (k = 0; k < nq; k++) {
             free(prod[k].acc.v);
             free(prod[k].lat.v);
@@ -897,13 +911,7 @@ int main(int argc, char **argv) {
 #ifdef TAP_CLIENT_TLS
     dnstap_tls_free(&tls);
 #endif
-#ifdef COUNT_ALLOCS
-    {
-        long long left = live_bytes - ph_live0[PH_INIT];
-        SET_PHASE(PH_START);
-        ph_live0[PH_START] = left;
-    }
-#endif
+    SET_PHASE(PH_START);   /* the library is done: what is live now stays */
 
     /* merge the producers' figures */
     {
@@ -962,18 +970,7 @@ int main(int argc, char **argv) {
            (unsigned long long)poll_calls, (unsigned long long)poll_max_ns,
            (unsigned long long)polls_until_connected, (unsigned long long)connected_ms);
     print_log_counts();
-#ifdef COUNT_ALLOCS
-    {
-        int p;
-        /* live and peak: bytes above what was live before dnstap_init() */
-        for (p = PH_INIT; p < PH_N; p++)
-            if (ph_entered[p])
-                printf("allocs_%s=%llu\nalloc_bytes_%s=%llu\npeak_live_%s=%lld\nlive_at_start_of_%s=%lld\n",
-                       ph_name[p], ph_allocs[p], ph_name[p], ph_bytes[p], ph_name[p],
-                       ph_peak[p] - ph_live0[PH_INIT], ph_name[p], ph_live0[p] - ph_live0[PH_INIT]);
-        printf("live_after_tls_free=%lld\n", ph_live0[PH_START]);
-    }
-#endif
+    print_allocs();
 
     {
         uint64_t dropped = st.dropped_full + st.dropped_too_big + st.dropped_invalid + st.dropped_disconnected +
