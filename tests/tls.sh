@@ -282,7 +282,7 @@ def analyze(d):
         conns += 1
         if b"protobuf:dnstap" in data or b"tap_client" in data:
             clear += 1
-        p = 0
+        p, encrypted = 0, False
         while p + 5 <= len(data):
             t, l = data[p], int.from_bytes(data[p + 3:p + 5], "big")
             if t not in (20, 21, 22, 23):
@@ -290,7 +290,11 @@ def analyze(d):
                 break
             types[t] = types.get(t, 0) + 1
             rec = data[p + 5:p + 5 + l]
-            if t == 22 and rec[:1] == b"\x01":
+            # after ChangeCipherSpec a handshake record (Finished) is
+            # ciphertext, whose first byte may be 1 like a ClientHello's
+            if t == 20:
+                encrypted = True
+            if t == 22 and not encrypted and rec[:1] == b"\x01":
                 snis.add(sni_of(rec[4:]))
             p += 5 + l
     print("connections=%d" % conns)
