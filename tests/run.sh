@@ -67,6 +67,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/interop.sh ] && step interop tests/interop.sh "$B"
 [ -x tests/live.sh ] && step "live receivers" tests/live.sh "$B"
 [ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"
+[ -x tests/dnsmasq.sh ] && step "dnsmasq with dnstap (examples/dnsmasq)" tests/dnsmasq.sh "$B"
 [ -x tests/examples.sh ] && step "capture and reader examples" tests/examples.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
 [ -x tests/tls.sh ] && step "TLS through Mbed TLS" tests/tls.sh "$B"
