@@ -3200,7 +3200,8 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
         pfd.events = POLLOUT;
         pfd.revents = 0;
         if (poll(&pfd, 1, 0) == 0) return DNSTAP_ERR_AGAIN;
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return DNSTAP_ERR_CONNECT;
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return DNSTAP_ERR_CONNECT;
+        if (err != 0) { errno = err; return DNSTAP_ERR_CONNECT; }   /* the log line names it */
         s->in_progress = 0;
         return DNSTAP_OK;
     }
