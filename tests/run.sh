@@ -56,6 +56,7 @@ freestanding() {
     echo "PASS: freestanding core needs only memcpy and memset ($(size "$B/freestanding.o" | awk 'NR==2{print $1}') bytes of text on x86-64)"
 }
 step freestanding freestanding
+[ -x tests/host_build.sh ] && step "host builds: include order, feature macros, encode only without nanopb" tests/host_build.sh "$B"
 
 step "schema: embedded nanopb block is current" tests/regen.sh --check
 step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
