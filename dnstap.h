@@ -86,6 +86,37 @@
    Accounting: dnstap_stats() gives logged, sent, dropped by cause and queued,
    with logged == sent + dropped + queued at every quiet moment.
 
+   dnstap_init() checks the endpoint (and resolves a host name) but does not
+   connect: the first connection is made by dnstap_poll(). A server that
+   drops privileges after dnstap_init() connects as the unprivileged user, so
+   a unix socket must be writable by that user (else the log says "cannot
+   connect (Permission denied)"). tls:// loads its certificates and keys in
+   dnstap_init(), while still privileged.
+
+   Forking servers (a child per TCP connection, as dnsmasq): the child calls
+   dnstap_forget() first, then logs over its own connection (dnstap_init()
+   again), hands encoded frames to the parent (dnstap_encode_frame() in the
+   child, dnstap_log_frame() in the parent), or logs nothing. See FORKING
+   SERVERS at dnstap_forget() below; examples/dnsmasq does the second.
+
+   LOG LINES
+   ---------
+   desc.logger gets one line per event (no newline) and its level, from
+   dnstap_poll() (tls:// also from dnstap_init()). Every line starts with
+   "dnstap: ":
+     INFO   dnstap: connected to ENDPOINT
+     WARN   dnstap: ENDPOINT: RESULT[ (SYSTEM ERROR)]; reconnecting in N ms
+     ERROR  dnstap: ENDPOINT: RESULT[ (SYSTEM ERROR)]   (shutting down: no retry)
+     WARN   dnstap: Dropped dnstap messages: N   (CoreDNS's words; at most once
+                                                  per drop_report_ms)
+     ERROR/WARN  dnstap: ENDPOINT: ...   tls:// setup, certificate and
+                                         handshake failures with Mbed TLS's reason
+   RESULT is dnstap_result_str() of the failure ("cannot connect", "write
+   failed", "connection closed by peer", "timed out", ...); SYSTEM ERROR is
+   strerror() of the failed system call's errno, given for the stock
+   transports. For example:
+     dnstap: unix:///run/dnstap.sock: cannot connect (Permission denied); reconnecting in 85 ms
+
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
@@ -240,6 +271,20 @@
    nanopb 0.4.x (tested with 0.4.7), default build options. The ">>schema"
    block is the output of `nanopb_generator.py dnstap.proto`, unchanged except
    that the .pb.c part follows the .pb.h part without its #include line.
+   A build that only encodes (DNSTAP_NO_DECODE and DNSTAP_NO_NANOPB_ENCODE,
+   live tap included) needs no nanopb header and no nanopb runtime.
+
+   BUILDING INTO A HOST
+   --------------------
+   The implementation compiles before or after the host's own headers, with
+   _GNU_SOURCE, _DEFAULT_SOURCE or neither defined. Included first with none
+   of them, it defines _DEFAULT_SOURCE (what gcc and clang give by default),
+   so the host's headers still declare what the host uses (e.g. `uint`).
+   Feature macros count only before the first system header: a host that
+   defines them in a header of its own (dnsmasq.h defines _GNU_SOURCE)
+   includes that header before dnstap.h, or defines them with -D. Under
+   strict -std=c99 with no feature macro, dnstap.h included after system
+   headers finds POSIX hidden and stops with an #error saying so.
 */
 
 /* The implementation's POSIX helpers need POSIX declarations, which a
@@ -2817,7 +2862,7 @@ static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
     if (d > tap->reported_drops) {
         dnstap__line_t l;
         l.n = 0;
-        dnstap__addu(dnstap__add(&l, "Dropped dnstap messages: "), d - tap->reported_drops);
+        dnstap__addu(dnstap__add(&l, "dnstap: Dropped dnstap messages: "), d - tap->reported_drops);
         dnstap__say(tap, DNSTAP_LOG_WARN, &l);
         tap->reported_drops = d;
     }

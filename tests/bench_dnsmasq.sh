@@ -63,7 +63,7 @@ run() { # name port trace|cpu extra-args...: one dnsperf run against a fresh dns
     set -- "$DNSMASQ" -k --no-resolv --no-hosts --server="127.0.0.1#$UP" --listen-address=127.0.0.1 \
         --bind-interfaces --port="$port" --cache-size=1000 --log-facility="$T/$name.log" \
         --pid-file="$T/$name.pid" "$@"
-    rm -f "$T/$name.pid"
+    rm -f "$T/$name.pid" "$T/$name.log"
     if [ "$mode" = trace ]; then
         # only these calls stop the process (seccomp-bpf); the tap makes them, answers are sendmsg()
         strace -f --seccomp-bpf -qq -e trace=write,writev,sendto -o "$T/$name.trace" "$@" &
@@ -91,7 +91,7 @@ run() { # name port trace|cpu extra-args...: one dnsperf run against a fresh dns
     wait "$top" 2>/dev/null || true
     done_q=$(sed -n 's/.*Queries completed: *\([0-9]*\).*/\1/p' "$T/$name.perf")
     lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$T/$name.perf")
-    stats=$(grep 'dnstap: logged' "$T/$name.log" | head -n 1 | sed 's/.*dnstap: //')
+    stats=$(grep 'dnstap: logged' "$T/$name.log" | tail -n 1 | sed 's/.*dnstap: //')   # at exit
     if [ "$mode" = trace ]; then echo "$name $done_q $lost - $((w1 - w0)) ${stats:--}"
     else echo "$name $done_q $lost $((cpu1 - cpu0)) - ${stats:--}"; fi
 }
