@@ -183,12 +183,17 @@
    LIMITS
    ------
    Data frame payloads are limited by the encoder's payload_max (default
-   DNSTAP_PAYLOAD_MAX_DEFAULT = 262,140 bytes: the largest frame fstrm_capture
-   keeps, 4 + 262,140 = 262,144, and enough for any DNS query/response pair
-   of 65,535 bytes each). Receivers differ: golang-dnstap's `dnstap` refuses
-   payloads above 98,304 bytes (DNSTAP_PAYLOAD_MAX_GOLANG); set payload_max
-   to that when it is the receiver. A message above the limit is refused
-   with DNSTAP_ERR_TOO_LONG rather than written for the receiver to drop.
+   DNSTAP_PAYLOAD_MAX_DEFAULT = DNSTAP_PAYLOAD_MAX_GOLANG = 98,304 bytes: the
+   largest payload golang-dnstap's `dnstap` takes; above it, it drops the
+   connection and the frames in flight with it). Every receiver tested takes
+   that much: `dnstap`, fstrm_capture (frames up to 4 + 262,140 bytes) and
+   the capture example. It holds any single DNS message (65,535 bytes at
+   most) with its metadata, and a query with its response when the two add
+   up to less than about 98,000 bytes. For receivers that take more
+   (fstrm_capture: DNSTAP_PAYLOAD_MAX_FSTRM = 262,140, enough for two
+   65,535-byte messages) set payload_max, up to DNSTAP_PAYLOAD_MAX_LIMIT.
+   A message above the limit is refused with DNSTAP_ERR_TOO_LONG rather than
+   written for the receiver to drop.
    Queues: a live tap's queue of N bytes (queue_size / queues) takes, when
    empty, any frame of up to N bytes (4 + payload), wherever its ring stood.
    Frames never straddle the ring's end, so a queue already holding frames
@@ -289,9 +294,9 @@
 #endif
 
 /* Payload limits (the length in a data frame's 4-byte header). */
-#define DNSTAP_PAYLOAD_MAX_DEFAULT 262140u  /* fstrm_capture keeps 4 + 262,140 */
-#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u
 #define DNSTAP_PAYLOAD_MAX_GOLANG  98304u   /* golang-dnstap `dnstap` */
+#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u  /* fstrm_capture keeps 4 + 262,140 */
+#define DNSTAP_PAYLOAD_MAX_DEFAULT DNSTAP_PAYLOAD_MAX_GOLANG  /* every receiver takes it */
 #define DNSTAP_PAYLOAD_MAX_LIMIT   (1u << 26) /* largest payload_max accepted */
 
 /* Frame Streams constants. */

@@ -561,6 +561,51 @@ static void test_empty_queue_any_position(void) {
     }
 }
 
+/* The default payload_max is golang-dnstap's limit: a payload of exactly
+   98,304 bytes is sent, one byte more is refused and counted, before it
+   could reach a receiver that would drop the connection. Setting
+   payload_max keeps larger frames available (two 65,535-byte messages). */
+static void test_payload_max_default(void) {
+    dnstap_encoder_t wide;
+    dnstap_msg_t m;
+    size_t payload;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(tap.enc.payload_max, 98304);
+    CHECK(sized_msg(&m, &tap.enc, 0, 0, 4 + 98304));
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    wide = tap.enc;                  /* the same encoder without the limit, to make one */
+    wide.payload_max = DNSTAP_PAYLOAD_MAX_FSTRM;
+    CHECK(sized_msg(&m, &wide, 0, 1, 4 + 98304 + 1));
+    CHECK_EQ(dnstap_encoded_size(&tap.enc, &m, &payload), DNSTAP_ERR_TOO_LONG);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    seq_msg(&m, 0, 2);
+    m.query_message.data = filler; m.query_message.len = 65535;
+    m.response_message.data = filler; m.response_message.len = 65535;
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    CHECK(drain(&tap));
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 2);
+    CHECK_EQ(dnstap_stats(&tap).sent_bytes, 4 + 98304);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 1);
+    CHECK_EQ(fake.stream_errors, 0);
+
+    fake_reset();
+    {
+        dnstap_desc_t d = tap.desc;
+        d.payload_max = DNSTAP_PAYLOAD_MAX_FSTRM;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    }
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK(drain(&tap));
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 1);
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK(dnstap_stats(&tap).sent_bytes > 2 * 65535);
+}
+
 static void test_handshake_failures_and_backoff(void) {
     dnstap_msg_t m;
     uint64_t prev = 0, start;
@@ -1219,6 +1264,7 @@ int main(void) {
     TEST(test_ring_wraps);
     TEST(test_empty_queue_takes_half_plus);
     TEST(test_empty_queue_any_position);
+    TEST(test_payload_max_default);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
