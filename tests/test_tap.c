@@ -710,7 +710,7 @@ typedef struct receiver_t {
     int silent;                 /* accept the connection, never send ACCEPT */
     dnstap_reader_t reader;
     uint8_t rbuf[4096];
-    size_t frames, finished;
+    size_t frames, finished, ends;
 } receiver_t;
 
 static receiver_t rx;
@@ -730,19 +730,20 @@ static int receiver_listen(void) {
     return 0;
 }
 
-/* Serve the receiver side a little: accept, read, answer. */
-static void receiver_step(void) {
+/* Serve the receiver side a little: accept, read up to max (<= 4096) bytes
+   once, answer. Returns the bytes read. */
+static size_t receiver_read(size_t max) {
     uint8_t in[4096];
     ssize_t n;
     size_t pos = 0;
     if (rx.fd < 0) {
         rx.fd = accept(rx.lfd, NULL, NULL);
-        if (rx.fd < 0) return;
+        if (rx.fd < 0) return 0;
         fcntl(rx.fd, F_SETFL, O_NONBLOCK);
         dnstap_reader_init(&rx.reader, rx.rbuf, sizeof rx.rbuf);
     }
-    n = recv(rx.fd, in, sizeof in, 0);
-    if (n == 0) { close(rx.fd); rx.fd = -1; return; }
+    n = recv(rx.fd, in, max < sizeof in ? max : sizeof in, 0);
+    if (n == 0) { close(rx.fd); rx.fd = -1; __atomic_add_fetch(&rx.ends, 1, __ATOMIC_RELEASE); return 0; }
     while (n > 0 && pos < (size_t)n) {
         dnstap_frame_t fr;
         size_t used = 0;
@@ -765,7 +766,10 @@ static void receiver_step(void) {
             rx.finished++;
         }
     }
+    return n > 0 ? (size_t)n : 0;
 }
+
+static void receiver_step(void) { (void)receiver_read(4096); }
 
 static void real_tap(dnstap_t *t, const char *endpoint) {
     dnstap_desc_t d;
@@ -862,6 +866,89 @@ static void test_real_socket_silent_receiver(void) {
     close(rx.lfd);
     unlink(sock_path);
 }
+
+/* A slow receiver: 8 KB every 50 ms (160 KB/s), never stalled long enough
+   for the write timeout; at full speed once slow_fast is set. */
+static volatile int slow_quit, slow_fast;
+static void *slow_receiver_main(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&slow_quit, __ATOMIC_ACQUIRE)) {
+        size_t got = 0, n;
+        int fast = __atomic_load_n(&slow_fast, __ATOMIC_ACQUIRE);
+        while ((fast || got < 8192) && (n = receiver_read(fast ? 4096 : 8192 - got)) > 0) got += n;
+        (void)poll(NULL, 0, fast ? 1 : 50);
+    }
+    return NULL;
+}
+
+/* 1 MB queued for a receiver that needs ~6 s for it; the shutdown limit is
+   500 ms. dnstap_run() (or, threaded, dnstap_thread_stop()) returns with
+   the tap closed within the limit (plus a generous margin for a loaded
+   machine), the rest dropped and counted; the receiver got exactly what
+   was counted as sent. */
+static void slow_receiver_shutdown(int threaded) {
+    char ep[128];
+    pthread_t rth;
+    size_t i;
+    uint64_t t0, elapsed, end;
+    dnstap_result_t r;
+    dnstap_stats_t s;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    tap.desc.shutdown_timeout_ms = 500;
+    slow_quit = slow_fast = 0;
+    pthread_create(&rth, NULL, slow_receiver_main, NULL);
+    if (threaded) {
+        CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+        for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && !DNSTAP__LOAD_ACQ(&tap.accepting);)
+            (void)poll(NULL, 0, 1);
+    } else {
+        for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && tap.state != DNSTAP__S_RUNNING;)
+            (void)dnstap_poll(&tap, dnstap_clock_ms());
+    }
+    CHECK(DNSTAP__LOAD_ACQ(&tap.accepting));
+    for (i = 0; i < 12000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        (void)dnstap_log(&tap, &m);
+    }
+    t0 = dnstap_clock_ms();
+    if (threaded) {
+        r = dnstap_thread_stop(&tap);
+    } else {
+        dnstap_shutdown(&tap, t0);
+        r = dnstap_run(&tap, 4000);
+    }
+    elapsed = dnstap_clock_ms() - t0;
+    s = dnstap_stats(&tap);
+    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the limit\n",
+           threaded ? "dnstap_thread_stop()" : "dnstap_run()", (unsigned long long)elapsed,
+           (unsigned long long)s.sent, (unsigned long long)s.dropped_disconnected);
+    CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
+    CHECK(dnstap_closed(&tap));
+    CHECK(elapsed < 500 + 2500);
+    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(s.queued, 0);
+    CHECK(s.dropped_disconnected > 0);
+    CHECK_EQ(s.dropped_disconnected + s.dropped_full + s.sent, s.logged);
+    CHECK(invariant_ok(&tap));
+    /* what the receiver still has to read, at full speed, to the end */
+    __atomic_store_n(&slow_fast, 1, __ATOMIC_RELEASE);
+    for (end = dnstap_clock_ms() + 10000; dnstap_clock_ms() < end && !__atomic_load_n(&rx.ends, __ATOMIC_ACQUIRE);)
+        (void)poll(NULL, 0, 5);
+    __atomic_store_n(&slow_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK_EQ(rx.ends, 1);
+    CHECK_EQ(rx.frames, s.sent);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+static void test_real_socket_slow_receiver_run(void) { slow_receiver_shutdown(0); }
+static void test_real_socket_slow_receiver_thread_stop(void) { slow_receiver_shutdown(1); }
 
 /* The optional writer thread: the program only logs. */
 static volatile int receiver_quit;
@@ -1241,5 +1328,7 @@ int main(void) {
     TEST(test_close_now);
     TEST(test_no_reconnect_storm);
     TEST(test_receiver_leaves_under_load);
+    TEST(test_real_socket_slow_receiver_run);
+    TEST(test_real_socket_slow_receiver_thread_stop);
     return TEST_EXIT();
 }
