@@ -86,6 +86,19 @@
    Accounting: dnstap_stats() gives logged, sent, dropped by cause and queued,
    with logged == sent + dropped + queued at every quiet moment.
 
+   Connection. While connected, the receiver has nothing to say until
+   FINISH: dnstap_io() asks for readability and every dnstap_poll() reads,
+   so a FINISH or end of stream closes the connection at the next poll,
+   also while frames flow. A lost connection is retried after a backoff
+   (backoff_min_ms, doubling up to backoff_max_ms, +-25 % jitter) that starts
+   over only once a connection has stayed up backoff_reset_ms (5000): a
+   receiver that accepts and drops connections at once meets a growing delay.
+   Shutdown is bounded: shutdown_timeout_ms (5000) after dnstap_shutdown()
+   the tap is closed whatever the receiver does; frames still queued then
+   are dropped (counted in dropped_disconnected), STOP is written only if
+   the transport takes it at once. dnstap_run() and dnstap_thread_stop()
+   end within that limit. dnstap_close_now() ends a tap at once.
+
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
@@ -670,8 +683,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    3. After DNSTAP_ERR_AGAIN the library calls again with the *same* buf and
       len (what mbedtls_ssl_write() requires); after a partial write of n it
       continues with buf + n, len - n.
-   4. The library calls the transport only from dnstap_poll() (and the POSIX
-      helpers built on it), never from dnstap_log(), never re-entrantly.
+   4. The library calls the transport only from dnstap_poll() and
+      dnstap_close_now() (and the POSIX helpers built on them), never from
+      dnstap_log(), never re-entrantly.
    5. Any other negative value means the connection is dead: the library
       calls close() once, then connect() again after a backoff.
    6. connect() starts or continues connecting: DNSTAP_OK once connected,
@@ -699,8 +713,9 @@ typedef enum dnstap_log_level_t {
     DNSTAP_LOG_ERROR = 1, DNSTAP_LOG_WARN = 2, DNSTAP_LOG_INFO = 3
 } dnstap_log_level_t;
 
-/* Messages about connections and drops; called from dnstap_poll() only
-   (and, for tls:// endpoints, from dnstap_init(): setup errors, skipverify). */
+/* Messages about connections and drops; called from dnstap_poll() and
+   dnstap_close_now() only (and, for tls:// endpoints, from dnstap_init():
+   setup errors, skipverify). */
 typedef struct dnstap_logger_t {
     void (*func)(void *ctx, dnstap_log_level_t level, const char *message);
     void *ctx;
@@ -737,10 +752,13 @@ typedef struct dnstap_desc_t {
     bool unidirectional;       /* no READY/ACCEPT/FINISH (files: always) */
     uint32_t backoff_min_ms;   /* first reconnect delay (100), doubles ... */
     uint32_t backoff_max_ms;   /* ... up to this (10000); +-25 % jitter */
+    uint32_t backoff_reset_ms; /* a connection up this long starts the backoff over (5000) */
     uint32_t connect_timeout_ms;    /* [dial timeout] 4000 */
     uint32_t handshake_timeout_ms;  /* READY -> ACCEPT 4000 */
     uint32_t write_timeout_ms;      /* no write progress while data waits: 4000 */
     uint32_t finish_timeout_ms;     /* STOP -> FINISH at shutdown: 4000 */
+    uint32_t shutdown_timeout_ms;   /* dnstap_shutdown() -> closed, at most: 5000; what is
+                                       still queued then is dropped (dropped_disconnected) */
     uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
     uint32_t thread_wake_ms;        /* writer thread, when idle: looks for new frames this often (10) */
     dnstap_logger_t logger;
@@ -801,7 +819,7 @@ typedef struct dnstap_stats_t {
     uint64_t connects;             /* handshakes completed */
     uint64_t reconnects;           /* connections lost or refused, then retried */
     uint64_t handshake_failures;   /* ACCEPT missing, wrong or late */
-    uint64_t timeouts;             /* connect, handshake, write or FINISH timeouts */
+    uint64_t timeouts;             /* connect, handshake, write, FINISH or shutdown timeouts */
 } dnstap_stats_t;
 
 /* What the host's event loop should wait for before the next dnstap_poll(). */
@@ -831,8 +849,9 @@ typedef struct dnstap_t {
     /* private: connection state */
     int state, accepting, shutting_down, open, reconnect;
     uint8_t *stock_frame;          /* dnstap_log_all(): this tap's copy of the frame */
-    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms, shutdown_ms;
-    uint64_t idle_since_ms;        /* all sent since then (0: busy) */
+    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms;
+    uint64_t shutdown_ms;          /* closed by then at the latest, after dnstap_shutdown() */
+    uint64_t connected_ms;         /* when the connection began to carry data */
     uint32_t backoff_ms, rng;
     unsigned tx_queue;             /* queue being sent from */
     uint32_t tx_off;               /* bytes of the current run already written */
@@ -893,15 +912,27 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
    finish_timeout_ms), close. Keep calling dnstap_poll() until
-   dnstap_closed(). Frames still queued at the end count as dropped. */
+   dnstap_closed(): it is closed by now_ms + shutdown_timeout_ms at the
+   latest (the poll at that time drops what is still queued, writes STOP
+   only if the transport takes it at once, and closes). Frames still queued
+   at the end count as dropped. */
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now_ms);
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap);
+
+/* End now, for a program that must exit at once: drop what is queued
+   (counted), write STOP only if the transport takes it at once, close.
+   Call it from the thread that polls the tap; with the writer thread
+   running, call it instead of dnstap_thread_stop(): it stops and joins the
+   thread. Afterwards dnstap_closed() is true. */
+DNSTAP_API void dnstap_close_now(dnstap_t *tap);
 
 /* Counters, from the thread that calls dnstap_poll() (or when quiet). */
 DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap);
 
 /* POSIX: a monotonic clock in milliseconds; and a blocking loop that polls
-   the tap until it is closed or timeout_ms passed (for programs ending). */
+   the tap until it is closed or timeout_ms passed (for programs ending).
+   After dnstap_shutdown() it returns by the shutdown limit at the latest;
+   DNSTAP_ERR_TIMEOUT if the tap is still open (dnstap_close_now() ends it). */
 DNSTAP_API uint64_t dnstap_clock_ms(void);
 DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 
@@ -909,7 +940,7 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
    every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
-   dnstap_thread_stop() shuts the tap down (bounded by its timeouts) and
+   dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
@@ -2405,12 +2436,9 @@ static uint64_t dnstap__q_discard(dnstap_queue_t *q) {
 /* >>tap -----------------------------------------------------------------
    Producer side: dnstap_log*(). */
 
-#ifndef DNSTAP__PROBE_AFTER_MS
-#define DNSTAP__PROBE_AFTER_MS 20   /* idle this long: check the receiver is still there */
-#endif
-
 enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT,
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
+enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's thread_stop */
 
 /* Reserve need bytes on q for a frame, counting a drop when they are not there. */
 static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
@@ -2595,7 +2623,6 @@ static void dnstap__close_transport(dnstap_t *tap) {
     if (tap->open && tap->tr.close) tap->tr.close(tap->tr.ctx);
     tap->open = 0;
     DNSTAP__STORE_REL(&tap->accepting, 0);
-    tap->idle_since_ms = 0;
     tap->tx_off = 0;
     tap->again_buf = NULL;
     tap->again_len = 0;
@@ -2641,7 +2668,11 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     }
     tap->reconnects++;
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED) dnstap__discard_queued(tap);
-    /* capped exponential backoff with +-25 % jitter */
+    /* capped exponential backoff with +-25 % jitter; it starts over only
+       after a connection that lasted, so a receiver that accepts and drops
+       every connection at once is not hammered */
+    if (was == DNSTAP__S_RUNNING && now >= tap->connected_ms + tap->desc.backoff_reset_ms)
+        tap->backoff_ms = tap->desc.backoff_min_ms;
     tap->rng = tap->rng * 1103515245u + 12345u;
     jitter = tap->backoff_ms / 2 ? (tap->rng >> 8) % (tap->backoff_ms / 2) : 0;
     delay = tap->backoff_ms - tap->backoff_ms / 4 + jitter;
@@ -2700,7 +2731,6 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
             continue;
         }
         idle = 0;
-        tap->idle_since_ms = 0;
         n = dnstap__xwrite(tap, q->buf + start + tap->tx_off, run - tap->tx_off);
         if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
         if (n < 0) return (dnstap_result_t)n;
@@ -2750,17 +2780,45 @@ static bool dnstap__queued(const dnstap_t *tap) {
     return false;
 }
 
-/* A receiver sends nothing between ACCEPT and FINISH: end of stream or
-   any byte now means the connection is gone or broken. */
+/* A receiver sends nothing between ACCEPT and FINISH: FINISH or end of
+   stream now means it has gone (DNSTAP_ERR_CLOSED), anything else that the
+   stream is broken. A frame not yet whole waits for the next call. */
 static dnstap_result_t dnstap__probe(dnstap_t *tap) {
-    int n;
+    dnstap_frame_t f;
+    bool got;
+    dnstap_result_t e;
     if (tap->tr.read == NULL) return DNSTAP_OK;
-    n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
-    if (n == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
-    if (n == 0) return DNSTAP_ERR_CLOSED;
-    if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;
-    if (n > 0) return DNSTAP_ERR_SEQUENCE;
-    return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    e = dnstap__read_control(tap, &f, &got);
+    if (e == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
+    if (e == DNSTAP_ERR_HANDSHAKE) return DNSTAP_ERR_SEQUENCE;
+    if (e != DNSTAP_OK) return e;
+    return f.kind == DNSTAP_FRAME_CONTROL && f.control == DNSTAP_CONTROL_FINISH ? DNSTAP_ERR_CLOSED
+                                                                               : DNSTAP_ERR_SEQUENCE;
+}
+
+/* The end that does not wait (the shutdown limit, dnstap_close_now()): what
+   is queued is dropped and counted; STOP (or the rest of a STOP under way)
+   is written if the stream is at a frame boundary and the transport takes
+   it at once; then close. */
+static void dnstap__end_now(dnstap_t *tap, const char *why) {
+    uint64_t before = tap->dropped_disconnected;
+    dnstap__line_t l;
+    DNSTAP__STORE_REL(&tap->shutting_down, 1);
+    if (tap->state == DNSTAP__S_RUNNING && tap->tx_off == 0 && tap->again_buf == NULL)
+        dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP, DNSTAP__S_CLOSED);
+    if (tap->state == DNSTAP__S_CTL && (tap->ctl_next == DNSTAP__S_FINISH || tap->ctl_next == DNSTAP__S_CLOSED)) {
+        while (tap->ctl_off < tap->ctl_len) {
+            int n = dnstap__xwrite(tap, tap->ctl + tap->ctl_off, tap->ctl_len - tap->ctl_off);
+            if (n <= 0) break;
+            tap->ctl_off += (size_t)n;
+        }
+    }
+    dnstap__close_final(tap);
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__add(dnstap__addu(dnstap__add(&l, "; closed, dropping "), tap->dropped_disconnected - before),
+                " queued messages");
+    dnstap__say(tap, DNSTAP_LOG_WARN, &l);
 }
 
 static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
@@ -2781,13 +2839,18 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
     dnstap_result_t r = DNSTAP_OK;
     unsigned steps;
     if (tap == NULL) return DNSTAP_ERR_INVALID;
+    if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && now >= tap->shutdown_ms) {
+        tap->timeouts++;
+        tap->last_error = DNSTAP_ERR_TIMEOUT;
+        dnstap__end_now(tap, "shutdown_timeout_ms reached");
+        return DNSTAP_ERR_TIMEOUT;
+    }
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && tap->state != DNSTAP__S_RUNNING &&
         tap->state != DNSTAP__S_CLOSED)
         dnstap__discard_queued(tap);
     for (steps = 0; steps < 16; steps++) {
         switch (tap->state) {
         case DNSTAP__S_IDLE:
-            if (tap->shutting_down && now >= tap->shutdown_ms) { dnstap__close_final(tap); goto out; }
             if (now < tap->next_connect_ms) goto out;
             tap->state = DNSTAP__S_CONNECTING;
             tap->open = 1;
@@ -2822,7 +2885,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             tap->state = tap->ctl_next;
             if (tap->state == DNSTAP__S_RUNNING) {
                 tap->connects++;
-                tap->backoff_ms = tap->desc.backoff_min_ms;
+                tap->connected_ms = now;
                 tap->last_progress_ms = now;
                 DNSTAP__STORE_REL(&tap->accepting, 1);
                 dnstap__line_t l;
@@ -2864,13 +2927,11 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
         case DNSTAP__S_RUNNING: {
             bool blocked;
             dnstap_result_t e;
-            if (tap->idle_since_ms && now >= tap->idle_since_ms + DNSTAP__PROBE_AFTER_MS && dnstap__queued(tap)) {
-                /* after an idle spell, look whether the receiver went away
-                   before writing into a dead connection: over TCP the first
-                   write would "succeed" and its frames vanish */
-                e = dnstap__probe(tap);
-                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
-            }
+            /* on every step, busy or idle: a receiver that sent FINISH or
+               left is seen before more is written into a dead connection
+               (over TCP such writes "succeed" and their frames vanish) */
+            e = dnstap__probe(tap);
+            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             e = dnstap__send_data(tap, now, &blocked);
             if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (blocked) {
@@ -2879,7 +2940,6 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 goto out;
             }
             tap->last_progress_ms = now;
-            if (!tap->idle_since_ms) tap->idle_since_ms = now | 1;   /* all sent: idle from now */
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
@@ -2905,7 +2965,6 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
     switch (tap->state) {
     case DNSTAP__S_IDLE:
         io.deadline_ms = tap->next_connect_ms;
-        if (tap->shutting_down && tap->shutdown_ms < io.deadline_ms) io.deadline_ms = tap->shutdown_ms;
         break;
     case DNSTAP__S_CONNECTING:
         if (tap->tr.want) {
@@ -2926,6 +2985,7 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.deadline_ms = tap->deadline_ms;
         break;
     case DNSTAP__S_RUNNING:
+        io.want_read = tap->tr.read != NULL;   /* FINISH or end of stream: dnstap_poll() reads it */
         if (tap->again_buf) {
             io.want_write = true;
             io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
@@ -2937,6 +2997,8 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.deadline_ms = UINT64_MAX;
         break;
     }
+    if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && tap->shutdown_ms < io.deadline_ms)
+        io.deadline_ms = tap->shutdown_ms;
     if (tap->state != DNSTAP__S_CLOSED && io.deadline_ms > tap->last_report_ms + tap->desc.drop_report_ms &&
         dnstap__dropped(tap) > tap->reported_drops)
         io.deadline_ms = tap->last_report_ms + tap->desc.drop_report_ms;
@@ -2946,9 +3008,8 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
     if (tap == NULL || tap->shutting_down) return;
     DNSTAP__STORE_REL(&tap->shutting_down, 1);
-    /* one last attempt to connect if not connected; bounded in time */
-    tap->shutdown_ms = now + tap->desc.connect_timeout_ms + tap->desc.handshake_timeout_ms;
-    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;
+    tap->shutdown_ms = now + tap->desc.shutdown_timeout_ms;   /* closed by then, whatever happens */
+    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;   /* one last attempt to connect */
 }
 
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap) {
@@ -2997,10 +3058,12 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
 #define DNSTAP__DEFAULT(field, value) if (tap->desc.field == 0) tap->desc.field = (value)
     DNSTAP__DEFAULT(backoff_min_ms, 100);
     DNSTAP__DEFAULT(backoff_max_ms, 10000);
+    DNSTAP__DEFAULT(backoff_reset_ms, 5000);
     DNSTAP__DEFAULT(connect_timeout_ms, 4000);
     DNSTAP__DEFAULT(handshake_timeout_ms, 4000);
     DNSTAP__DEFAULT(write_timeout_ms, 4000);
     DNSTAP__DEFAULT(finish_timeout_ms, 4000);
+    DNSTAP__DEFAULT(shutdown_timeout_ms, 5000);
     DNSTAP__DEFAULT(drop_report_ms, 10000);
     DNSTAP__DEFAULT(thread_wake_ms, 10);
 #undef DNSTAP__DEFAULT
@@ -3304,6 +3367,7 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
         now = dnstap_clock_ms();
         (void)dnstap_poll(tap, now);
     }
+    if (!dnstap_closed(tap)) (void)dnstap_poll(tap, now);   /* a shutdown limit due now closes it */
     return dnstap_closed(tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
 }
 
@@ -3321,10 +3385,14 @@ static void *dnstap__writer_main(void *arg) {
         uint64_t now = dnstap_clock_ms(), sent = tap->sent;
         dnstap_io_t io;
         uint64_t wait, nap = quiet == 0 ? 0 : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
-        if (DNSTAP__LOAD_ACQ(&tap->thread_stop) && !tap->shutting_down) dnstap_shutdown(tap, now);
+        int stop = DNSTAP__LOAD_ACQ(&tap->thread_stop);
+        if (stop == DNSTAP__STOP_NOW) { dnstap__end_now(tap, "dnstap_close_now()"); break; }
+        if (stop && !tap->shutting_down) dnstap_shutdown(tap, now);
         io = dnstap_io(tap, now);
         wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
-        if (wait > nap && !(io.want_read || io.want_write)) wait = nap;
+        /* new frames wake nobody: nap while no write waits, even when the
+           connection is watched for reads */
+        if (wait > nap && !io.want_write && (!io.want_read || tap->state == DNSTAP__S_RUNNING)) wait = nap;
         if (wait > tap->desc.thread_wake_ms) wait = tap->desc.thread_wake_ms;
         if (wait) {
             struct pollfd pfd;
@@ -3349,14 +3417,19 @@ DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) {
     return DNSTAP_OK;
 }
 
-DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+/* Ask the writer thread to stop (DNSTAP__STOP_SHUTDOWN or _NOW) and join it. */
+static dnstap_result_t dnstap__thread_join(dnstap_t *tap, int how) {
     pthread_t th;
     if (tap == NULL || !tap->thread_running) return DNSTAP_ERR_INVALID;
-    DNSTAP__STORE_REL(&tap->thread_stop, 1);
+    DNSTAP__STORE_REL(&tap->thread_stop, how);
     DNSTAP_MEMCPY(&th, tap->thread.bytes, sizeof th);
     (void)pthread_join(th, NULL);
     tap->thread_running = 0;
     return tap->last_error;
+}
+
+DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+    return dnstap__thread_join(tap, DNSTAP__STOP_SHUTDOWN);
 }
 #endif /* DNSTAP_WITH_THREAD */
 #else
@@ -3375,6 +3448,14 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 #endif
+
+DNSTAP_API void dnstap_close_now(dnstap_t *tap) {
+    if (tap == NULL) return;
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD)
+    if (tap->thread_running) { (void)dnstap__thread_join(tap, DNSTAP__STOP_NOW); return; }
+#endif
+    if (tap->state != DNSTAP__S_CLOSED) dnstap__end_now(tap, "dnstap_close_now()");
+}
 
 /* >>tls -----------------------------------------------------------------
    tls:// endpoints: Mbed TLS (2.28 or 3.x) over the stock TCP transport,

@@ -88,10 +88,15 @@ typedef struct fake_t {
     unsigned again_every;        /* every k-th write call would block (0: never) */
     long fail_at;                /* fail when the stream reaches this offset (-1: never) */
     int fail_once;               /* after failing, behave */
-    int accept_mode;             /* 0 ACCEPT, 1 silence, 2 ACCEPT of another type, 3 close */
+    int accept_mode;             /* 0 ACCEPT, 1 silence, 2 ACCEPT of another type, 3 close,
+                                    4 ACCEPT, then end of stream at once and
+                                      writes after START fail (a reset) */
     int connect_mode;            /* 0 at once, 1 would block forever, 2 refuse */
     int stall_after_start;       /* would block forever once START is seen */
     int finish_mode;             /* 0 FINISH, 1 silence */
+    int metered;                 /* take at most `budget` bytes, then would block */
+    long budget;                 /* refilled by the test: a slow receiver */
+    size_t leave_after;          /* after this many data frames: FINISH, end of stream (once) */
     /* state */
     int connected, connections, closes;
     long offset;                 /* bytes taken over all connections */
@@ -104,6 +109,10 @@ typedef struct fake_t {
     int saw_ready, saw_start, saw_stop, clean_end;
     uint8_t reply[128];
     size_t reply_len, reply_off;
+    int eof_after_reply;         /* the peer has closed its side once the reply is read */
+    int left;                    /* sent FINISH and closed its side, still takes bytes */
+    long taken_after_leave;      /* bytes of write calls made after that */
+    size_t conn_frames;          /* data frames on this connection */
     /* what arrived */
     uint32_t seqs[MAX_SEQ];
     unsigned producer[MAX_SEQ];
@@ -119,6 +128,8 @@ static dnstap_result_t fake_connect(void *ctx) {
     f->connections++;
     f->saw_ready = f->saw_start = f->saw_stop = 0;
     f->reply_len = f->reply_off = 0;
+    f->eof_after_reply = f->left = 0;
+    f->conn_frames = 0;
     f->again_buf = NULL;
     dnstap_reader_init(&f->reader, f->rbuf, sizeof f->rbuf);
     return DNSTAP_OK;
@@ -145,7 +156,8 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
         if (fr.kind == DNSTAP_FRAME_CONTROL) {
             if (fr.control == DNSTAP_CONTROL_READY) {
                 f->saw_ready = 1;
-                if (f->accept_mode == 0) fake_reply(f, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
+                if (f->accept_mode == 0 || f->accept_mode == 4) fake_reply(f, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
+                if (f->accept_mode == 4) f->eof_after_reply = 1;
                 if (f->accept_mode == 2) fake_reply(f, DNSTAP_CONTROL_ACCEPT, "protobuf:other.Type");
             } else if (fr.control == DNSTAP_CONTROL_START) {
                 f->saw_start = 1;
@@ -161,6 +173,12 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
                 f->producer[f->nseq] = m.query_port;
                 f->nseq++;
             }
+            if (++f->conn_frames == f->leave_after) {
+                fake_reply(f, DNSTAP_CONTROL_FINISH, NULL);
+                f->eof_after_reply = 1;
+                f->left = 1;
+                f->leave_after = 0;
+            }
         }
     }
 }
@@ -169,10 +187,12 @@ static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
     fake_t *f = (fake_t *)ctx;
     size_t n = len;
     if (!f->connected) return DNSTAP_ERR_IO;
+    if (f->accept_mode == 4 && f->saw_start) return DNSTAP_ERR_CLOSED;
     if (f->again_buf && (f->again_buf != buf || f->again_len != len)) f->violations++;
     f->again_buf = NULL;
     f->calls++;
-    if ((f->again_every && f->calls % f->again_every == 0) || (f->stall_after_start && f->saw_start)) {
+    if ((f->again_every && f->calls % f->again_every == 0) || (f->stall_after_start && f->saw_start) ||
+        (f->metered && f->budget <= 0)) {
         f->again_buf = buf;
         f->again_len = len;
         return DNSTAP_ERR_AGAIN;
@@ -185,7 +205,10 @@ static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
         if (f->offset + (long)n > f->fail_at) n = (size_t)(f->fail_at - f->offset);
     }
     if (f->max_per_write && n > f->max_per_write) n = f->max_per_write;
+    if (f->metered && n > (size_t)f->budget) n = (size_t)f->budget;
     if (n == 0) return DNSTAP_ERR_IO;
+    if (f->metered) f->budget -= (long)n;
+    if (f->left) f->taken_after_leave += (long)n;
     fake_take(f, buf, n);
     f->offset += (long)n;
     return (int)n;
@@ -195,7 +218,7 @@ static int fake_read(void *ctx, uint8_t *buf, size_t len) {
     fake_t *f = (fake_t *)ctx;
     size_t n = f->reply_len - f->reply_off;
     if (!f->connected) return DNSTAP_ERR_IO;
-    if (n == 0) return f->accept_mode == 3 && f->saw_ready ? 0 : DNSTAP_ERR_AGAIN;
+    if (n == 0) return (f->accept_mode == 3 && f->saw_ready) || f->eof_after_reply ? 0 : DNSTAP_ERR_AGAIN;
     if (n > len) n = len;
     memcpy(buf, f->reply + f->reply_off, n);
     f->reply_off += n;
@@ -952,7 +975,7 @@ typedef struct receiver_t {
     int silent;                 /* accept the connection, never send ACCEPT */
     dnstap_reader_t reader;
     uint8_t rbuf[4096];
-    size_t frames, finished;
+    size_t frames, finished, ends;
 } receiver_t;
 
 static receiver_t rx;
@@ -972,19 +995,20 @@ static int receiver_listen(void) {
     return 0;
 }
 
-/* Serve the receiver side a little: accept, read, answer. */
-static void receiver_step(void) {
+/* Serve the receiver side a little: accept, read up to max (<= 4096) bytes
+   once, answer. Returns the bytes read. */
+static size_t receiver_read(size_t max) {
     uint8_t in[4096];
     ssize_t n;
     size_t pos = 0;
     if (rx.fd < 0) {
         rx.fd = accept(rx.lfd, NULL, NULL);
-        if (rx.fd < 0) return;
+        if (rx.fd < 0) return 0;
         fcntl(rx.fd, F_SETFL, O_NONBLOCK);
         dnstap_reader_init(&rx.reader, rx.rbuf, sizeof rx.rbuf);
     }
-    n = recv(rx.fd, in, sizeof in, 0);
-    if (n == 0) { close(rx.fd); rx.fd = -1; return; }
+    n = recv(rx.fd, in, max < sizeof in ? max : sizeof in, 0);
+    if (n == 0) { close(rx.fd); rx.fd = -1; __atomic_add_fetch(&rx.ends, 1, __ATOMIC_RELEASE); return 0; }
     while (n > 0 && pos < (size_t)n) {
         dnstap_frame_t fr;
         size_t used = 0;
@@ -1007,7 +1031,10 @@ static void receiver_step(void) {
             rx.finished++;
         }
     }
+    return n > 0 ? (size_t)n : 0;
 }
+
+static void receiver_step(void) { (void)receiver_read(4096); }
 
 static void real_tap(dnstap_t *t, const char *endpoint) {
     dnstap_desc_t d;
@@ -1104,6 +1131,89 @@ static void test_real_socket_silent_receiver(void) {
     close(rx.lfd);
     unlink(sock_path);
 }
+
+/* A slow receiver: 8 KB every 50 ms (160 KB/s), never stalled long enough
+   for the write timeout; at full speed once slow_fast is set. */
+static volatile int slow_quit, slow_fast;
+static void *slow_receiver_main(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&slow_quit, __ATOMIC_ACQUIRE)) {
+        size_t got = 0, n;
+        int fast = __atomic_load_n(&slow_fast, __ATOMIC_ACQUIRE);
+        while ((fast || got < 8192) && (n = receiver_read(fast ? 4096 : 8192 - got)) > 0) got += n;
+        (void)poll(NULL, 0, fast ? 1 : 50);
+    }
+    return NULL;
+}
+
+/* 1 MB queued for a receiver that needs ~6 s for it; the shutdown limit is
+   500 ms. dnstap_run() (or, threaded, dnstap_thread_stop()) returns with
+   the tap closed within the limit (plus a generous margin for a loaded
+   machine), the rest dropped and counted; the receiver got exactly what
+   was counted as sent. */
+static void slow_receiver_shutdown(int threaded) {
+    char ep[128];
+    pthread_t rth;
+    size_t i;
+    uint64_t t0, elapsed, end;
+    dnstap_result_t r;
+    dnstap_stats_t s;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    tap.desc.shutdown_timeout_ms = 500;
+    slow_quit = slow_fast = 0;
+    pthread_create(&rth, NULL, slow_receiver_main, NULL);
+    if (threaded) {
+        CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+        for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && !DNSTAP__LOAD_ACQ(&tap.accepting);)
+            (void)poll(NULL, 0, 1);
+    } else {
+        for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && tap.state != DNSTAP__S_RUNNING;)
+            (void)dnstap_poll(&tap, dnstap_clock_ms());
+    }
+    CHECK(DNSTAP__LOAD_ACQ(&tap.accepting));
+    for (i = 0; i < 12000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        (void)dnstap_log(&tap, &m);
+    }
+    t0 = dnstap_clock_ms();
+    if (threaded) {
+        r = dnstap_thread_stop(&tap);
+    } else {
+        dnstap_shutdown(&tap, t0);
+        r = dnstap_run(&tap, 4000);
+    }
+    elapsed = dnstap_clock_ms() - t0;
+    s = dnstap_stats(&tap);
+    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the limit\n",
+           threaded ? "dnstap_thread_stop()" : "dnstap_run()", (unsigned long long)elapsed,
+           (unsigned long long)s.sent, (unsigned long long)s.dropped_disconnected);
+    CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
+    CHECK(dnstap_closed(&tap));
+    CHECK(elapsed < 500 + 2500);
+    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(s.queued, 0);
+    CHECK(s.dropped_disconnected > 0);
+    CHECK_EQ(s.dropped_disconnected + s.dropped_full + s.sent, s.logged);
+    CHECK(invariant_ok(&tap));
+    /* what the receiver still has to read, at full speed, to the end */
+    __atomic_store_n(&slow_fast, 1, __ATOMIC_RELEASE);
+    for (end = dnstap_clock_ms() + 10000; dnstap_clock_ms() < end && !__atomic_load_n(&rx.ends, __ATOMIC_ACQUIRE);)
+        (void)poll(NULL, 0, 5);
+    __atomic_store_n(&slow_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK_EQ(rx.ends, 1);
+    CHECK_EQ(rx.frames, s.sent);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+static void test_real_socket_slow_receiver_run(void) { slow_receiver_shutdown(0); }
+static void test_real_socket_slow_receiver_thread_stop(void) { slow_receiver_shutdown(1); }
 
 /* The optional writer thread: the program only logs. */
 static volatile int receiver_quit;
@@ -1255,6 +1365,210 @@ static void test_drop_reports(void) {
     finish(&tap);
 }
 
+/* ---- the end, reconnects, a receiver leaving ---------------------------- */
+
+/* A slow receiver (64 KB every 1.5 s, never stalled long enough for the
+   write timeout) and 3 MB queued: dnstap_shutdown() ends at
+   shutdown_timeout_ms (default 5000), the rest dropped and counted, not after
+   the minute the receiver would need. */
+static void test_shutdown_limit_slow_receiver(void) {
+    uint64_t start, t0 = 0, refill;
+    size_t i;
+    dnstap_stats_t s;
+    fake_reset();
+    fake.metered = 1;
+    fake.budget = 65536;
+    CHECK_EQ(fake_tap(&tap, 1 << 22, 1), DNSTAP_OK);
+    CHECK_EQ(tap.desc.shutdown_timeout_ms, 5000);
+    for (i = 0; i < 30000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    }
+    start = sim_now = 1000;
+    refill = start + 1500;
+    for (;;) {
+        if (sim_now >= refill) { fake.budget = 65536; refill += 1500; }
+        if (sim_now == start + 1500) { dnstap_shutdown(&tap, sim_now); t0 = sim_now; }
+        (void)dnstap_poll(&tap, sim_now);
+        if (dnstap_closed(&tap) || sim_now > start + 120000) break;
+        sim_now += 10;
+    }
+    s = dnstap_stats(&tap);
+    printf("  closed %llu ms after dnstap_shutdown(): %llu sent, %llu dropped at the limit\n",
+           (unsigned long long)(sim_now - t0), (unsigned long long)s.sent,
+           (unsigned long long)s.dropped_disconnected);
+    CHECK(dnstap_closed(&tap));
+    CHECK(sim_now - t0 <= 5000);
+    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(tap.last_error, DNSTAP_ERR_TIMEOUT);
+    CHECK_EQ(s.connects, 1);
+    CHECK_EQ(s.queued, 0);
+    CHECK_EQ(s.dropped_full, 0);
+    CHECK(s.sent > 0 && s.dropped_disconnected > 0);
+    CHECK_EQ(s.dropped_disconnected, s.logged - s.sent);
+    CHECK(invariant_ok(&tap));
+    for (i = 0; i < s.sent; i++) accepted[i] = (uint32_t)i;
+    CHECK(arrived_exactly(accepted, (size_t)s.sent));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.violations, 0);
+}
+
+/* dnstap_close_now(): closed at once, the queue dropped and counted; STOP
+   when the stream is at a frame boundary, none inside a frame. And the
+   shutdown limit also cuts a handshake shorter than its own timeout. */
+static void test_close_now(void) {
+    dnstap_msg_t m;
+    dnstap_stats_t s;
+    uint64_t t0;
+    int i;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    dnstap_close_now(&tap);
+    s = dnstap_stats(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(fake.saw_stop, 1);
+    CHECK_EQ(fake.clean_end, 1);
+    CHECK_EQ(fake.nseq, 0);
+    CHECK_EQ(s.sent, 0);
+    CHECK_EQ(s.dropped_disconnected, 100);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);
+    CHECK(invariant_ok(&tap));
+
+    /* the receiver took part of a frame: no STOP after it */
+    fake_reset();
+    fake.metered = 1;
+    fake.budget = 1 << 20;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    fake.budget = 150;
+    run_for(&tap, 1, 10);
+    CHECK(tap.tx_off > 0);
+    dnstap_close_now(&tap);
+    s = dnstap_stats(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(fake.saw_stop, 0);
+    CHECK_EQ(fake.closes, 1);
+    CHECK(s.sent >= 1 && s.sent == fake.nseq);
+    CHECK_EQ(s.dropped_disconnected, 100 - s.sent);
+    CHECK(invariant_ok(&tap));
+
+    /* a silent receiver, the limit (1 s) shorter than the handshake timeout (4 s) */
+    fake_reset();
+    fake.accept_mode = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    tap.desc.shutdown_timeout_ms = 1000;
+    sim_now = 50000;
+    run_for(&tap, 1, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_ACCEPT);
+    t0 = sim_now;
+    dnstap_shutdown(&tap, t0);
+    run_for(&tap, 10000, 10);
+    CHECK(dnstap_closed(&tap));
+    CHECK(sim_now - 10 - t0 <= 1000);
+    CHECK(invariant_ok(&tap));
+}
+
+/* A receiver that ACCEPTs and drops every connection at once gets no more
+   connections in 15 s than the backoff schedule allows (100, 200, ... up to
+   1600 ms here, -25 % at most), not one every 100 ms; a connection that
+   stayed up backoff_reset_ms starts the schedule over. */
+static void test_no_reconnect_storm(void) {
+    uint64_t start, t = 0, b, delay;
+    unsigned allowed = 1;
+    uint32_t i = 0;
+    dnstap_msg_t m;
+    fake_reset();
+    fake.accept_mode = 4;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    CHECK_EQ(tap.desc.backoff_reset_ms, 5000);
+    start = sim_now = 1000000;
+    while (sim_now < start + 15000) {
+        seq_msg(&m, 0, i++);
+        (void)dnstap_log(&tap, &m);
+        (void)dnstap_poll(&tap, sim_now);
+        sim_now += 10;
+    }
+    for (b = tap.desc.backoff_min_ms; t + b - b / 4 <= 15000;
+         b = b * 2 < tap.desc.backoff_max_ms ? b * 2 : tap.desc.backoff_max_ms) {
+        t += b - b / 4;
+        allowed++;
+    }
+    printf("  15 s of a receiver that drops every connection: %d connections (the backoff allows %u)\n",
+           fake.connections, allowed);
+    CHECK(fake.connections >= 5);
+    CHECK(fake.connections <= (int)allowed);
+    CHECK_EQ(dnstap_stats(&tap).connects, fake.connections);
+    CHECK_EQ(fake.nseq, 0);
+    /* the receiver comes right and stays 5 s; then one loss waits ~100 ms */
+    fake.accept_mode = 0;
+    for (start = sim_now; sim_now < start + 2000 + 5000; sim_now += 10) {
+        seq_msg(&m, 0, i++);
+        (void)dnstap_log(&tap, &m);
+        (void)dnstap_poll(&tap, sim_now);
+    }
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    CHECK(sim_now >= tap.connected_ms + 5000);
+    fake.fail_at = fake.offset;
+    fake.fail_once = 1;
+    seq_msg(&m, 0, i++);
+    (void)dnstap_log(&tap, &m);
+    (void)dnstap_poll(&tap, sim_now);
+    CHECK_EQ(tap.state, DNSTAP__S_IDLE);
+    delay = tap.next_connect_ms - sim_now;
+    CHECK(delay >= 75 && delay <= 125);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, fake.nseq);
+    CHECK_EQ(fake.stream_errors, 0);
+}
+
+/* Full load: frames are logged faster than the receiver takes them (2000
+   bytes per poll), so the queue never drains. After 500 frames the
+   receiver sends FINISH and closes its side but still takes bytes, as a
+   TCP peer does: the next dnstap_poll() reads it, closes and reconnects
+   after the backoff. */
+static void test_receiver_leaves_under_load(void) {
+    unsigned step, polls_after_leave = 0;
+    uint32_t i = 0;
+    int k;
+    fake_reset();
+    fake.metered = 1;
+    fake.leave_after = 500;
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    sim_now = 2000000;
+    for (step = 0; step < 5000 && fake.connections < 2; step++) {
+        for (k = 0; k < 40; k++) {
+            dnstap_msg_t m;
+            seq_msg(&m, 0, i++);
+            (void)dnstap_log(&tap, &m);
+        }
+        fake.budget = 2000;
+        if (fake.left && fake.connected) polls_after_leave++;
+        (void)dnstap_poll(&tap, sim_now);
+        sim_now += 1;
+    }
+    printf("  after FINISH: %u polls and %ld bytes on the same connection, %d connections in %u polls\n",
+           polls_after_leave, fake.taken_after_leave, fake.connections, step);
+    CHECK(dnstap_stats(&tap).queued > 0);
+    CHECK(polls_after_leave <= 1);
+    CHECK_EQ(fake.taken_after_leave, 0);
+    CHECK_EQ(tap.last_error, DNSTAP_ERR_CLOSED);
+    CHECK_EQ(fake.connections, 2);
+    CHECK_EQ(dnstap_stats(&tap).reconnects, 1);
+    fake.metered = 0;
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, fake.nseq);
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.violations, 0);
+}
+
 int main(void) {
     TEST(test_plain_stream);
     TEST(test_one_byte_writes);
@@ -1279,5 +1593,11 @@ int main(void) {
     TEST(test_idle_file_tap);
     TEST(test_endpoints);
     TEST(test_drop_reports);
+    TEST(test_shutdown_limit_slow_receiver);
+    TEST(test_close_now);
+    TEST(test_no_reconnect_storm);
+    TEST(test_receiver_leaves_under_load);
+    TEST(test_real_socket_slow_receiver_run);
+    TEST(test_real_socket_slow_receiver_thread_stop);
     return TEST_EXIT();
 }
