@@ -117,6 +117,19 @@
    transports. For example:
      dnstap: unix:///run/dnstap.sock: cannot connect (Permission denied); reconnecting in 85 ms
 
+   Connection. While connected, the receiver has nothing to say until
+   FINISH: dnstap_io() asks for readability and every dnstap_poll() reads,
+   so a FINISH or end of stream closes the connection at the next poll,
+   also while frames flow. A lost connection is retried after a backoff
+   (backoff_min_ms, doubling up to backoff_max_ms, +-25 % jitter) that starts
+   over only once a connection has stayed up backoff_reset_ms (5000): a
+   receiver that accepts and drops connections at once meets a growing delay.
+   Shutdown is bounded: shutdown_timeout_ms (5000) after dnstap_shutdown()
+   the tap is closed whatever the receiver does; frames still queued then
+   are dropped (counted in dropped_disconnected), STOP is written only if
+   the transport takes it at once. dnstap_run() and dnstap_thread_stop()
+   end within that limit. dnstap_close_now() ends a tap at once.
+
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
@@ -214,12 +227,25 @@
    LIMITS
    ------
    Data frame payloads are limited by the encoder's payload_max (default
-   DNSTAP_PAYLOAD_MAX_DEFAULT = 262,140 bytes: the largest frame fstrm_capture
-   keeps, 4 + 262,140 = 262,144, and enough for any DNS query/response pair
-   of 65,535 bytes each). Receivers differ: golang-dnstap's `dnstap` refuses
-   payloads above 98,304 bytes (DNSTAP_PAYLOAD_MAX_GOLANG); set payload_max
-   to that when it is the receiver. A message above the limit is refused
-   with DNSTAP_ERR_TOO_LONG rather than written for the receiver to drop.
+   DNSTAP_PAYLOAD_MAX_DEFAULT = DNSTAP_PAYLOAD_MAX_GOLANG = 98,304 bytes: the
+   largest payload golang-dnstap's `dnstap` takes; above it, it drops the
+   connection and the frames in flight with it). Every receiver tested takes
+   that much: `dnstap`, fstrm_capture (frames up to 4 + 262,140 bytes) and
+   the capture example. It holds any single DNS message (65,535 bytes at
+   most) with its metadata, and a query with its response when the two add
+   up to less than about 98,000 bytes. For receivers that take more
+   (fstrm_capture: DNSTAP_PAYLOAD_MAX_FSTRM = 262,140, enough for two
+   65,535-byte messages) set payload_max, up to DNSTAP_PAYLOAD_MAX_LIMIT.
+   A message above the limit is refused with DNSTAP_ERR_TOO_LONG rather than
+   written for the receiver to drop.
+   Queues: a live tap's queue of N bytes (queue_size / queues) takes, when
+   empty, any frame of up to N bytes (4 + payload), wherever its ring stood.
+   Frames never straddle the ring's end, so a queue already holding frames
+   takes a frame only if a contiguous run of free bytes fits it: size queues
+   at several times the largest frame (with `full`, a frame is about 100
+   bytes plus the DNS messages). A frame larger than N is refused with
+   DNSTAP_ERR_TOO_LONG (dropped_too_big), one that finds no room with
+   DNSTAP_ERR_FULL (dropped_full).
    Control frames are at most 512 bytes and content types at most 256 bytes,
    as in libfstrm; the reader enforces both.
 
@@ -331,9 +357,9 @@
 #endif
 
 /* Payload limits (the length in a data frame's 4-byte header). */
-#define DNSTAP_PAYLOAD_MAX_DEFAULT 262140u  /* fstrm_capture keeps 4 + 262,140 */
-#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u
 #define DNSTAP_PAYLOAD_MAX_GOLANG  98304u   /* golang-dnstap `dnstap` */
+#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u  /* fstrm_capture keeps 4 + 262,140 */
+#define DNSTAP_PAYLOAD_MAX_DEFAULT DNSTAP_PAYLOAD_MAX_GOLANG  /* every receiver takes it */
 #define DNSTAP_PAYLOAD_MAX_LIMIT   (1u << 26) /* largest payload_max accepted */
 
 /* Frame Streams constants. */
@@ -707,8 +733,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    3. After DNSTAP_ERR_AGAIN the library calls again with the *same* buf and
       len (what mbedtls_ssl_write() requires); after a partial write of n it
       continues with buf + n, len - n.
-   4. The library calls the transport only from dnstap_poll() (and the POSIX
-      helpers built on it), never from dnstap_log(), never re-entrantly.
+   4. The library calls the transport only from dnstap_poll() and
+      dnstap_close_now() (and the POSIX helpers built on them), never from
+      dnstap_log(), never re-entrantly.
    5. Any other negative value means the connection is dead: the library
       calls close() once, then connect() again after a backoff.
    6. connect() starts or continues connecting: DNSTAP_OK once connected,
@@ -717,7 +744,21 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    7. fd() (optional) gives a descriptor for the host's poll()/epoll, or -1;
       want() (optional) says whether a connect() in progress waits to read
       or to write (a TLS handshake mostly reads), so the host does not spin.
-   8. Callbacks must not call back into dnstap. */
+   8. Callbacks must not call back into dnstap.
+   9. writev() (optional) takes several buffers as one write, in order, and
+      returns how many bytes it took from their start; rules 1, 2, 4, 5 and
+      8 apply. Rule 3 does not: after DNSTAP_ERR_AGAIN or a partial write the
+      library calls again from the first byte not taken, possibly with more
+      buffers after it. So give it only for transports that keep no state
+      between calls (a plain socket: sendmsg(), writev()); a TLS transport
+      gives write() alone. When present it carries every data write: each
+      queue's frames as at most two buffers (before and after the ring's
+      wrap), all queues in one call; control frames go through write(). */
+typedef struct dnstap_iovec_t {
+    const uint8_t *base;
+    size_t len;
+} dnstap_iovec_t;
+
 typedef struct dnstap_transport_t {
     dnstap_result_t (*connect)(void *ctx);
     int (*write)(void *ctx, const uint8_t *buf, size_t len);
@@ -727,17 +768,28 @@ typedef struct dnstap_transport_t {
     int (*want)(void *ctx);   /* optional: while connect() is in progress, what it
                                  waits for: DNSTAP_WANT_READ | DNSTAP_WANT_WRITE */
     void *ctx;
+    int (*writev)(void *ctx, const dnstap_iovec_t *iov, int iovcnt);   /* optional (rule 9) */
 } dnstap_transport_t;
 
 #define DNSTAP_WANT_READ  1
 #define DNSTAP_WANT_WRITE 2
 
+/* Flush policy defaults (FLUSH POLICY in the manual). */
+#ifndef DNSTAP_FLUSH_BYTES
+#define DNSTAP_FLUSH_BYTES 32768u
+#endif
+#ifndef DNSTAP_FLUSH_MS
+#define DNSTAP_FLUSH_MS 10u
+#endif
+#define DNSTAP_FLUSH_AT_ONCE 1u   /* as flush_bytes: every frame is written as soon as it is seen */
+
 typedef enum dnstap_log_level_t {
     DNSTAP_LOG_ERROR = 1, DNSTAP_LOG_WARN = 2, DNSTAP_LOG_INFO = 3
 } dnstap_log_level_t;
 
-/* Messages about connections and drops; called from dnstap_poll() only
-   (and, for tls:// endpoints, from dnstap_init(): setup errors, skipverify). */
+/* Messages about connections and drops; called from dnstap_poll() and
+   dnstap_close_now() only (and, for tls:// endpoints, from dnstap_init():
+   setup errors, skipverify). */
 typedef struct dnstap_logger_t {
     void (*func)(void *ctx, dnstap_log_level_t level, const char *message);
     void *ctx;
@@ -760,7 +812,8 @@ typedef struct dnstap_desc_t {
                                   "tcp://[v6]:port", "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
-    size_t queue_size;         /* its size in bytes, split evenly among queues */
+    size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
+                                  queue takes any frame up to its share (LIMITS) */
     unsigned queues;           /* producer queues, one per logging thread (1) */
     uint32_t write_buffer;     /* [writebuffer] SO_SNDBUF bytes for TCP (system default) */
     dnstap_bytes_t identity;   /* [identity] default: the host name, where there is one */
@@ -773,12 +826,19 @@ typedef struct dnstap_desc_t {
     bool unidirectional;       /* no READY/ACCEPT/FINISH (files: always) */
     uint32_t backoff_min_ms;   /* first reconnect delay (100), doubles ... */
     uint32_t backoff_max_ms;   /* ... up to this (10000); +-25 % jitter */
+    uint32_t backoff_reset_ms; /* a connection up this long starts the backoff over (5000) */
     uint32_t connect_timeout_ms;    /* [dial timeout] 4000 */
     uint32_t handshake_timeout_ms;  /* READY -> ACCEPT 4000 */
     uint32_t write_timeout_ms;      /* no write progress while data waits: 4000 */
     uint32_t finish_timeout_ms;     /* STOP -> FINISH at shutdown: 4000 */
+    uint32_t shutdown_timeout_ms;   /* dnstap_shutdown() -> closed, at most: 5000; what is
+                                       still queued then is dropped (dropped_disconnected) */
     uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
     uint32_t thread_wake_ms;        /* writer thread, when idle: looks for new frames this often (10) */
+    uint32_t flush_bytes;           /* FLUSH POLICY: write once this many bytes are queued ... */
+    uint32_t flush_ms;              /* ... or the oldest frame has waited this long (defaults:
+                                       DNSTAP_FLUSH_BYTES, DNSTAP_FLUSH_MS); flush_bytes =
+                                       DNSTAP_FLUSH_AT_ONCE: write every frame at once */
     dnstap_logger_t logger;
     dnstap_transport_t transport;   /* your own transport; wins over .endpoint */
     /* TLS, for tls:// endpoints (DNSTAP_WITH_MBEDTLS) */
@@ -827,6 +887,7 @@ typedef struct dnstap_stats_t {
     uint64_t logged;               /* dnstap_log() calls (including refused ones) */
     uint64_t sent;                 /* frames written whole to the transport */
     uint64_t sent_bytes;
+    uint64_t writes;               /* data writes the transport took (write() or writev() calls) */
     uint64_t dropped_full;         /* queue full */
     uint64_t dropped_too_big;      /* above payload_max or the queue size */
     uint64_t dropped_invalid;      /* missing type, bad enum value */
@@ -837,7 +898,7 @@ typedef struct dnstap_stats_t {
     uint64_t connects;             /* handshakes completed */
     uint64_t reconnects;           /* connections lost or refused, then retried */
     uint64_t handshake_failures;   /* ACCEPT missing, wrong or late */
-    uint64_t timeouts;             /* connect, handshake, write or FINISH timeouts */
+    uint64_t timeouts;             /* connect, handshake, write, FINISH or shutdown timeouts */
 } dnstap_stats_t;
 
 /* What the host's event loop should wait for before the next dnstap_poll(). */
@@ -867,13 +928,17 @@ typedef struct dnstap_t {
     /* private: connection state */
     int state, accepting, shutting_down, open, reconnect;
     uint8_t *stock_frame;          /* dnstap_log_all(): this tap's copy of the frame */
-    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms, shutdown_ms;
-    uint64_t idle_since_ms;        /* all sent since then (0: busy) */
+    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms;
+    uint64_t shutdown_ms;          /* closed by then at the latest, after dnstap_shutdown() */
+    uint64_t connected_ms;         /* when the connection began to carry data */
     uint32_t backoff_ms, rng;
     unsigned tx_queue;             /* queue being sent from */
     uint32_t tx_off;               /* bytes of the current run already written */
     const uint8_t *again_buf;      /* retry with the same arguments after AGAIN */
     size_t again_len;
+    bool data_blocked;             /* a data write would block: wait until writable */
+    uint64_t pending_since_ms;     /* dnstap_poll() first saw frames waiting (DNSTAP__NONE: none) */
+    uint64_t writes;
     uint8_t ctl[64];               /* control frame being sent: READY, START (42 bytes), STOP */
     size_t ctl_len, ctl_off;
     int ctl_next;                  /* state after the control frame is sent */
@@ -963,15 +1028,27 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
    finish_timeout_ms), close. Keep calling dnstap_poll() until
-   dnstap_closed(). Frames still queued at the end count as dropped. */
+   dnstap_closed(): it is closed by now_ms + shutdown_timeout_ms at the
+   latest (the poll at that time drops what is still queued, writes STOP
+   only if the transport takes it at once, and closes). Frames still queued
+   at the end count as dropped. */
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now_ms);
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap);
+
+/* End now, for a program that must exit at once: drop what is queued
+   (counted), write STOP only if the transport takes it at once, close.
+   Call it from the thread that polls the tap; with the writer thread
+   running, call it instead of dnstap_thread_stop(): it stops and joins the
+   thread. Afterwards dnstap_closed() is true. */
+DNSTAP_API void dnstap_close_now(dnstap_t *tap);
 
 /* Counters, from the thread that calls dnstap_poll() (or when quiet). */
 DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap);
 
 /* POSIX: a monotonic clock in milliseconds; and a blocking loop that polls
-   the tap until it is closed or timeout_ms passed (for programs ending). */
+   the tap until it is closed or timeout_ms passed (for programs ending).
+   After dnstap_shutdown() it returns by the shutdown limit at the latest;
+   DNSTAP_ERR_TIMEOUT if the tap is still open (dnstap_close_now() ends it). */
 DNSTAP_API uint64_t dnstap_clock_ms(void);
 DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 
@@ -979,7 +1056,7 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
    every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
-   dnstap_thread_stop() shuts the tap down (bounded by its timeouts) and
+   dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
@@ -1008,6 +1085,7 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #if defined(__GLIBC__) && !defined(__USE_XOPEN2K)
 #error "dnstap.h: a strict C build (-std=c99) hid the POSIX declarations: include dnstap.h before other headers, or define _DEFAULT_SOURCE (or _POSIX_C_SOURCE 200809L) before the first #include"
@@ -2376,8 +2454,12 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
    wire, so the writer sends straight from it. Single producer, single
    consumer: the producer owns head and wrap, the consumer owns tail. Frames
    never straddle the end: a frame that does not fit there starts at 0 and
-   wrap marks where the data before it ends. head == tail means empty, so
-   the producer always leaves a gap. */
+   wrap marks where the data before it ends. Each index carries a lap bit
+   that the producer flips when it wraps and the consumer when it follows:
+   head == tail is empty, equal offsets on different laps are full. The
+   consumer may lag at the wrap with nothing left before it; the producer
+   then counts the ring from 0, so an empty ring takes a frame of any size
+   up to cap wherever its indices stand. */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DNSTAP__LOAD_ACQ(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -2401,26 +2483,42 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
 #define DNSTAP__INC64(p)  ((*(p))++)
 #endif
 
+#define DNSTAP__LAP 0x80000000u
+#define DNSTAP__OFF(i) ((i) & ~DNSTAP__LAP)
+#define DNSTAP__QUEUE_CAP_MAX 0x7FFFFFF0u   /* offsets and the lap bit share 32 bits */
+
 static uint8_t *dnstap__q_reserve(dnstap_queue_t *q, uint32_t need, uint32_t *new_head) {
     uint32_t h = q->head, t = DNSTAP__LOAD_ACQ(&q->tail);
-    if (h >= t) {
-        if (q->cap - h >= need) { *new_head = h + need; return q->buf + h; }
-        if (t > need) { DNSTAP__STORE_RLX(&q->wrap, h); *new_head = need; return q->buf; }
-        return NULL;
+    uint32_t ho = DNSTAP__OFF(h), to = DNSTAP__OFF(t);
+    if ((h ^ t) & DNSTAP__LAP) {
+        /* wrapped: free space lies between head and tail, unless the
+           consumer has taken all before the wrap and not yet followed */
+        if (to != q->wrap) {
+            if (to - ho >= need) { *new_head = h + need; return q->buf + ho; }
+            return NULL;
+        }
+        to = 0;
     }
-    if (t - h > need) { *new_head = h + need; return q->buf + h; }
+    if (q->cap - ho >= need) { *new_head = h + need; return q->buf + ho; }
+    if (need <= to || h == t) {    /* start the next lap at 0 */
+        DNSTAP__STORE_RLX(&q->wrap, ho);
+        *new_head = ((h ^ DNSTAP__LAP) & DNSTAP__LAP) | need;
+        return q->buf;
+    }
     return NULL;
 }
 
 /* The consumer's next contiguous run of whole frames: [*start, *start + n). */
 static uint32_t dnstap__q_run(dnstap_queue_t *q, uint32_t *start) {
     uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
-    if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) {
-        t = 0;
-        DNSTAP__STORE_REL(&q->tail, 0);
+    if ((h ^ t) & DNSTAP__LAP) {
+        uint32_t wrap = DNSTAP__LOAD_RLX(&q->wrap);
+        if (DNSTAP__OFF(t) != wrap) { *start = DNSTAP__OFF(t); return wrap - *start; }
+        t = h & DNSTAP__LAP;   /* follow the producer to the next lap */
+        DNSTAP__STORE_REL(&q->tail, t);
     }
-    *start = t;
-    return h >= t ? h - t : DNSTAP__LOAD_RLX(&q->wrap) - t;
+    *start = DNSTAP__OFF(t);
+    return DNSTAP__OFF(h) - *start;
 }
 
 static uint32_t dnstap__frame_len_at(const uint8_t *p) { return 4 + dnstap__get_be32(p); }
@@ -2436,13 +2534,20 @@ static uint64_t dnstap__q_count(const dnstap_queue_t *q, uint64_t *bytes) {
     uint32_t t = q->tail, h = DNSTAP__LOAD_ACQ(&q->head);
     while (t != h) {
         uint32_t l;
-        if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) { t = 0; continue; }
-        l = dnstap__frame_len_at(q->buf + t);
+        if (((h ^ t) & DNSTAP__LAP) && DNSTAP__OFF(t) == DNSTAP__LOAD_RLX(&q->wrap)) { t = h & DNSTAP__LAP; continue; }
+        l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(t));
         t += l;
         frames++;
         *bytes += l;
     }
     return frames;
+}
+
+/* Consumer: bytes queued in q now, from its indices. */
+static uint32_t dnstap__q_bytes(const dnstap_queue_t *q) {
+    uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
+    if ((h ^ t) & DNSTAP__LAP) return DNSTAP__LOAD_RLX(&q->wrap) - DNSTAP__OFF(t) + DNSTAP__OFF(h);
+    return DNSTAP__OFF(h) - DNSTAP__OFF(t);
 }
 
 /* Consumer: drop every frame queued now; returns how many. */
@@ -2460,17 +2565,14 @@ static uint64_t dnstap__q_discard(dnstap_queue_t *q) {
 /* >>tap -----------------------------------------------------------------
    Producer side: dnstap_log*(). */
 
-#ifndef DNSTAP__PROBE_AFTER_MS
-#define DNSTAP__PROBE_AFTER_MS 20   /* idle this long: check the receiver is still there */
-#endif
-
 enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT,
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
+enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's thread_stop */
 
 /* Reserve need bytes on q for a frame, counting a drop when they are not there. */
 static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint8_t *dst;
-    if (need >= q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
+    if (need > q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
     dst = dnstap__q_reserve(q, need, new_head);
     if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
     return dst;
@@ -2668,10 +2770,10 @@ static void dnstap__close_transport(dnstap_t *tap) {
     if (tap->open && tap->tr.close) tap->tr.close(tap->tr.ctx);
     tap->open = 0;
     DNSTAP__STORE_REL(&tap->accepting, 0);
-    tap->idle_since_ms = 0;
     tap->tx_off = 0;
     tap->again_buf = NULL;
     tap->again_len = 0;
+    tap->data_blocked = false;
     tap->ctl_len = tap->ctl_off = 0;
 }
 
@@ -2734,7 +2836,11 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     }
     tap->reconnects++;
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED) dnstap__discard_queued(tap);
-    /* capped exponential backoff with +-25 % jitter */
+    /* capped exponential backoff with +-25 % jitter; it starts over only
+       after a connection that lasted, so a receiver that accepts and drops
+       every connection at once is not hammered */
+    if (was == DNSTAP__S_RUNNING && now >= tap->connected_ms + tap->desc.backoff_reset_ms)
+        tap->backoff_ms = tap->desc.backoff_min_ms;
     tap->rng = tap->rng * 1103515245u + 12345u;
     jitter = tap->backoff_ms / 2 ? (tap->rng >> 8) % (tap->backoff_ms / 2) : 0;
     delay = tap->backoff_ms - tap->backoff_ms / 4 + jitter;
@@ -2778,37 +2884,93 @@ static int dnstap__xwrite(dnstap_t *tap, const uint8_t *buf, size_t len) {
     return n;
 }
 
-/* Send queued frames until all are sent or the transport would block. */
-static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *blocked) {
-    unsigned idle = 0;
-    *blocked = false;
-    while (idle < tap->desc.queues) {
-        dnstap_queue_t *q = &tap->q[tap->tx_queue];
-        uint32_t start, run = dnstap__q_run(q, &start);
-        int n;
-        if (run == 0) {
-            tap->tx_queue = (tap->tx_queue + 1) % tap->desc.queues;
-            idle++;
-            continue;
+/* writev() under rule 9 of the contract. */
+static int dnstap__xwritev(dnstap_t *tap, const dnstap_iovec_t *iov, int k) {
+    size_t total = 0;
+    int i, n;
+    for (i = 0; i < k; i++) total += iov[i].len;
+    n = tap->tr.writev(tap->tr.ctx, iov, k);
+    if (n == DNSTAP_ERR_AGAIN || n == 0) return DNSTAP_ERR_AGAIN;
+    if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : n;
+    if ((size_t)n > total) return DNSTAP_ERR_IO;
+    return n;
+}
+
+#define DNSTAP__IOV_MAX (2 * DNSTAP_MAX_QUEUES)
+#define DNSTAP__WRITE_MAX 0x40000000u   /* bytes per write call: fits an int */
+
+/* What is queued now, in sending order: the queue being sent from (past
+   the tx_off bytes already written), then the others in turn; each as its
+   run before the ring's wrap and its run after it. iq[] gets each buffer's
+   queue. Returns how many buffers. */
+static int dnstap__gather(dnstap_t *tap, dnstap_iovec_t *iov, unsigned *iq) {
+    int k = 0;
+    unsigned i;
+    size_t total = 0;
+    for (i = 0; i < tap->desc.queues && total < DNSTAP__WRITE_MAX; i++) {
+        unsigned qi = (tap->tx_queue + i) % tap->desc.queues;
+        dnstap_queue_t *q = &tap->q[qi];
+        uint32_t start, run = dnstap__q_run(q, &start), skip = i == 0 ? tap->tx_off : 0, h;
+        if (run == 0) continue;
+        iov[k].base = q->buf + start + skip;
+        iov[k].len = run - skip;
+        iq[k++] = qi;
+        h = DNSTAP__LOAD_ACQ(&q->head);
+        if ((h ^ q->tail) & DNSTAP__LAP) {   /* more after the wrap */
+            iov[k].base = q->buf;
+            iov[k].len = DNSTAP__OFF(h);
+            iq[k++] = qi;
         }
-        idle = 0;
-        tap->idle_since_ms = 0;
-        n = dnstap__xwrite(tap, q->buf + start + tap->tx_off, run - tap->tx_off);
-        if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
-        if (n < 0) return (dnstap_result_t)n;
-        tap->last_progress_ms = now;
-        tap->tx_off += (uint32_t)n;
-        /* release every frame now written whole */
-        for (;;) {
-            uint32_t l = dnstap__frame_len_at(q->buf + q->tail);
+        total += run - skip + ((h ^ q->tail) & DNSTAP__LAP ? DNSTAP__OFF(h) : 0);
+    }
+    for (i = 0, total = 0; i < (unsigned)k; i++) {   /* at most DNSTAP__WRITE_MAX in all */
+        if (iov[i].len > DNSTAP__WRITE_MAX - total) iov[i].len = DNSTAP__WRITE_MAX - total;
+        total += iov[i].len;
+        if (total == DNSTAP__WRITE_MAX) return (int)i + 1;
+    }
+    return k;
+}
+
+/* n bytes of the gathered buffers were written: release the frames now
+   written whole, and move on to the next queue after a queue's last. */
+static void dnstap__written(dnstap_t *tap, const dnstap_iovec_t *iov, const unsigned *iq, int k, size_t n) {
+    int j;
+    for (j = 0; j < k && n > 0; j++) {
+        dnstap_queue_t *q = &tap->q[iq[j]];
+        uint32_t start, take = n < iov[j].len ? (uint32_t)n : (uint32_t)iov[j].len;
+        (void)dnstap__q_run(q, &start);   /* past the wrap, for the buffer after it */
+        tap->tx_queue = iq[j];
+        tap->tx_off += take;
+        n -= take;
+        while (tap->tx_off > 0) {
+            uint32_t l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(q->tail));
             if (tap->tx_off < l) break;
             dnstap__q_pop(q, l);
             tap->tx_off -= l;
             tap->sent++;
             tap->sent_bytes += l;
-            if (tap->tx_off == 0) break;
         }
-        if (tap->tx_off == 0) tap->tx_queue = (tap->tx_queue + 1) % tap->desc.queues;  /* fair turns */
+        if (take == iov[j].len && (j + 1 == k || iq[j + 1] != iq[j]))
+            tap->tx_queue = (iq[j] + 1) % tap->desc.queues;   /* fair turns */
+    }
+}
+
+/* Send queued frames until all are sent or the transport would block:
+   with writev(), everything queued in one call; else one run per write(). */
+static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *blocked) {
+    dnstap_iovec_t iov[DNSTAP__IOV_MAX];
+    unsigned iq[DNSTAP__IOV_MAX];
+    int k, n;
+    *blocked = false;
+    while ((k = dnstap__gather(tap, iov, iq)) > 0) {
+        if (tap->tr.writev) n = dnstap__xwritev(tap, iov, k);
+        else n = dnstap__xwrite(tap, iov[0].base, iov[0].len);   /* rule 3: after AGAIN, its own buf */
+        tap->data_blocked = n == DNSTAP_ERR_AGAIN;
+        if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
+        if (n < 0) return (dnstap_result_t)n;
+        tap->writes++;
+        tap->last_progress_ms = now;
+        dnstap__written(tap, iov, iq, tap->tr.writev ? k : 1, (size_t)n);
     }
     return DNSTAP_OK;
 }
@@ -2842,17 +3004,66 @@ static bool dnstap__queued(const dnstap_t *tap) {
     return false;
 }
 
-/* A receiver sends nothing between ACCEPT and FINISH: end of stream or
-   any byte now means the connection is gone or broken. */
+#define DNSTAP__NONE UINT64_MAX
+
+/* The flush policy: when the queued frames are to be written. UINT64_MAX:
+   nothing queued; now: at once (flush_bytes reached, a queue past half
+   full, a write under way, shutting down, or frames dnstap_poll() has not
+   seen yet, so that it notes when); else when the oldest reaches flush_ms,
+   counted from when dnstap_poll() first saw it. */
+static uint64_t dnstap__flush_at(const dnstap_t *tap, uint64_t now) {
+    uint64_t bytes = 0;
+    unsigned i;
+    for (i = 0; i < tap->desc.queues; i++) {
+        uint32_t b = dnstap__q_bytes(&tap->q[i]);
+        if (b > tap->q[i].cap / 2) return now;
+        bytes += b;
+    }
+    if (bytes == 0) return DNSTAP__NONE;
+    if (bytes >= tap->desc.flush_bytes || tap->tx_off || tap->shutting_down || tap->pending_since_ms == DNSTAP__NONE)
+        return now;
+    return tap->pending_since_ms + tap->desc.flush_ms;
+}
+
+/* A receiver sends nothing between ACCEPT and FINISH: FINISH or end of
+   stream now means it has gone (DNSTAP_ERR_CLOSED), anything else that the
+   stream is broken. A frame not yet whole waits for the next call. */
 static dnstap_result_t dnstap__probe(dnstap_t *tap) {
-    int n;
+    dnstap_frame_t f;
+    bool got;
+    dnstap_result_t e;
     if (tap->tr.read == NULL) return DNSTAP_OK;
-    n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
-    if (n == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
-    if (n == 0) return DNSTAP_ERR_CLOSED;
-    if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;
-    if (n > 0) return DNSTAP_ERR_SEQUENCE;
-    return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    e = dnstap__read_control(tap, &f, &got);
+    if (e == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
+    if (e == DNSTAP_ERR_HANDSHAKE) return DNSTAP_ERR_SEQUENCE;
+    if (e != DNSTAP_OK) return e;
+    return f.kind == DNSTAP_FRAME_CONTROL && f.control == DNSTAP_CONTROL_FINISH ? DNSTAP_ERR_CLOSED
+                                                                               : DNSTAP_ERR_SEQUENCE;
+}
+
+/* The end that does not wait (the shutdown limit, dnstap_close_now()): what
+   is queued is dropped and counted; STOP (or the rest of a STOP under way)
+   is written if the stream is at a frame boundary and the transport takes
+   it at once; then close. */
+static void dnstap__end_now(dnstap_t *tap, const char *why) {
+    uint64_t before = tap->dropped_disconnected;
+    dnstap__line_t l;
+    DNSTAP__STORE_REL(&tap->shutting_down, 1);
+    if (tap->state == DNSTAP__S_RUNNING && tap->tx_off == 0 && tap->again_buf == NULL)
+        dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP, DNSTAP__S_CLOSED);
+    if (tap->state == DNSTAP__S_CTL && (tap->ctl_next == DNSTAP__S_FINISH || tap->ctl_next == DNSTAP__S_CLOSED)) {
+        while (tap->ctl_off < tap->ctl_len) {
+            int n = dnstap__xwrite(tap, tap->ctl + tap->ctl_off, tap->ctl_len - tap->ctl_off);
+            if (n <= 0) break;
+            tap->ctl_off += (size_t)n;
+        }
+    }
+    dnstap__close_final(tap);
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__add(dnstap__addu(dnstap__add(&l, "; closed, dropping "), tap->dropped_disconnected - before),
+                " queued messages");
+    dnstap__say(tap, DNSTAP_LOG_WARN, &l);
 }
 
 static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
@@ -2876,13 +3087,18 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
 #if DNSTAP__POSIX
     errno = 0;   /* what a failure below leaves is its cause (see dnstap__add_cause) */
 #endif
+    if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && now >= tap->shutdown_ms) {
+        tap->timeouts++;
+        tap->last_error = DNSTAP_ERR_TIMEOUT;
+        dnstap__end_now(tap, "shutdown_timeout_ms reached");
+        return DNSTAP_ERR_TIMEOUT;
+    }
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && tap->state != DNSTAP__S_RUNNING &&
         tap->state != DNSTAP__S_CLOSED)
         dnstap__discard_queued(tap);
     for (steps = 0; steps < 16; steps++) {
         switch (tap->state) {
         case DNSTAP__S_IDLE:
-            if (tap->shutting_down && now >= tap->shutdown_ms) { dnstap__close_final(tap); goto out; }
             if (now < tap->next_connect_ms) goto out;
             tap->state = DNSTAP__S_CONNECTING;
             tap->open = 1;
@@ -2917,7 +3133,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             tap->state = tap->ctl_next;
             if (tap->state == DNSTAP__S_RUNNING) {
                 tap->connects++;
-                tap->backoff_ms = tap->desc.backoff_min_ms;
+                tap->connected_ms = now;
                 tap->last_progress_ms = now;
                 DNSTAP__STORE_REL(&tap->accepting, 1);
                 dnstap__line_t l;
@@ -2959,12 +3175,15 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
         case DNSTAP__S_RUNNING: {
             bool blocked;
             dnstap_result_t e;
-            if (tap->idle_since_ms && now >= tap->idle_since_ms + DNSTAP__PROBE_AFTER_MS && dnstap__queued(tap)) {
-                /* after an idle spell, look whether the receiver went away
-                   before writing into a dead connection: over TCP the first
-                   write would "succeed" and its frames vanish */
-                e = dnstap__probe(tap);
-                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            /* on every step, busy or idle: a receiver that sent FINISH or
+               left is seen before more is written into a dead connection
+               (over TCP such writes "succeed" and their frames vanish) */
+            e = dnstap__probe(tap);
+            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            if (tap->pending_since_ms == DNSTAP__NONE && dnstap__queued(tap)) tap->pending_since_ms = now;
+            if (!tap->shutting_down && !tap->data_blocked && dnstap__flush_at(tap, now) > now) {
+                tap->last_progress_ms = now;   /* held back by the flush policy, not blocked */
+                goto out;
             }
             e = dnstap__send_data(tap, now, &blocked);
             if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
@@ -2974,7 +3193,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 goto out;
             }
             tap->last_progress_ms = now;
-            if (!tap->idle_since_ms) tap->idle_since_ms = now | 1;   /* all sent: idle from now */
+            tap->pending_since_ms = dnstap__queued(tap) ? now : DNSTAP__NONE;
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
@@ -3000,7 +3219,6 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
     switch (tap->state) {
     case DNSTAP__S_IDLE:
         io.deadline_ms = tap->next_connect_ms;
-        if (tap->shutting_down && tap->shutdown_ms < io.deadline_ms) io.deadline_ms = tap->shutdown_ms;
         break;
     case DNSTAP__S_CONNECTING:
         if (tap->tr.want) {
@@ -3021,17 +3239,20 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.deadline_ms = tap->deadline_ms;
         break;
     case DNSTAP__S_RUNNING:
-        if (tap->again_buf) {
+        io.want_read = tap->tr.read != NULL;   /* FINISH or end of stream: dnstap_poll() reads it */
+        if (tap->again_buf || tap->data_blocked) {
             io.want_write = true;
             io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
             break;
         }
-        if (dnstap__queued(tap) || tap->shutting_down) io.deadline_ms = now;
+        io.deadline_ms = tap->shutting_down ? now : dnstap__flush_at(tap, now);
         break;
     default:
         io.deadline_ms = UINT64_MAX;
         break;
     }
+    if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && tap->shutdown_ms < io.deadline_ms)
+        io.deadline_ms = tap->shutdown_ms;
     if (tap->state != DNSTAP__S_CLOSED && io.deadline_ms > tap->last_report_ms + tap->desc.drop_report_ms &&
         dnstap__dropped(tap) > tap->reported_drops)
         io.deadline_ms = tap->last_report_ms + tap->desc.drop_report_ms;
@@ -3041,9 +3262,8 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
     if (tap == NULL || tap->shutting_down) return;
     DNSTAP__STORE_REL(&tap->shutting_down, 1);
-    /* one last attempt to connect if not connected; bounded in time */
-    tap->shutdown_ms = now + tap->desc.connect_timeout_ms + tap->desc.handshake_timeout_ms;
-    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;
+    tap->shutdown_ms = now + tap->desc.shutdown_timeout_ms;   /* closed by then, whatever happens */
+    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;   /* one last attempt to connect */
 }
 
 DNSTAP_API void dnstap_forget(dnstap_t *tap) {
@@ -3082,6 +3302,7 @@ DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap) {
     }
     s.sent = tap->sent;
     s.sent_bytes = tap->sent_bytes;
+    s.writes = tap->writes;
     s.dropped_disconnected += tap->dropped_disconnected;
     s.dropped_write_error = tap->dropped_write_error;
     s.connects = tap->connects;
@@ -3103,17 +3324,21 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     if (tap->desc.queues == 0) tap->desc.queues = 1;
     if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
     per = desc->queue_size / tap->desc.queues;
-    if (per > 0xFFFFFFF0u) per = 0xFFFFFFF0u;
+    if (per > DNSTAP__QUEUE_CAP_MAX) per = DNSTAP__QUEUE_CAP_MAX;
     if (per < 128) return DNSTAP_ERR_INVALID;
 #define DNSTAP__DEFAULT(field, value) if (tap->desc.field == 0) tap->desc.field = (value)
     DNSTAP__DEFAULT(backoff_min_ms, 100);
     DNSTAP__DEFAULT(backoff_max_ms, 10000);
+    DNSTAP__DEFAULT(backoff_reset_ms, 5000);
     DNSTAP__DEFAULT(connect_timeout_ms, 4000);
     DNSTAP__DEFAULT(handshake_timeout_ms, 4000);
     DNSTAP__DEFAULT(write_timeout_ms, 4000);
     DNSTAP__DEFAULT(finish_timeout_ms, 4000);
+    DNSTAP__DEFAULT(shutdown_timeout_ms, 5000);
     DNSTAP__DEFAULT(drop_report_ms, 10000);
     DNSTAP__DEFAULT(thread_wake_ms, 10);
+    DNSTAP__DEFAULT(flush_bytes, DNSTAP_FLUSH_BYTES);
+    DNSTAP__DEFAULT(flush_ms, DNSTAP_FLUSH_MS);
 #undef DNSTAP__DEFAULT
     if (tap->desc.backoff_max_ms < tap->desc.backoff_min_ms) tap->desc.backoff_max_ms = tap->desc.backoff_min_ms;
     mem = (uint8_t *)desc->queue;
@@ -3134,6 +3359,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     r = dnstap_encoder_init(&tap->enc, &ed);
     if (r != DNSTAP_OK) return r;
     tap->backoff_ms = tap->desc.backoff_min_ms;
+    tap->pending_since_ms = DNSTAP__NONE;
     tap->rng = (uint32_t)(uintptr_t)tap ^ 0x9E3779B9u;
     tap->reconnect = 1;
     tap->last_error = DNSTAP_OK;
@@ -3307,6 +3533,34 @@ static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
     return DNSTAP_ERR_IO;
 }
 
+static int dnstap__sock_writev(void *ctx, const dnstap_iovec_t *iov, int iovcnt) {
+    dnstap__sock_t *s = (dnstap__sock_t *)ctx;
+    struct iovec v[2 * DNSTAP_MAX_QUEUES];
+    struct msghdr mh;
+    ssize_t n;
+    int i;
+#ifdef MSG_NOSIGNAL
+    int flags = MSG_NOSIGNAL;
+#else
+    int flags = 0;
+#endif
+    if (iovcnt > (int)(sizeof v / sizeof v[0])) iovcnt = (int)(sizeof v / sizeof v[0]);
+    for (i = 0; i < iovcnt; i++) {
+        v[i].iov_base = (void *)(uintptr_t)iov[i].base;   /* sendmsg() does not write it */
+        v[i].iov_len = iov[i].len;
+    }
+    DNSTAP_MEMSET(&mh, 0, sizeof mh);
+    mh.msg_iov = v;
+    for (i = 0; i < iovcnt; i++) mh.msg_iovlen++;   /* size_t or int, by system */
+    do {
+        n = s->kind == DNSTAP__K_FILE ? writev(s->fd, v, iovcnt) : sendmsg(s->fd, &mh, flags);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return DNSTAP_ERR_AGAIN;
+    if (errno == EPIPE || errno == ECONNRESET) return DNSTAP_ERR_CLOSED;
+    return DNSTAP_ERR_IO;
+}
+
 static int dnstap__sock_read(void *ctx, uint8_t *buf, size_t len) {
     dnstap__sock_t *s = (dnstap__sock_t *)ctx;
     ssize_t n;
@@ -3380,6 +3634,7 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     }
     tap->tr.connect = dnstap__sock_connect;
     tap->tr.write = dnstap__sock_write;
+    tap->tr.writev = dnstap__sock_writev;
     tap->tr.read = dnstap__sock_read;
     tap->tr.close = dnstap__sock_close;
     tap->tr.fd = dnstap__sock_fd;
@@ -3416,6 +3671,7 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
         now = dnstap_clock_ms();
         (void)dnstap_poll(tap, now);
     }
+    if (!dnstap_closed(tap)) (void)dnstap_poll(tap, now);   /* a shutdown limit due now closes it */
     return dnstap_closed(tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
 }
 
@@ -3424,19 +3680,26 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
 typedef char dnstap__thread_fits[sizeof(pthread_t) <= 32 ? 1 : -1];
 
 /* dnstap_log() does not wake this thread (no system call on the query
-   path), so it keeps polling while frames flow, looks every millisecond
-   for a while after they stop, and only then sleeps thread_wake_ms. */
+   path), so while frames flow it looks every millisecond (under
+   DNSTAP_FLUSH_AT_ONCE: without pause) whether the flush policy wants them
+   written, keeps looking every millisecond for a while after they stop,
+   and only then sleeps thread_wake_ms. */
 static void *dnstap__writer_main(void *arg) {
     dnstap_t *tap = (dnstap_t *)arg;
-    unsigned quiet = 0;         /* polls in a row that sent nothing */
+    unsigned quiet = 0;         /* polls in a row that found nothing queued or sent */
+    uint64_t busy_nap = tap->desc.flush_bytes <= DNSTAP_FLUSH_AT_ONCE ? 0 : 1;
     while (!dnstap_closed(tap)) {
         uint64_t now = dnstap_clock_ms(), sent = tap->sent;
         dnstap_io_t io;
-        uint64_t wait, nap = quiet == 0 ? 0 : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
-        if (DNSTAP__LOAD_ACQ(&tap->thread_stop) && !tap->shutting_down) dnstap_shutdown(tap, now);
+        uint64_t wait, nap = quiet == 0 ? busy_nap : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
+        int stop = DNSTAP__LOAD_ACQ(&tap->thread_stop);
+        if (stop == DNSTAP__STOP_NOW) { dnstap__end_now(tap, "dnstap_close_now()"); break; }
+        if (stop && !tap->shutting_down) dnstap_shutdown(tap, now);
         io = dnstap_io(tap, now);
         wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
-        if (wait > nap && !(io.want_read || io.want_write)) wait = nap;
+        /* new frames wake nobody: nap while no write waits, even when the
+           connection is watched for reads */
+        if (wait > nap && !io.want_write && (!io.want_read || tap->state == DNSTAP__S_RUNNING)) wait = nap;
         if (wait > tap->desc.thread_wake_ms) wait = tap->desc.thread_wake_ms;
         if (wait) {
             struct pollfd pfd;
@@ -3446,7 +3709,7 @@ static void *dnstap__writer_main(void *arg) {
             (void)poll(&pfd, io.fd >= 0 && pfd.events ? 1 : 0, (int)wait);
         }
         (void)dnstap_poll(tap, dnstap_clock_ms());
-        quiet = tap->sent != sent ? 0 : quiet + 1;
+        quiet = tap->sent != sent || dnstap__queued(tap) ? 0 : quiet + 1;
     }
     return NULL;
 }
@@ -3461,14 +3724,19 @@ DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) {
     return DNSTAP_OK;
 }
 
-DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+/* Ask the writer thread to stop (DNSTAP__STOP_SHUTDOWN or _NOW) and join it. */
+static dnstap_result_t dnstap__thread_join(dnstap_t *tap, int how) {
     pthread_t th;
     if (tap == NULL || !tap->thread_running) return DNSTAP_ERR_INVALID;
-    DNSTAP__STORE_REL(&tap->thread_stop, 1);
+    DNSTAP__STORE_REL(&tap->thread_stop, how);
     DNSTAP_MEMCPY(&th, tap->thread.bytes, sizeof th);
     (void)pthread_join(th, NULL);
     tap->thread_running = 0;
     return tap->last_error;
+}
+
+DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+    return dnstap__thread_join(tap, DNSTAP__STOP_SHUTDOWN);
 }
 #endif /* DNSTAP_WITH_THREAD */
 #else
@@ -3487,6 +3755,14 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 #endif
+
+DNSTAP_API void dnstap_close_now(dnstap_t *tap) {
+    if (tap == NULL) return;
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD)
+    if (tap->thread_running) { (void)dnstap__thread_join(tap, DNSTAP__STOP_NOW); return; }
+#endif
+    if (tap->state != DNSTAP__S_CLOSED) dnstap__end_now(tap, "dnstap_close_now()");
+}
 
 /* >>tls -----------------------------------------------------------------
    tls:// endpoints: Mbed TLS (2.28 or 3.x) over the stock TCP transport,
@@ -3887,6 +4163,7 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     tap->tr.close = dnstap__tls_close;
     tap->tr.fd = dnstap__tls_fd;
     tap->tr.want = dnstap__tls_want;
+    tap->tr.writev = NULL;   /* records go through write() (rule 9) */
     tap->tr.ctx = t;
     return DNSTAP_OK;
 }
