@@ -7,9 +7,11 @@
 # run. Per configuration it prints the queries answered, dnsmasq's CPU time
 # per query (from /proc/PID/schedstat: nanoseconds on the CPU, all of
 # dnsmasq's time, user and system) and the tap's counters. Then one more
-# tapped run under strace (--seccomp-bpf, so only write, writev and sendto
-# stop the process; dnsmasq answers with sendmsg) counts the write-family
-# calls on the tap's socket (dnsmasq's only unix stream socket) per query.
+# tapped run under strace (--seccomp-bpf, so only write, writev, sendto and
+# sendmsg stop the process) counts the write-family calls on the tap's
+# socket (dnsmasq's only unix stream socket) per query; strace slows
+# dnsmasq, so its rate is lower there. The tap's own count of writes
+# (dnstap_stats().writes) in the runs without strace is printed too.
 # Usage: tests/bench_dnsmasq.sh BUILD_DIR
 # Knobs: BENCH_DNSMASQ_QPS (20000), BENCH_DNSMASQ_SECONDS (per run, 5),
 # BENCH_DNSMASQ_REPS (runs per configuration, 3), DNSTAP_H (the header to
@@ -65,8 +67,8 @@ run() { # name port trace|cpu extra-args...: one dnsperf run against a fresh dns
         --pid-file="$T/$name.pid" "$@"
     rm -f "$T/$name.pid" "$T/$name.log"
     if [ "$mode" = trace ]; then
-        # only these calls stop the process (seccomp-bpf); the tap makes them, answers are sendmsg()
-        strace -f --seccomp-bpf -qq -e trace=write,writev,sendto -o "$T/$name.trace" "$@" &
+        # only these calls stop the process (seccomp-bpf): the tap's, and dnsmasq's answers (sendmsg)
+        strace -f --seccomp-bpf -qq -e trace=write,writev,sendto,sendmsg -o "$T/$name.trace" "$@" &
     else
         "$@" &
     fi
@@ -112,7 +114,7 @@ echo
 echo "| dnsmasq | queries answered | lost | CPU per query | tap counters (last run) |"
 echo "|---|---:|---:|---:|---|"
 awk '
-$4 != "-" { q[$1] += $2; l[$1] += $3; c[$1] += $4 }
+$4 != "-" { q[$1] += $2; l[$1] += $3; c[$1] += $4; for (i = 6; i < NF; i++) if ($i == "writes") tapw[$1] += $(i + 1) }
 $5 != "-" { tq += $2; tw += $5 }
 { s[$1] = ""; for (i = 6; i <= NF; i++) s[$1] = s[$1] " " $i }
 END {
@@ -125,6 +127,9 @@ END {
     if (q["untapped"] && q["tapped"])
         printf "\nCPU per query, tapped / untapped: %+.1f %% (goal: at most +10 %%).\n",
             (c["tapped"] / q["tapped"]) / (c["untapped"] / q["untapped"]) * 100 - 100
+    if (q["tapped"] && tapw["tapped"])
+        printf "Tap writes in those runs (stats.writes, priming included): %d for %d queries, one per %.1f queries.\n",
+            tapw["tapped"], q["tapped"], q["tapped"] / tapw["tapped"]
     if (tq)
         printf "Tap socket: %d write-family calls for %d queries answered: %.4f per query, one per %.1f queries (goal: at most one per 50; counted in a separate run under strace --seccomp-bpf).\n",
             tw, tq, tw / tq, tw ? tq / tw : 0

@@ -277,11 +277,13 @@ void tap_report(void)
   if (!tap_on || tap_in_child)
     return;
   s = dnstap_stats(&tap);
-  my_syslog(LOG_INFO, "dnstap: logged %llu sent %llu dropped %llu queued %llu connects %llu reconnects %llu",
+  my_syslog(LOG_INFO, "dnstap: logged %llu sent %llu dropped %llu queued %llu connects %llu reconnects %llu "
+	    "writes %llu",
 	    (unsigned long long)s.logged, (unsigned long long)s.sent,
 	    (unsigned long long)(s.dropped_full + s.dropped_too_big + s.dropped_invalid +
 				 s.dropped_disconnected + s.dropped_write_error),
-	    (unsigned long long)s.queued, (unsigned long long)s.connects, (unsigned long long)s.reconnects);
+	    (unsigned long long)s.queued, (unsigned long long)s.connects, (unsigned long long)s.reconnects,
+	    (unsigned long long)s.writes);
 }
 
 void tap_stop(void)
