@@ -20,9 +20,13 @@
 #             tap reconnects; each collector's file holds exactly the frames
 #             sent to it; every "logged" line has logged = sent + dropped +
 #             queued, and the last one (at exit) queued 0
+#   tls       --dnstap=tls:// with --dnstap-tls-ca, to socat (OpenSSL) in
+#             front of fstrm_capture: every event of UDP and TCP queries
+#             arrives
 # Prints "PASS: name" / "FAIL: name: why"; exits 1 if anything failed.
 # Needs: dpkg-dev, patch, gcc, libmbedtls-dev, fstrm-bin, knot-dnsutils,
-# golang-github-dnstap-golang-dnstap-cli, python3-protobuf, protobuf-compiler.
+# golang-github-dnstap-golang-dnstap-cli, python3-protobuf, protobuf-compiler,
+# socat, openssl.
 set -u
 . "$(dirname "$0")/lib.sh"
 B=$build
@@ -194,4 +198,42 @@ second_file=$($PY tests/check_forwarder.py count "$T/second.fstrm")
 grep -q "dnstap: unix://$S: .*reconnecting in" "$T/life.log" && pass "the log says why the tap reconnects" ||
     fail "reconnect log" "no line"
 info "log: $(grep 'dnstap: unix' "$T/life.log" | head -n 1 | sed 's/^.*dnsmasq\[[0-9]*\]: //')"
+
+# ---- tls: --dnstap=tls:// verified with --dnstap-tls-ca, socat (OpenSSL) in front of fstrm_capture ----
+if command -v socat >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" \
+        -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+    capture "$T/tls.sock" "$T/tls.fstrm"
+    SPORT=$(free_port)
+    socat OPENSSL-LISTEN:"$SPORT",bind=127.0.0.1,cert="$T/cert.pem",key="$T/key.pem",verify=0,reuseaddr,fork \
+        UNIX-CONNECT:"$T/tls.sock" 2>"$T/socat.log" &
+    SOC=$!
+    PIDS="$PIDS $SOC"
+    sleep 0.3
+    P=$(free_port)
+    dnsmasq_start "$P" "$T/tls.log" --dnstap="tls://127.0.0.1:$SPORT" --dnstap-tls-ca="$T/cert.pem" --dnstap-full
+    wait_for "$T/tls.log" "dnstap: connected to tls://127.0.0.1:$SPORT" 100 &&
+        pass "tls: connected, the collector's certificate verified with --dnstap-tls-ca" ||
+        fail tls "not connected: $(grep dnstap "$T/tls.log" | tail -n 2)"
+    ok=1
+    for q in "www.example.test A" "www.example.test A" "+tcp mail.example.test A" "+tcp www.example.test A"; do
+        # shellcheck disable=SC2086
+        [ -n "$(kdig @127.0.0.1 -p "$P" +timeout=2 +retry=0 +short $q)" ] || ok=0
+    done
+    [ $ok = 1 ] && pass "tls: 4 queries answered (2 over TCP)" || fail tls "a query was not answered"
+    sleep 0.5
+    stop "$DPID" 10 || fail tls "dnsmasq did not exit within 10 s of SIGTERM"
+    sleep 0.3
+    kill "$SOC" 2>/dev/null
+    stop "$CAP" 5
+    $CHECK stats "$T/tls.log" >"$T/tls.stats" || fail "tls accounting" "$(cat "$T/tls.stats")"
+    eval "$(sed "s/^/tls_/" "$T/tls.stats")"
+    frames=$($PY tests/check_forwarder.py count "$T/tls.fstrm")
+    # miss: CQ FQ FR CR; hit: CQ CR; TCP miss from a child; TCP hit from a child
+    [ "$tls_logged" = 12 ] && [ "$tls_sent" = 12 ] && [ "$frames" = 12 ] &&
+        pass "tls: the 12 events logged, sent and in the capture" ||
+        fail tls "logged $tls_logged sent $tls_sent, capture $frames frames, want 12"
+else
+    info "tls: no socat or openssl: skipped"
+fi
 exit $((fails > 0))
