@@ -888,6 +888,7 @@ typedef struct dnstap_t {
     size_t again_len;
     bool data_blocked;             /* a data write would block: wait until writable */
     uint64_t pending_since_ms;     /* dnstap_poll() first saw frames waiting (DNSTAP__NONE: none) */
+    uint64_t probed_ms;            /* the receiver's side last read while connected */
     uint64_t writes;
     uint8_t ctl[64];               /* control frame being sent: READY, START (42 bytes), STOP */
     size_t ctl_len, ctl_off;
@@ -3044,15 +3045,21 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             continue;
         }
         case DNSTAP__S_RUNNING: {
-            bool blocked;
+            bool blocked, due;
             dnstap_result_t e;
-            /* on every step, busy or idle: a receiver that sent FINISH or
-               left is seen before more is written into a dead connection
-               (over TCP such writes "succeed" and their frames vanish) */
-            e = dnstap__probe(tap);
-            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (tap->pending_since_ms == DNSTAP__NONE && dnstap__queued(tap)) tap->pending_since_ms = now;
-            if (!tap->shutting_down && !tap->data_blocked && dnstap__flush_at(tap, now) > now) {
+            due = tap->shutting_down || tap->data_blocked || dnstap__flush_at(tap, now) <= now;
+            /* before every write: a receiver that sent FINISH or left is seen
+               before more is written into a dead connection (over TCP such
+               writes "succeed" and their frames vanish); between writes at
+               most once a millisecond, so a host that polls after every
+               query makes no system call for it */
+            if (due || now != tap->probed_ms) {
+                tap->probed_ms = now;
+                e = dnstap__probe(tap);
+                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            }
+            if (!due) {
                 tap->last_progress_ms = now;   /* held back by the flush policy, not blocked */
                 goto out;
             }
@@ -3214,7 +3221,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     r = dnstap_encoder_init(&tap->enc, &ed);
     if (r != DNSTAP_OK) return r;
     tap->backoff_ms = tap->desc.backoff_min_ms;
-    tap->pending_since_ms = DNSTAP__NONE;
+    tap->pending_since_ms = tap->probed_ms = DNSTAP__NONE;
     tap->rng = (uint32_t)(uintptr_t)tap ^ 0x9E3779B9u;
     tap->reconnect = 1;
     tap->last_error = DNSTAP_OK;
