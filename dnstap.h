@@ -87,9 +87,10 @@
    with logged == sent + dropped + queued at every quiet moment.
 
    Connection. While connected, the receiver has nothing to say until
-   FINISH: dnstap_io() asks for readability and every dnstap_poll() reads,
-   so a FINISH or end of stream closes the connection at the next poll,
-   also while frames flow. A lost connection is retried after a backoff
+   FINISH: dnstap_io() asks for readability and dnstap_poll() reads (before
+   every write, and at most once a millisecond between writes), so a FINISH
+   or end of stream closes the connection at the next poll, also while
+   frames flow. A lost connection is retried after a backoff
    (backoff_min_ms, doubling up to backoff_max_ms, +-25 % jitter) that starts
    over only once a connection has stayed up backoff_reset_ms (5000): a
    receiver that accepts and drops connections at once meets a growing delay.
@@ -98,6 +99,76 @@
    are dropped (counted in dropped_disconnected), STOP is written only if
    the transport takes it at once. dnstap_run() and dnstap_thread_stop()
    end within that limit. dnstap_close_now() ends a tap at once.
+
+   FLUSH POLICY
+   ------------
+   dnstap_log() only queues; dnstap_poll() writes. It writes when
+     - flush_bytes are queued (all queues together; DNSTAP_FLUSH_BYTES,
+       32 KiB), or
+     - the oldest queued frame has waited flush_ms (DNSTAP_FLUSH_MS, 10 ms),
+       counted from the dnstap_poll() that first saw it (dnstap_log() reads
+       no clock), or
+     - a queue is more than half full, or dnstap_shutdown() was called,
+   whichever comes first, and then it writes everything queued: with the
+   stock transports in one sendmsg()/writev() per poll (each ring's frames
+   before and after its wrap, every queue), with others one write() per
+   contiguous run. dnstap_io().deadline_ms is when the next of these is
+   due, so a server loop that sleeps until it writes once per flush, not
+   once per query:
+       for (;;) {
+           dnstap_io_t io = dnstap_io(&tap, dnstap_clock_ms());
+           // wait for your sockets, and io.fd for io.want_read/want_write,
+           // until io.deadline_ms at the latest (UINT64_MAX: no deadline)
+           // handle what arrived, calling dnstap_log(&tap, &m) for each event
+           dnstap_poll(&tap, dnstap_clock_ms());   // after logging, every turn
+       }
+   A dnstap_poll() with nothing due makes no system call (it reads the
+   receiver's side at most once a millisecond), so calling it on every turn
+   is cheap; it must come after logging, as that is when it notes the new
+   frames' time. Delay added: a frame waits at most flush_ms after the
+   first dnstap_poll() that follows its dnstap_log(), plus however late the
+   loop polls after deadline_ms; under load less, the time it takes to
+   queue flush_bytes (32 KiB is about 140 queries logged as CLIENT_QUERY and
+   CLIENT_RESPONSE with `full`). libfstrm, for comparison, writes when its
+   8 KiB buffer hint fills or its 1 s flush timeout passes. Settings:
+     flush_bytes = DNSTAP_FLUSH_AT_ONCE   every frame at the first
+                                          dnstap_poll() after it: one write
+                                          per poll (the behaviour before
+                                          this policy);
+     a smaller flush_ms                   less delay, more writes at low
+                                          rates;
+     a larger flush_bytes                 fewer writes at high rates; keep
+                                          it under half a queue
+                                          (queue_size / queues / 2), above
+                                          which a queue is written at once.
+   `make bench` prints CPU and writes per query of such a loop at 20,000
+   queries/s for the defaults, DNSTAP_FLUSH_AT_ONCE, libfstrm's defaults and
+   other settings (tests/bench_flush.c); stats.writes counts the writes.
+   Shutdown writes everything at once. The writer thread (DNSTAP_WITH_THREAD)
+   follows the same policy, looking every millisecond while frames wait.
+
+   What dnstap_io() answers, state by state (fd is -1 without a connection;
+   "now" means call dnstap_poll() at once):
+     state                                 want_read want_write deadline_ms
+     before the first dnstap_poll(), and   no        no         when to connect
+       backing off after a failure                              (0 at first)
+     connecting (TCP, TLS handshake)       transport's want(),   connect start +
+                                           else write only       connect_timeout_ms
+     READY, START or STOP would block      no        yes        that step's timeout
+     READY written, waiting for ACCEPT     yes       no         + handshake_timeout_ms
+     connected, nothing queued             yes       no         UINT64_MAX
+     frames queued, not seen by a poll     yes       no         now
+     frames queued below the thresholds    yes       no         first seen + flush_ms
+     flush_bytes reached, a queue past     yes       no         now
+       half full, a write under way
+     a write would block                   yes       yes        last progress +
+                                                                write_timeout_ms
+     shutting down, frames to write        yes       no         now
+     STOP written, waiting for FINISH      yes       no         + finish_timeout_ms
+     closed                                no        no         UINT64_MAX
+   After dnstap_shutdown() no deadline is later than its call +
+   shutdown_timeout_ms; while drops wait to be logged, none is later than
+   the next drop report. tests/test_tap.c (test_io_states) checks each row.
 
    TLS
    ---
@@ -940,7 +1011,8 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now_ms);
 
 /* What to wait for before the next dnstap_poll(): the descriptor, whether
    to wait until it is readable and/or writable, and a deadline (UINT64_MAX:
-   nothing pending). A tap with queued frames asks for now. */
+   nothing pending). Queued frames set the deadline by the flush policy
+   (FLUSH POLICY in the manual, with a table of the answers by state). */
 DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
@@ -972,7 +1044,8 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 /* POSIX with DNSTAP_WITH_THREAD (link with -pthread): a writer thread that
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
-   every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
+   every thread_wake_ms (every millisecond while frames wait, writing them
+   by the flush policy). Do not call dnstap_poll() yourself meanwhile.
    dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);

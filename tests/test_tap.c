@@ -918,6 +918,15 @@ static void test_io_states(void) {
     io = dnstap_io(&tap, sim_now);
     CHECK(io.fd == -1 && !io.want_read && !io.want_write && io.deadline_ms == UINT64_MAX);
     CHECK(invariant_ok(&tap));
+    /* a control frame that would block: writability, by that step's timeout */
+    fake_reset();
+    fake.again_every = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(dnstap_poll(&tap, 7000), DNSTAP_OK);
+    CHECK_EQ(tap.state, DNSTAP__S_CTL);
+    io = dnstap_io(&tap, 7001);
+    CHECK(io.want_write && !io.want_read && io.deadline_ms == 7000 + 4000);
+    dnstap_close_now(&tap);
 }
 
 static void test_handshake_failures_and_backoff(void) {
