@@ -196,12 +196,25 @@
    LIMITS
    ------
    Data frame payloads are limited by the encoder's payload_max (default
-   DNSTAP_PAYLOAD_MAX_DEFAULT = 262,140 bytes: the largest frame fstrm_capture
-   keeps, 4 + 262,140 = 262,144, and enough for any DNS query/response pair
-   of 65,535 bytes each). Receivers differ: golang-dnstap's `dnstap` refuses
-   payloads above 98,304 bytes (DNSTAP_PAYLOAD_MAX_GOLANG); set payload_max
-   to that when it is the receiver. A message above the limit is refused
-   with DNSTAP_ERR_TOO_LONG rather than written for the receiver to drop.
+   DNSTAP_PAYLOAD_MAX_DEFAULT = DNSTAP_PAYLOAD_MAX_GOLANG = 98,304 bytes: the
+   largest payload golang-dnstap's `dnstap` takes; above it, it drops the
+   connection and the frames in flight with it). Every receiver tested takes
+   that much: `dnstap`, fstrm_capture (frames up to 4 + 262,140 bytes) and
+   the capture example. It holds any single DNS message (65,535 bytes at
+   most) with its metadata, and a query with its response when the two add
+   up to less than about 98,000 bytes. For receivers that take more
+   (fstrm_capture: DNSTAP_PAYLOAD_MAX_FSTRM = 262,140, enough for two
+   65,535-byte messages) set payload_max, up to DNSTAP_PAYLOAD_MAX_LIMIT.
+   A message above the limit is refused with DNSTAP_ERR_TOO_LONG rather than
+   written for the receiver to drop.
+   Queues: a live tap's queue of N bytes (queue_size / queues) takes, when
+   empty, any frame of up to N bytes (4 + payload), wherever its ring stood.
+   Frames never straddle the ring's end, so a queue already holding frames
+   takes a frame only if a contiguous run of free bytes fits it: size queues
+   at several times the largest frame (with `full`, a frame is about 100
+   bytes plus the DNS messages). A frame larger than N is refused with
+   DNSTAP_ERR_TOO_LONG (dropped_too_big), one that finds no room with
+   DNSTAP_ERR_FULL (dropped_full).
    Control frames are at most 512 bytes and content types at most 256 bytes,
    as in libfstrm; the reader enforces both.
 
@@ -294,9 +307,9 @@
 #endif
 
 /* Payload limits (the length in a data frame's 4-byte header). */
-#define DNSTAP_PAYLOAD_MAX_DEFAULT 262140u  /* fstrm_capture keeps 4 + 262,140 */
-#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u
 #define DNSTAP_PAYLOAD_MAX_GOLANG  98304u   /* golang-dnstap `dnstap` */
+#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u  /* fstrm_capture keeps 4 + 262,140 */
+#define DNSTAP_PAYLOAD_MAX_DEFAULT DNSTAP_PAYLOAD_MAX_GOLANG  /* every receiver takes it */
 #define DNSTAP_PAYLOAD_MAX_LIMIT   (1u << 26) /* largest payload_max accepted */
 
 /* Frame Streams constants. */
@@ -725,7 +738,8 @@ typedef struct dnstap_desc_t {
                                   "tcp://[v6]:port", "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
-    size_t queue_size;         /* its size in bytes, split evenly among queues */
+    size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
+                                  queue takes any frame up to its share (LIMITS) */
     unsigned queues;           /* producer queues, one per logging thread (1) */
     uint32_t write_buffer;     /* [writebuffer] SO_SNDBUF bytes for TCP (system default) */
     dnstap_bytes_t identity;   /* [identity] default: the host name, where there is one */
@@ -2318,8 +2332,12 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
    wire, so the writer sends straight from it. Single producer, single
    consumer: the producer owns head and wrap, the consumer owns tail. Frames
    never straddle the end: a frame that does not fit there starts at 0 and
-   wrap marks where the data before it ends. head == tail means empty, so
-   the producer always leaves a gap. */
+   wrap marks where the data before it ends. Each index carries a lap bit
+   that the producer flips when it wraps and the consumer when it follows:
+   head == tail is empty, equal offsets on different laps are full. The
+   consumer may lag at the wrap with nothing left before it; the producer
+   then counts the ring from 0, so an empty ring takes a frame of any size
+   up to cap wherever its indices stand. */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DNSTAP__LOAD_ACQ(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -2343,26 +2361,42 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
 #define DNSTAP__INC64(p)  ((*(p))++)
 #endif
 
+#define DNSTAP__LAP 0x80000000u
+#define DNSTAP__OFF(i) ((i) & ~DNSTAP__LAP)
+#define DNSTAP__QUEUE_CAP_MAX 0x7FFFFFF0u   /* offsets and the lap bit share 32 bits */
+
 static uint8_t *dnstap__q_reserve(dnstap_queue_t *q, uint32_t need, uint32_t *new_head) {
     uint32_t h = q->head, t = DNSTAP__LOAD_ACQ(&q->tail);
-    if (h >= t) {
-        if (q->cap - h >= need) { *new_head = h + need; return q->buf + h; }
-        if (t > need) { DNSTAP__STORE_RLX(&q->wrap, h); *new_head = need; return q->buf; }
-        return NULL;
+    uint32_t ho = DNSTAP__OFF(h), to = DNSTAP__OFF(t);
+    if ((h ^ t) & DNSTAP__LAP) {
+        /* wrapped: free space lies between head and tail, unless the
+           consumer has taken all before the wrap and not yet followed */
+        if (to != q->wrap) {
+            if (to - ho >= need) { *new_head = h + need; return q->buf + ho; }
+            return NULL;
+        }
+        to = 0;
     }
-    if (t - h > need) { *new_head = h + need; return q->buf + h; }
+    if (q->cap - ho >= need) { *new_head = h + need; return q->buf + ho; }
+    if (need <= to || h == t) {    /* start the next lap at 0 */
+        DNSTAP__STORE_RLX(&q->wrap, ho);
+        *new_head = ((h ^ DNSTAP__LAP) & DNSTAP__LAP) | need;
+        return q->buf;
+    }
     return NULL;
 }
 
 /* The consumer's next contiguous run of whole frames: [*start, *start + n). */
 static uint32_t dnstap__q_run(dnstap_queue_t *q, uint32_t *start) {
     uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
-    if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) {
-        t = 0;
-        DNSTAP__STORE_REL(&q->tail, 0);
+    if ((h ^ t) & DNSTAP__LAP) {
+        uint32_t wrap = DNSTAP__LOAD_RLX(&q->wrap);
+        if (DNSTAP__OFF(t) != wrap) { *start = DNSTAP__OFF(t); return wrap - *start; }
+        t = h & DNSTAP__LAP;   /* follow the producer to the next lap */
+        DNSTAP__STORE_REL(&q->tail, t);
     }
-    *start = t;
-    return h >= t ? h - t : DNSTAP__LOAD_RLX(&q->wrap) - t;
+    *start = DNSTAP__OFF(t);
+    return DNSTAP__OFF(h) - *start;
 }
 
 static uint32_t dnstap__frame_len_at(const uint8_t *p) { return 4 + dnstap__get_be32(p); }
@@ -2378,8 +2412,8 @@ static uint64_t dnstap__q_count(const dnstap_queue_t *q, uint64_t *bytes) {
     uint32_t t = q->tail, h = DNSTAP__LOAD_ACQ(&q->head);
     while (t != h) {
         uint32_t l;
-        if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) { t = 0; continue; }
-        l = dnstap__frame_len_at(q->buf + t);
+        if (((h ^ t) & DNSTAP__LAP) && DNSTAP__OFF(t) == DNSTAP__LOAD_RLX(&q->wrap)) { t = h & DNSTAP__LAP; continue; }
+        l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(t));
         t += l;
         frames++;
         *bytes += l;
@@ -2409,7 +2443,7 @@ enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's t
 /* Reserve need bytes on q for a frame, counting a drop when they are not there. */
 static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint8_t *dst;
-    if (need >= q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
+    if (need > q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
     dst = dnstap__q_reserve(q, need, new_head);
     if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
     return dst;
@@ -2704,7 +2738,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
         tap->tx_off += (uint32_t)n;
         /* release every frame now written whole */
         for (;;) {
-            uint32_t l = dnstap__frame_len_at(q->buf + q->tail);
+            uint32_t l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(q->tail));
             if (tap->tx_off < l) break;
             dnstap__q_pop(q, l);
             tap->tx_off -= l;
@@ -3019,7 +3053,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     if (tap->desc.queues == 0) tap->desc.queues = 1;
     if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
     per = desc->queue_size / tap->desc.queues;
-    if (per > 0xFFFFFFF0u) per = 0xFFFFFFF0u;
+    if (per > DNSTAP__QUEUE_CAP_MAX) per = DNSTAP__QUEUE_CAP_MAX;
     if (per < 128) return DNSTAP_ERR_INVALID;
 #define DNSTAP__DEFAULT(field, value) if (tap->desc.field == 0) tap->desc.field = (value)
     DNSTAP__DEFAULT(backoff_min_ms, 100);

@@ -12,7 +12,8 @@
 #   receivers  fstrm_capture -u, dnstap -u, dnstap -l, fstrm_capture -a/-p:
 #              every frame the tap reports sent is in the capture, whole and
 #              in order (our reader + decoder, and `dnstap -r -j` as a second
-#              opinion); `full` on and off.
+#              opinion); `full` on and off; and `dnstap -u` taking frames of
+#              the default payload_max on one connection.
 #   absent     no receiver at start, one appears ~1 s later (unix and TCP).
 #   kill       receiver SIGKILLed and restarted 4 times mid-stream.
 #   stall      receiver SIGSTOPped while the tap logs at a steady rate, then
@@ -324,6 +325,29 @@ receiver_run fstrm-unix-full 1 fstrm-unix
 receiver_run dnstap-unix-nofull 0 dnstap-unix
 receiver_run dnstap-tcp-full 1 dnstap-tcp
 receiver_run fstrm-tcp-nofull 0 fstrm-tcp
+
+# Maximal messages under the default payload_max: golang-dnstap's `dnstap -u`
+# drops a connection that sends a payload above 98,304 bytes (and the frames
+# in flight with it); every frame here is exactly payload_max, left at its
+# default, and all must arrive on one connection.
+run=dnstap-unix-max
+sock=$S/$run.sock
+cap=$T/$run.fstrm
+start "$run.recv" dnstap -u "$sock" -w "$cap"
+if wait_unix "$sock"; then
+    run_client "$run" -e "$sock" -n 40 -r 0 -q 4194304 -p keep -f 1 -t 2000 -P
+    stop_dnstap "$RPID" "$cap" || fail "$run" "dnstap did not end on SIGTERM"
+    client_ok "$run"
+    s=$(val "$run" sent)
+    expect "$run" "all 40 maximal messages sent, each a payload of 98,304 bytes (sent_bytes=$(val "$run" sent_bytes))" \
+        "$s" = 40 -a "$(val "$run" sent_bytes)" = $((40 * (4 + 98304)))
+    expect "$run" "one connection, no reconnect, FINISH before the timeout" "$(val "$run" connects)" = 1 \
+        -a "$(val "$run" reconnects)" = 0 -a "$(val "$run" timeouts)" = 0
+    check "$run" "capture holds exactly the $s sent frames, in order" --full 1 --exact "$s" "$cap.done"
+    golang_check "$run" "$cap.done" 1
+else
+    fail "$run" "dnstap did not listen"
+fi
 
 # Negative controls: the checker must reject a capture with one frame
 # missing, repeated, swapped with the next, or cut, and the wrong `full`.

@@ -105,7 +105,7 @@ typedef struct fake_t {
     size_t again_len;
     int violations;              /* contract rule 3 broken */
     dnstap_reader_t reader;
-    uint8_t rbuf[70000];
+    uint8_t rbuf[4 + DNSTAP_PAYLOAD_MAX_FSTRM];
     int saw_ready, saw_start, saw_stop, clean_end;
     uint8_t reply[128];
     size_t reply_len, reply_off;
@@ -430,6 +430,205 @@ static void test_ring_wraps(void) {
     CHECK(arrived_exactly(accepted, na));
 }
 
+/* ---- an empty queue takes any frame that fits it ---------------------- */
+static uint8_t filler[2 * 65535];
+
+/* seq_msg() grown to a frame of exactly frame_len bytes (length included),
+   by the size of its wire message, of an optional response port (2 to 4
+   bytes) and of an optional extra (2 to 5): 0 when no such message exists. */
+static int sized_msg(dnstap_msg_t *m, const dnstap_encoder_t *enc, unsigned producer, uint32_t seq, size_t frame_len) {
+    static const uint32_t ports[4] = { 0, 1, 200, 20000 };
+    size_t base, len, payload;
+    unsigned k;
+    for (k = 0; k < 4 * 5; k++) {
+        seq_msg(m, producer, seq);
+        m->query_message.data = filler;
+        m->query_message.len = 0;
+        if (k % 4) { m->response_port = ports[k % 4]; m->has |= DNSTAP_HAS_RESPONSE_PORT; }
+        if (k / 4) { m->extra.data = filler; m->extra.len = k / 4 - 1; }   /* outside the Message */
+        if (dnstap_encoded_size(enc, m, &base) != DNSTAP_OK || 4 + base > frame_len) continue;
+        /* length varints grow with the wire message: try the lengths near the target */
+        for (len = frame_len - 4 - base >= 6 ? frame_len - 4 - base - 6 : 0; len <= frame_len - 4 - base; len++) {
+            m->query_message.len = len;
+            if (dnstap_encoded_size(enc, m, &payload) == DNSTAP_OK && 4 + payload == frame_len) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Every accepted frame arrived once, in its producer's order (sequence
+   numbers below seq_end). */
+static int arrived_once(const uint32_t *acc, size_t n, uint32_t seq_end) {
+    static uint8_t seen[MAX_SEQ];
+    uint32_t last[DNSTAP_MAX_QUEUES];
+    size_t i;
+    if (fake.nseq != n || seq_end > MAX_SEQ) { printf("  arrived %zu, expected %zu\n", fake.nseq, n); return 0; }
+    memset(seen, 0, sizeof seen);
+    memset(last, 0, sizeof last);
+    for (i = 0; i < n; i++) {
+        unsigned p = fake.producer[i];
+        uint32_t q = fake.seqs[i];
+        if (q >= seq_end || seen[q] || p >= DNSTAP_MAX_QUEUES || (last[p] && q <= last[p])) {
+            printf("  frame %zu: %u from %u out of place\n", i, q, p);
+            return 0;
+        }
+        seen[q] = 1;
+        last[p] = q;
+    }
+    for (i = 0; i < n; i++) if (!seen[acc[i]]) { printf("  %u never arrived\n", acc[i]); return 0; }
+    return 1;
+}
+
+/* Poll until every queue is empty (everything sent). */
+static int drain(dnstap_t *t) {
+    unsigned polls;
+    for (polls = 0; polls < 10000 && dnstap_stats(t).queued; polls++) run_for(t, 1, 1);
+    return dnstap_stats(t).queued == 0;
+}
+
+/* An empty 1,000-byte queue refused every 570-byte frame after the first,
+   because the frame fitted neither after the tail nor before it; and the
+   README's 82,432-byte queue took 1 of 100 responses of 45 KB. */
+static void test_empty_queue_takes_half_plus(void) {
+    static const size_t caps[2] = { 1000, 82432 }, lens[2] = { 570, 45000 };
+    unsigned c;
+    for (c = 0; c < 2; c++) {
+        dnstap_msg_t m;
+        size_t i, na = 0;
+        fake_reset();
+        CHECK_EQ(fake_tap(&tap, caps[c], 1), DNSTAP_OK);
+        run_for(&tap, 10, 10);
+        for (i = 0; i < 100; i++) {
+            CHECK(sized_msg(&m, &tap.enc, 0, (uint32_t)i, lens[c]));
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            if (!test_case_failed) accepted[na++] = (uint32_t)i;
+            CHECK(drain(&tap));
+            if (test_case_failed) { printf("  %zu-byte queue, frame %zu\n", caps[c], i); break; }
+        }
+        CHECK_EQ(dnstap_stats(&tap).dropped_full, 0);
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        CHECK(arrived_exactly(accepted, na));
+    }
+}
+
+/* Log a frame of len bytes on queue qi and send it. */
+static int log_sent(dnstap_t *t, unsigned qi, uint32_t seq, size_t len) {
+    dnstap_msg_t m;
+    return sized_msg(&m, &t->enc, qi, seq, len) && dnstap_log_queue(t, qi, &m) == DNSTAP_OK && drain(t);
+}
+
+/* From every offset an empty ring can be left at, a queue of N bytes takes
+   a frame of any size up to N; with several queues, each of them. */
+static void test_empty_queue_any_position(void) {
+    static const size_t caps[2] = { 1000, 1500 };
+    static const unsigned nqueues[2] = { 1, 3 };
+    unsigned c;
+    for (c = 0; c < 2 && !test_case_failed; c++) {
+        size_t cap = caps[c], pos, min_len, na = 0;
+        unsigned nq = nqueues[c], qi;
+        uint32_t seq = 0;
+        dnstap_msg_t m;
+        fake_reset();
+        CHECK_EQ(fake_tap(&tap, cap * nq, nq), DNSTAP_OK);
+        CHECK_EQ(tap.q[0].cap, cap);
+        run_for(&tap, 10, 10);
+        seq_msg(&m, 0, 0);
+        m.query_message.len = 0;
+        CHECK_EQ(dnstap_encoded_size(&tap.enc, &m, &min_len), DNSTAP_OK);
+        min_len += 4;
+        /* offset 0 (fresh), then every offset a frame can end at (cap too) */
+        for (pos = min_len - 1; pos <= cap && !test_case_failed; pos++) {
+            size_t sizes[4], k;
+            /* the whole ring; one byte more than fits after pos; one byte more
+               than fits before it; just over half */
+            sizes[0] = cap; sizes[1] = cap - pos + 1; sizes[2] = pos + 1; sizes[3] = cap / 2 + 1;
+            for (k = 1; k < 3; k++) if (sizes[k] < min_len || sizes[k] > cap) sizes[k] = cap - 1;
+            for (k = 0; k < 4 && !test_case_failed; k++) {
+                for (qi = 0; qi < nq && pos >= min_len; qi++) {
+                    /* walk the empty ring to pos, one frame at a time */
+                    size_t cur = DNSTAP__OFF(tap.q[qi].head), steps;
+                    for (steps = 0; cur != pos && steps < 4; steps++) {
+                        size_t l = pos > cur && pos - cur >= min_len ? pos - cur
+                                 : cur < cap && cap - cur >= min_len ? cap - cur : pos;
+                        CHECK(log_sent(&tap, qi, seq, l));
+                        accepted[na++] = seq++;
+                        cur = DNSTAP__OFF(tap.q[qi].head);
+                    }
+                    CHECK_EQ(cur, pos);
+                    CHECK(tap.q[qi].head == tap.q[qi].tail);
+                }
+                for (qi = 0; qi < nq; qi++) {
+                    CHECK(sized_msg(&m, &tap.enc, qi, seq, sizes[k]));
+                    CHECK_EQ(dnstap_log_queue(&tap, qi, &m), DNSTAP_OK);
+                    if (test_case_failed) {
+                        printf("  queue %u of %u (%zu bytes) at %zu: frame of %zu refused\n", qi, nq, cap,
+                               pos < min_len ? 0 : pos, sizes[k]);
+                        break;
+                    }
+                    accepted[na++] = seq++;
+                }
+                CHECK(drain(&tap));
+                if (pos < min_len) break;
+                if (na > MAX_SEQ - 100) { CHECK(0); break; }
+            }
+        }
+        CHECK(sized_msg(&m, &tap.enc, 0, seq, cap + 1));
+        CHECK_EQ(dnstap_log_queue(&tap, 0, &m), DNSTAP_ERR_TOO_LONG);
+        CHECK_EQ(dnstap_stats(&tap).dropped_full, 0);
+        CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 1);
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        if (nq == 1) CHECK(arrived_exactly(accepted, na));
+        else CHECK(arrived_once(accepted, na, seq));
+    }
+}
+
+/* The default payload_max is golang-dnstap's limit: a payload of exactly
+   98,304 bytes is sent, one byte more is refused and counted, before it
+   could reach a receiver that would drop the connection. Setting
+   payload_max keeps larger frames available (two 65,535-byte messages). */
+static void test_payload_max_default(void) {
+    dnstap_encoder_t wide;
+    dnstap_msg_t m;
+    size_t payload;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(tap.enc.payload_max, 98304);
+    CHECK(sized_msg(&m, &tap.enc, 0, 0, 4 + 98304));
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    wide = tap.enc;                  /* the same encoder without the limit, to make one */
+    wide.payload_max = DNSTAP_PAYLOAD_MAX_FSTRM;
+    CHECK(sized_msg(&m, &wide, 0, 1, 4 + 98304 + 1));
+    CHECK_EQ(dnstap_encoded_size(&tap.enc, &m, &payload), DNSTAP_ERR_TOO_LONG);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    seq_msg(&m, 0, 2);
+    m.query_message.data = filler; m.query_message.len = 65535;
+    m.response_message.data = filler; m.response_message.len = 65535;
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    CHECK(drain(&tap));
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 2);
+    CHECK_EQ(dnstap_stats(&tap).sent_bytes, 4 + 98304);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 1);
+    CHECK_EQ(fake.stream_errors, 0);
+
+    fake_reset();
+    {
+        dnstap_desc_t d = tap.desc;
+        d.payload_max = DNSTAP_PAYLOAD_MAX_FSTRM;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    }
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK(drain(&tap));
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 1);
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK(dnstap_stats(&tap).sent_bytes > 2 * 65535);
+}
+
 static void test_handshake_failures_and_backoff(void) {
     dnstap_msg_t m;
     uint64_t prev = 0, start;
@@ -702,6 +901,72 @@ static void test_threads(void) {
     }
     printf("  %u threads: %zu of %u accepted, %llu dropped (queue full)\n", THREADS, total_ok,
            THREADS * PER_THREAD, (unsigned long long)dnstap_stats(&tap).dropped_full);
+}
+
+/* Producer threads on small queues, against the polling thread: each
+   waits until its queue is empty and logs a frame as large as the whole
+   queue, which must be taken, then frames of random sizes up to it (those
+   may be refused as full). Under ThreadSanitizer this checks that the
+   producer and the consumer move only their own indices. */
+#define BIG_ROUNDS 1500
+typedef struct big_producer_t { unsigned id; size_t ok, refused_empty; uint32_t seq; } big_producer_t;
+
+static void *big_producer_main(void *arg) {
+    big_producer_t *p = (big_producer_t *)arg;
+    dnstap_queue_t *q = &tap.q[p->id];
+    uint32_t rng = 12345u + p->id, i;
+    unsigned k;
+    for (i = 0; i < BIG_ROUNDS; i++) {
+        dnstap_msg_t m;
+        while (__atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) != q->head) sched_yield();   /* empty */
+        if (!sized_msg(&m, &tap.enc, p->id, p->seq, q->cap)) { p->refused_empty++; break; }
+        if (dnstap_log_queue(&tap, p->id, &m) == DNSTAP_OK) p->ok++;
+        else p->refused_empty++;
+        p->seq++;
+        for (k = 0; k < 3; k++) {
+            rng = rng * 1103515245u + 12345u;
+            if (!sized_msg(&m, &tap.enc, p->id, p->seq, 100 + (rng >> 8) % (q->cap - 100))) continue;
+            if (dnstap_log_queue(&tap, p->id, &m) == DNSTAP_OK) p->ok++;
+            p->seq++;
+        }
+    }
+    __atomic_add_fetch(&producers_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_threads_large_frames(void) {
+    pthread_t th[3];
+    big_producer_t pr[3];
+    uint32_t next[3];
+    unsigned i;
+    size_t k, total_ok = 0;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 3 * 1000, 3), DNSTAP_OK);
+    run_for(&tap, 10, 10);
+    producers_done = 0;
+    for (i = 0; i < 3; i++) {
+        memset(&pr[i], 0, sizeof pr[i]);
+        pr[i].id = i;
+        pthread_create(&th[i], NULL, big_producer_main, &pr[i]);
+    }
+    while (__atomic_load_n(&producers_done, __ATOMIC_ACQUIRE) < 3) run_for(&tap, 1, 1);
+    for (i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        total_ok += pr[i].ok;
+        CHECK_EQ(pr[i].refused_empty, 0);
+        CHECK(pr[i].ok >= BIG_ROUNDS);
+    }
+    CHECK(drain(&tap));
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, total_ok);
+    CHECK_EQ(fake.stream_errors, 0);
+    memset(next, 0, sizeof next);
+    for (k = 0; k < fake.nseq; k++) {
+        unsigned p = fake.producer[k];
+        if (p >= 3 || fake.seqs[k] < next[p]) { CHECK(0); break; }
+        next[p] = fake.seqs[k] + 1;
+    }
 }
 
 /* ---- a real unix-socket receiver served from this process ------------- */
@@ -1311,6 +1576,9 @@ int main(void) {
     TEST(test_failure_at_every_offset);
     TEST(test_queue_full_and_too_big);
     TEST(test_ring_wraps);
+    TEST(test_empty_queue_takes_half_plus);
+    TEST(test_empty_queue_any_position);
+    TEST(test_payload_max_default);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
@@ -1318,6 +1586,7 @@ int main(void) {
     TEST(test_unidirectional);
     TEST(test_many_taps);
     TEST(test_threads);
+    TEST(test_threads_large_frames);
     TEST(test_real_socket_no_allocations);
     TEST(test_real_socket_silent_receiver);
     TEST(test_writer_thread);
