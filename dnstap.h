@@ -3176,6 +3176,15 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
+/* A malformed endpoint: say why, at init, where the caller can fix it. */
+static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    dnstap__line_t l;
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+    return DNSTAP_ERR_INVALID;
+}
+
 /* Parse an endpoint into the stock transport. */
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     dnstap__sock_t *s = (dnstap__sock_t *)(void *)tap->stock.bytes;
@@ -3197,6 +3206,8 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
+        unsigned colons = 0;
+        uint32_t port = 0;
 #ifdef DNSTAP_NO_TCP
         return DNSTAP_ERR_UNSUPPORTED;
 #endif
@@ -3204,18 +3215,20 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
             host = rest + 1;
             host_end = host;
             while (*host_end && *host_end != ']') host_end++;
-            if (*host_end != ']' || host_end[1] != ':') return DNSTAP_ERR_INVALID;
+            if (*host_end != ']' || host_end[1] != ':') return dnstap__endpoint_invalid(tap, "needs [v6]:port");
             colon = host_end + 1;
         } else {
-            for (p = rest; *p; p++) if (*p == ':') colon = p;
-            if (colon == NULL) return DNSTAP_ERR_INVALID;
+            for (p = rest; *p; p++) if (*p == ':') { colon = p; colons++; }
+            if (colons > 1)   /* 2001:db8::1 or 2001:db8::1:6000: which is the port? */
+                return dnstap__endpoint_invalid(tap, "an IPv6 address needs brackets: [2001:db8::1]:6000");
+            if (colon == NULL) return dnstap__endpoint_invalid(tap, "needs host:port");
             host_end = colon;
         }
-        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)) ||
-            !dnstap__copy(s->port, sizeof s->port, colon + 1, dnstap_str(colon + 1).len) || !s->port[0])
-            return DNSTAP_ERR_INVALID;
-        for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
-        if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
+        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)))
+            return dnstap__endpoint_invalid(tap, "bad host");
+        for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++) port = port * 10 + (uint32_t)(*p - '0');
+        if (*p || port < 1 || port > 65535 || !dnstap__copy(s->port, sizeof s->port, colon + 1, (size_t)(p - colon - 1)))
+            return dnstap__endpoint_invalid(tap, "the port must be a number from 1 to 65535");
         s->kind = DNSTAP__K_TCP;
         /* here, once: never in dnstap_poll(), where a lookup would stall the
            host's event loop (on a router, possibly waiting on itself) */
