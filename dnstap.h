@@ -544,9 +544,13 @@ typedef struct dnstap_frame_t {
 
 /* Which side of a stream the reader is on. */
 typedef enum dnstap_reader_role_t {
-    DNSTAP_READ_WRITER_STREAM = 0,  /* a file, or a receiver reading a writer:
-                                       READY* START data* STOP */
-    DNSTAP_READ_RECEIVER_REPLIES = 1 /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_WRITER_STREAM = 0,   /* a receiver reading a writer on a socket:
+                                        READY* START data* STOP (READY only
+                                        when bidirectional; lenient for files) */
+    DNSTAP_READ_RECEIVER_REPLIES = 1, /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_FILE = 2             /* a file: START data* STOP, strictly; READY
+                                        is DNSTAP_ERR_SEQUENCE, as in libfstrm
+                                        and golang-dnstap */
 } dnstap_reader_role_t;
 
 typedef struct dnstap_reader_t {
@@ -2012,9 +2016,10 @@ DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, 
 
 /* Check a complete frame against the stream's sequence rules. */
 static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t *f) {
+    bool writer = r->role != DNSTAP_READ_RECEIVER_REPLIES;   /* a writer's stream or a file */
     if (r->stopped) return DNSTAP_ERR_SEQUENCE;
     if (f->kind == DNSTAP_FRAME_DATA) {
-        if (r->role != DNSTAP_READ_WRITER_STREAM || !r->started) return DNSTAP_ERR_SEQUENCE;
+        if (!writer || !r->started) return DNSTAP_ERR_SEQUENCE;
         return DNSTAP_OK;
     }
     {
@@ -2029,10 +2034,10 @@ static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t 
         e = dnstap__control_parse(f->control, f->data, f->len, &f->content_types, &f->content_type);
         if (e != DNSTAP_OK) return e;
     }
-    if (r->role == DNSTAP_READ_WRITER_STREAM) {
+    if (writer) {
         switch (f->control) {
         case DNSTAP_CONTROL_READY:
-            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            if (r->started || r->role == DNSTAP_READ_FILE) return DNSTAP_ERR_SEQUENCE;
             return DNSTAP_OK;
         case DNSTAP_CONTROL_START:
             if (r->started) return DNSTAP_ERR_SEQUENCE;
