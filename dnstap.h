@@ -346,7 +346,7 @@ typedef enum dnstap_result_t {
     DNSTAP_ERR_UNSUPPORTED    = -18, /* not available in this build */
     DNSTAP_ERR_FULL           = -19, /* queue full: message dropped (counted) */
     DNSTAP_ERR_DISCONNECTED   = -20, /* not connected, DROP policy: dropped (counted) */
-    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write or FINISH timed out */
+    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write, FINISH or shutdown timed out */
     DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not ACCEPT our content type */
     DNSTAP_ERR_CLOSED         = -23, /* peer closed the connection */
     DNSTAP_ERR_CONNECT        = -24, /* cannot connect: refused, unreachable, unresolved */

@@ -1150,13 +1150,15 @@ static void *slow_receiver_main(void *arg) {
    500 ms. dnstap_run() (or, threaded, dnstap_thread_stop()) returns with
    the tap closed within the limit (plus a generous margin for a loaded
    machine), the rest dropped and counted; the receiver got exactly what
-   was counted as sent. */
-static void slow_receiver_shutdown(int threaded) {
+   was counted as sent. how: 0 dnstap_run(), 1 dnstap_thread_stop(),
+   2 dnstap_close_now() on the writer thread (at once: no timeout). */
+static void slow_receiver_shutdown(int how) {
+    int threaded = how != 0;
     char ep[128];
     pthread_t rth;
     size_t i;
     uint64_t t0, elapsed, end;
-    dnstap_result_t r;
+    dnstap_result_t r = DNSTAP_OK;
     dnstap_stats_t s;
     memset(&rx, 0, sizeof rx);
     CHECK_EQ(receiver_listen(), 0);
@@ -1180,7 +1182,9 @@ static void slow_receiver_shutdown(int threaded) {
         (void)dnstap_log(&tap, &m);
     }
     t0 = dnstap_clock_ms();
-    if (threaded) {
+    if (how == 2) {
+        dnstap_close_now(&tap);
+    } else if (threaded) {
         r = dnstap_thread_stop(&tap);
     } else {
         dnstap_shutdown(&tap, t0);
@@ -1188,13 +1192,15 @@ static void slow_receiver_shutdown(int threaded) {
     }
     elapsed = dnstap_clock_ms() - t0;
     s = dnstap_stats(&tap);
-    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the limit\n",
-           threaded ? "dnstap_thread_stop()" : "dnstap_run()", (unsigned long long)elapsed,
+    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the end\n",
+           how == 2 ? "dnstap_close_now()" : threaded ? "dnstap_thread_stop()" : "dnstap_run()",
+           (unsigned long long)elapsed,
            (unsigned long long)s.sent, (unsigned long long)s.dropped_disconnected);
-    CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
+    if (how != 2) CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
     CHECK(dnstap_closed(&tap));
     CHECK(elapsed < 500 + 2500);
-    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(s.timeouts, how == 2 ? 0 : 1);
+    CHECK(!tap.thread_running);
     CHECK_EQ(s.queued, 0);
     CHECK(s.dropped_disconnected > 0);
     CHECK_EQ(s.dropped_disconnected + s.dropped_full + s.sent, s.logged);
@@ -1214,6 +1220,7 @@ static void slow_receiver_shutdown(int threaded) {
 
 static void test_real_socket_slow_receiver_run(void) { slow_receiver_shutdown(0); }
 static void test_real_socket_slow_receiver_thread_stop(void) { slow_receiver_shutdown(1); }
+static void test_real_socket_slow_receiver_close_now(void) { slow_receiver_shutdown(2); }
 
 /* The optional writer thread: the program only logs. */
 static volatile int receiver_quit;
@@ -1641,5 +1648,6 @@ int main(void) {
     TEST(test_receiver_leaves_under_load);
     TEST(test_real_socket_slow_receiver_run);
     TEST(test_real_socket_slow_receiver_thread_stop);
+    TEST(test_real_socket_slow_receiver_close_now);
     return TEST_EXIT();
 }
