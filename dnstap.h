@@ -417,7 +417,7 @@ typedef enum dnstap_result_t {
     DNSTAP_ERR_UNSUPPORTED    = -18, /* not available in this build */
     DNSTAP_ERR_FULL           = -19, /* queue full: message dropped (counted) */
     DNSTAP_ERR_DISCONNECTED   = -20, /* not connected, DROP policy: dropped (counted) */
-    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write or FINISH timed out */
+    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write, FINISH or shutdown timed out */
     DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not ACCEPT our content type */
     DNSTAP_ERR_CLOSED         = -23, /* peer closed the connection */
     DNSTAP_ERR_CONNECT        = -24, /* cannot connect: refused, unreachable, unresolved */
@@ -641,9 +641,13 @@ typedef struct dnstap_frame_t {
 
 /* Which side of a stream the reader is on. */
 typedef enum dnstap_reader_role_t {
-    DNSTAP_READ_WRITER_STREAM = 0,  /* a file, or a receiver reading a writer:
-                                       READY* START data* STOP */
-    DNSTAP_READ_RECEIVER_REPLIES = 1 /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_WRITER_STREAM = 0,   /* a receiver reading a writer on a socket:
+                                        READY* START data* STOP (READY only
+                                        when bidirectional; lenient for files) */
+    DNSTAP_READ_RECEIVER_REPLIES = 1, /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_FILE = 2             /* a file: START data* STOP, strictly; READY
+                                        is DNSTAP_ERR_SEQUENCE, as in libfstrm
+                                        and golang-dnstap */
 } dnstap_reader_role_t;
 
 typedef struct dnstap_reader_t {
@@ -869,11 +873,15 @@ typedef struct dnstap_desc_t {
     const char *tls_key_file;       /* [tls KEY] its private key */
     const uint8_t *tls_pin_sha256;  /* 32 bytes: SHA-256 of the server's SubjectPublicKeyInfo */
     const char *tls_server_name;    /* name verified and sent as SNI (default: endpoint host) */
+    const char *tls_ciphersuites;   /* suites offered (default: ECDHE + AEAD only), see TLS */
     bool skipverify;                /* [skipverify] no certificate checks; logged loudly */
     void *tls_state;                /* your dnstap_tls_t: Mbed TLS contexts live there */
 } dnstap_desc_t;
 
 #ifdef DNSTAP_WITH_MBEDTLS
+#ifndef DNSTAP_TLS_SUITES_MAX
+#define DNSTAP_TLS_SUITES_MAX 32     /* entries of desc.tls_ciphersuites */
+#endif
 /* State of a tls:// endpoint (see TLS in the manual above): the Mbed TLS
    contexts, in memory you own. Pass a pointer in desc.tls_state; dnstap_init()
    sets it up, dnstap_poll() uses it (one thread), dnstap_tls_free() releases
@@ -895,6 +903,10 @@ typedef struct dnstap_tls_t {
     size_t ip_len;
     int state, used, verify, has_pin, pin_only, pin_ok;
     int want;                        /* what the handshake waits for: DNSTAP_WANT_* */
+    int suites[DNSTAP_TLS_SUITES_MAX + 1];   /* offered, 0-terminated */
+    uint64_t attempt_ms;             /* this connection attempt began, + 1 (0: none) */
+    uint32_t answer_ms;              /* no byte from the peer by then: not TLS */
+    int rx_first;                    /* the peer's first byte (-1: none yet) */
 } dnstap_tls_t;
 
 /* Free what Mbed TLS allocated in *tls: after dnstap_closed(), before the
@@ -2164,9 +2176,10 @@ DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, 
 
 /* Check a complete frame against the stream's sequence rules. */
 static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t *f) {
+    bool writer = r->role != DNSTAP_READ_RECEIVER_REPLIES;   /* a writer's stream or a file */
     if (r->stopped) return DNSTAP_ERR_SEQUENCE;
     if (f->kind == DNSTAP_FRAME_DATA) {
-        if (r->role != DNSTAP_READ_WRITER_STREAM || !r->started) return DNSTAP_ERR_SEQUENCE;
+        if (!writer || !r->started) return DNSTAP_ERR_SEQUENCE;
         return DNSTAP_OK;
     }
     {
@@ -2181,10 +2194,10 @@ static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t 
         e = dnstap__control_parse(f->control, f->data, f->len, &f->content_types, &f->content_type);
         if (e != DNSTAP_OK) return e;
     }
-    if (r->role == DNSTAP_READ_WRITER_STREAM) {
+    if (writer) {
         switch (f->control) {
         case DNSTAP_CONTROL_READY:
-            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            if (r->started || r->role == DNSTAP_READ_FILE) return DNSTAP_ERR_SEQUENCE;
             return DNSTAP_OK;
         case DNSTAP_CONTROL_START:
             if (r->started) return DNSTAP_ERR_SEQUENCE;
@@ -3510,6 +3523,15 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
+/* A malformed endpoint: say why, at init, where the caller can fix it. */
+static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    dnstap__line_t l;
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+    return DNSTAP_ERR_INVALID;
+}
+
 /* Parse an endpoint into the stock transport. */
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     dnstap__sock_t *s = (dnstap__sock_t *)(void *)tap->stock.bytes;
@@ -3531,6 +3553,8 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
+        unsigned colons = 0;
+        uint32_t port = 0;
 #ifdef DNSTAP_NO_TCP
         return DNSTAP_ERR_UNSUPPORTED;
 #endif
@@ -3538,18 +3562,20 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
             host = rest + 1;
             host_end = host;
             while (*host_end && *host_end != ']') host_end++;
-            if (*host_end != ']' || host_end[1] != ':') return DNSTAP_ERR_INVALID;
+            if (*host_end != ']' || host_end[1] != ':') return dnstap__endpoint_invalid(tap, "needs [v6]:port");
             colon = host_end + 1;
         } else {
-            for (p = rest; *p; p++) if (*p == ':') colon = p;
-            if (colon == NULL) return DNSTAP_ERR_INVALID;
+            for (p = rest; *p; p++) if (*p == ':') { colon = p; colons++; }
+            if (colons > 1)   /* 2001:db8::1 or 2001:db8::1:6000: which is the port? */
+                return dnstap__endpoint_invalid(tap, "an IPv6 address needs brackets: [2001:db8::1]:6000");
+            if (colon == NULL) return dnstap__endpoint_invalid(tap, "needs host:port");
             host_end = colon;
         }
-        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)) ||
-            !dnstap__copy(s->port, sizeof s->port, colon + 1, dnstap_str(colon + 1).len) || !s->port[0])
-            return DNSTAP_ERR_INVALID;
-        for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
-        if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
+        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)))
+            return dnstap__endpoint_invalid(tap, "bad host");
+        for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++) port = port * 10 + (uint32_t)(*p - '0');
+        if (*p || port < 1 || port > 65535 || !dnstap__copy(s->port, sizeof s->port, colon + 1, (size_t)(p - colon - 1)))
+            return dnstap__endpoint_invalid(tap, "the port must be a number from 1 to 65535");
         s->kind = DNSTAP__K_TCP;
         /* here, once: never in dnstap_poll(), where a lookup would stall the
            host's event loop (on a router, possibly waiting on itself) */
@@ -3806,6 +3832,7 @@ static int dnstap__tls_send(void *ctx, const unsigned char *buf, size_t len) {
 static int dnstap__tls_recv(void *ctx, unsigned char *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int n = t->inner.read(t->inner.ctx, buf, len);
+    if (n > 0 && t->rx_first < 0) t->rx_first = buf[0];
     if (n >= 0) return n;   /* 0: end of stream */
     if (n == DNSTAP_ERR_AGAIN) return MBEDTLS_ERR_SSL_WANT_READ;
     return n == DNSTAP_ERR_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
@@ -3852,6 +3879,17 @@ static void dnstap__tls_handshake_failed(dnstap_tls_t *t, int ret) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
     dnstap__tls_head(t, &l, "TLS handshake failed: ");
     dnstap__tls_adderr(&l, ret);
+    if (t->rx_first >= 0 && (t->rx_first < 20 || t->rx_first > 23)) {   /* TLS record types are 20..23 */
+        char hex[3];
+        hex[0] = "0123456789abcdef"[(t->rx_first >> 4) & 15];
+        hex[1] = "0123456789abcdef"[t->rx_first & 15];
+        hex[2] = 0;
+        dnstap__add(dnstap__add(dnstap__add(&l, "; the peer does not speak TLS: its first byte, 0x"), hex),
+                    ", begins no TLS record (a plain TCP receiver at a tls:// endpoint?)");
+    } else if (t->rx_first < 0 && (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_NET_CONN_RESET)) {
+        dnstap__add(&l, "; the peer closed the connection without a TLS answer: it does not speak TLS "
+                        "(a plain TCP receiver at a tls:// endpoint?)");
+    }
     if (t->has_pin && !t->pin_ok && flags != (uint32_t)-1 && (flags & (uint32_t)MBEDTLS_X509_BADCERT_OTHER))
         dnstap__add(&l, "; the server's key does not match tls_pin_sha256");
 #if !defined(MBEDTLS_X509_REMOVE_INFO)
@@ -3872,8 +3910,12 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     int ret;
     if (t->state == DNSTAP__TLS_OPEN) return DNSTAP_OK;
     if (t->state != DNSTAP__TLS_HANDSHAKE) {
-        dnstap_result_t r = t->inner.connect(t->inner.ctx);
+        dnstap_result_t r;
+        if (t->attempt_ms == 0) t->attempt_ms = dnstap_clock_ms() + 1;   /* + 1: never 0 */
+        r = t->inner.connect(t->inner.ctx);
         t->want = DNSTAP_WANT_WRITE;
+        t->rx_first = -1;
+        if (r != DNSTAP_ERR_AGAIN && r != DNSTAP_OK) t->attempt_ms = 0;
         if (r != DNSTAP_OK) return r;   /* TCP: in progress, or refused (not a handshake failure) */
         if (t->used && (ret = mbedtls_ssl_session_reset(&t->ssl)) != 0) {
             dnstap__tls_handshake_failed(t, ret);
@@ -3887,8 +3929,22 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     if (dnstap__tls_again(ret)) {
         t->want = ret == MBEDTLS_ERR_SSL_WANT_WRITE ? DNSTAP_WANT_WRITE
                 : ret == MBEDTLS_ERR_SSL_WANT_READ ? DNSTAP_WANT_READ : DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+        /* A TLS server answers a ClientHello at once; a plain TCP receiver
+           (a Frame Streams one waits for READY) never does. Say so before
+           the connect timeout would call it a mere timeout. */
+        if (t->rx_first < 0 && t->answer_ms && dnstap_clock_ms() + 1 >= t->attempt_ms + t->answer_ms) {
+            dnstap__line_t l;
+            dnstap__tls_head(t, &l, "TLS handshake failed: no answer to the ClientHello in ");
+            dnstap__add(dnstap__addu(&l, t->answer_ms), " ms: the peer does not speak TLS (a plain TCP "
+                                                         "receiver at a tls:// endpoint?)");
+            dnstap__tls_log(t, DNSTAP_LOG_WARN, &l);
+            t->state = DNSTAP__TLS_BROKEN;
+            t->attempt_ms = 0;
+            return DNSTAP_ERR_TLS;
+        }
         return DNSTAP_ERR_AGAIN;
     }
+    t->attempt_ms = 0;
     if (ret == 0 && ((t->verify && mbedtls_ssl_get_verify_result(&t->ssl) != 0) || (t->has_pin && !t->pin_ok)))
         ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;   /* not reached with VERIFY_REQUIRED; never trust it */
     if (ret != 0) {
@@ -3954,11 +4010,80 @@ static void dnstap__tls_close(void *ctx) {
     if (t->state == DNSTAP__TLS_OPEN) (void)mbedtls_ssl_close_notify(&t->ssl);
     if (t->inner.close) t->inner.close(t->inner.ctx);
     t->state = DNSTAP__TLS_TCP;
+    t->attempt_ms = 0;
 }
 
 static int dnstap__tls_fd(void *ctx) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     return t->inner.fd ? t->inner.fd(t->inner.ctx) : -1;
+}
+
+/* Offered by default: TLS 1.3's suites (3.x), and for TLS 1.2 only ECDHE
+   (forward secrecy) with AEAD ciphers, as modern server profiles do; no CBC,
+   no SHA-1 MAC, no static RSA key exchange. Suites not built into Mbed TLS
+   are left out of the ClientHello. */
+static const int dnstap__tls_default_suites[] = {
+#ifdef MBEDTLS_TLS1_3_AES_128_GCM_SHA256
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0
+};
+
+/* desc.tls_ciphersuites into t->suites: names separated by ':', ',' or
+   spaces, in IANA spelling (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+   TLS_AES_128_GCM_SHA256) or Mbed TLS's (TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256,
+   TLS1-3-AES-128-GCM-SHA256), or IANA numbers (0xC02F). NULL when all are
+   known and built in, else the first bad name (cut to fit *bad). */
+static const char *dnstap__tls_suites(dnstap_tls_t *t, const char *list, char *bad, size_t bad_cap) {
+    size_t n = 0;
+    if (list == NULL) {
+        while (dnstap__tls_default_suites[n]) { t->suites[n] = dnstap__tls_default_suites[n]; n++; }
+        t->suites[n] = 0;
+        return NULL;
+    }
+    while (*list) {
+        char name[80];
+        size_t k = 0, len = 0;
+        int id = 0;
+        while (*list == ':' || *list == ',' || *list == ' ' || *list == '\t') list++;
+        while (list[len] && list[len] != ':' && list[len] != ',' && list[len] != ' ' && list[len] != '\t') len++;
+        if (len == 0) break;
+        if (len < sizeof name) {
+            for (k = 0; k < len; k++) {
+                char c = list[k];
+                name[k] = c == '_' ? '-' : (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+            }
+            name[len] = 0;
+            if (name[0] == '0' && name[1] == 'X') {   /* an IANA number */
+                for (k = 2; name[k] && k < 6; k++) {
+                    char c = name[k];
+                    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                    if (v < 0) break;
+                    id = id * 16 + v;
+                }
+                if (name[k] || k == 2 || mbedtls_ssl_ciphersuite_from_id(id) == NULL) id = 0;
+            } else {
+                const char *rest;
+                if ((dnstap__prefix(name, "TLS-AES-", &rest) || dnstap__prefix(name, "TLS-CHACHA20-", &rest)) &&
+                    len + 3 < sizeof name) {   /* TLS 1.3's IANA names: Mbed TLS says TLS1-3-... */
+                    for (k = len + 1; k-- > 3;) name[k + 3] = name[k];
+                    DNSTAP_MEMCPY(name, "TLS1-3", 6);
+                }
+                id = mbedtls_ssl_get_ciphersuite_id(name);
+            }
+        }
+        if (id == 0 || n == DNSTAP_TLS_SUITES_MAX) {
+            if (!dnstap__copy(bad, bad_cap, list, len)) dnstap__copy(bad, bad_cap, list, bad_cap - 1);
+            return bad;
+        }
+        t->suites[n++] = id;
+        list += len;
+    }
+    t->suites[n] = 0;
+    if (n == 0) { dnstap__copy(bad, bad_cap, "(empty list)", 12); return bad; }
+    return NULL;
 }
 
 /* Setup failure: log, free what Mbed TLS allocated, return r. */
@@ -4060,6 +4185,16 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     ret = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID, "TLS: configuration", NULL, ret);
+    {
+        char bad[64];
+        if (dnstap__tls_suites(t, d->tls_ciphersuites, bad, sizeof bad) != NULL)
+            return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID,
+                                            "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
+                                            bad, 0);
+        mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+    }
+    /* no answer to the ClientHello by then: not a TLS server (see connect) */
+    t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #endif

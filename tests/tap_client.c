@@ -50,6 +50,7 @@
        --cert FILE      tls_cert_file          --key FILE     tls_key_file
        --pin HEX        tls_pin_sha256 (64 hex digits)
        --sni NAME       tls_server_name        --skipverify   skipverify
+       --ciphersuites LIST  tls_ciphersuites
      Message i (0, 1, ...) is CLIENT_QUERY for even i and CLIENT_RESPONSE for
      odd i, query_time = 1700000000 s + i ns, identity "tap_client", and
      carries a DNS query (and for responses a DNS response) whose ID is
@@ -771,6 +772,7 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "--cert") == 0) d.tls_cert_file = v;
         else if (strcmp(o, "--key") == 0) d.tls_key_file = v;
         else if (strcmp(o, "--sni") == 0) d.tls_server_name = v;
+        else if (strcmp(o, "--ciphersuites") == 0) d.tls_ciphersuites = v;
         else if (strcmp(o, "--pin") == 0) { ok = parse_hex32(v, pin); d.tls_pin_sha256 = pin; }
 #endif
         else ok = 0;

@@ -1450,13 +1450,15 @@ static void *slow_receiver_main(void *arg) {
    500 ms. dnstap_run() (or, threaded, dnstap_thread_stop()) returns with
    the tap closed within the limit (plus a generous margin for a loaded
    machine), the rest dropped and counted; the receiver got exactly what
-   was counted as sent. */
-static void slow_receiver_shutdown(int threaded) {
+   was counted as sent. how: 0 dnstap_run(), 1 dnstap_thread_stop(),
+   2 dnstap_close_now() on the writer thread (at once: no timeout). */
+static void slow_receiver_shutdown(int how) {
+    int threaded = how != 0;
     char ep[128];
     pthread_t rth;
     size_t i;
     uint64_t t0, elapsed, end;
-    dnstap_result_t r;
+    dnstap_result_t r = DNSTAP_OK;
     dnstap_stats_t s;
     memset(&rx, 0, sizeof rx);
     CHECK_EQ(receiver_listen(), 0);
@@ -1480,7 +1482,9 @@ static void slow_receiver_shutdown(int threaded) {
         (void)dnstap_log(&tap, &m);
     }
     t0 = dnstap_clock_ms();
-    if (threaded) {
+    if (how == 2) {
+        dnstap_close_now(&tap);
+    } else if (threaded) {
         r = dnstap_thread_stop(&tap);
     } else {
         dnstap_shutdown(&tap, t0);
@@ -1488,13 +1492,15 @@ static void slow_receiver_shutdown(int threaded) {
     }
     elapsed = dnstap_clock_ms() - t0;
     s = dnstap_stats(&tap);
-    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the limit\n",
-           threaded ? "dnstap_thread_stop()" : "dnstap_run()", (unsigned long long)elapsed,
+    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the end\n",
+           how == 2 ? "dnstap_close_now()" : threaded ? "dnstap_thread_stop()" : "dnstap_run()",
+           (unsigned long long)elapsed,
            (unsigned long long)s.sent, (unsigned long long)s.dropped_disconnected);
-    CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
+    if (how != 2) CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
     CHECK(dnstap_closed(&tap));
     CHECK(elapsed < 500 + 2500);
-    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(s.timeouts, how == 2 ? 0 : 1);
+    CHECK(!tap.thread_running);
     CHECK_EQ(s.queued, 0);
     CHECK(s.dropped_disconnected > 0);
     CHECK_EQ(s.dropped_disconnected + s.dropped_full + s.sent, s.logged);
@@ -1514,6 +1520,7 @@ static void slow_receiver_shutdown(int threaded) {
 
 static void test_real_socket_slow_receiver_run(void) { slow_receiver_shutdown(0); }
 static void test_real_socket_slow_receiver_thread_stop(void) { slow_receiver_shutdown(1); }
+static void test_real_socket_slow_receiver_close_now(void) { slow_receiver_shutdown(2); }
 
 /* The optional writer thread: the program only logs. */
 static volatile int receiver_quit;
@@ -1663,6 +1670,47 @@ static void test_drop_reports(void) {
     (void)dnstap_poll(&tap, sim_now + 10001);
     CHECK(strstr(last_log, "Dropped dnstap messages: 50") != NULL);
     finish(&tap);
+}
+
+/* Ports are 1..65535 for tcp:// (tls:// shares the parser: tests/tls.sh):
+   65536..69999 once wrapped to 0..4463 and port 0 was taken. An unbracketed
+   IPv6 address is refused with a message that asks for brackets. */
+static void test_endpoint_ports(void) {
+    static const char *const bad[] = { "tcp://127.0.0.1:0", "tcp://127.0.0.1:00000", "tcp://127.0.0.1:65536",
+                                       "tcp://127.0.0.1:69536", "tcp://127.0.0.1:69999", "tcp://127.0.0.1:70000",
+                                       "tcp://127.0.0.1:4294967297", "tcp://127.0.0.1:",
+                                       "tcp://[::1]:0", "tcp://[::1]:65536", "tcp://[::1]:-1" };
+    static const struct { const char *ep; unsigned port; } good[] = {
+        { "tcp://127.0.0.1:1", 1 }, { "tcp://127.0.0.1:65535", 65535 }, { "tcp://[::1]:6000", 6000 },
+        { "tcp://127.0.0.1:06000", 6000 } };
+    dnstap_desc_t d;
+    size_t i;
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = 4096;
+    d.logger.func = logger;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d.endpoint = bad[i];
+        last_log[0] = 0;
+        if (dnstap_init(&tap, &d) != DNSTAP_ERR_INVALID) { printf("  accepted %s\n", bad[i]); CHECK(0); }
+        else if (!strstr(last_log, "1 to 65535")) { printf("  %s: log \"%s\"\n", bad[i], last_log); CHECK(0); }
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const dnstap__sock_t *s = (const dnstap__sock_t *)(const void *)tap.stock.bytes;
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)&s->addr;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&s->addr;
+        d.endpoint = good[i].ep;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+        CHECK_EQ(ntohs(s->addr.ss_family == AF_INET ? in4->sin_port : in6->sin6_port), good[i].port);
+    }
+    d.endpoint = "tcp://2001:db8::1";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+    d.endpoint = "tcp://2001:db8::1:6000";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
 }
 
 /* ---- the end, reconnects, a receiver leaving ---------------------------- */
@@ -1899,11 +1947,13 @@ int main(void) {
     TEST(test_idle_file_tap);
     TEST(test_endpoints);
     TEST(test_drop_reports);
+    TEST(test_endpoint_ports);
     TEST(test_shutdown_limit_slow_receiver);
     TEST(test_close_now);
     TEST(test_no_reconnect_storm);
     TEST(test_receiver_leaves_under_load);
     TEST(test_real_socket_slow_receiver_run);
     TEST(test_real_socket_slow_receiver_thread_stop);
+    TEST(test_real_socket_slow_receiver_close_now);
     return TEST_EXIT();
 }
