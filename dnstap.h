@@ -2567,13 +2567,27 @@ enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
 enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's thread_stop */
 
-/* Reserve need bytes on q for a frame, counting a drop when they are not there. */
-static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+/* dnstap__q_claim() when there is no room right after head. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static uint8_t *dnstap__q_claim_rest(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint8_t *dst;
     if (need > q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
     dst = dnstap__q_reserve(q, need, new_head);
     if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
     return dst;
+}
+
+/* Reserve need bytes on q for a frame, counting a drop when they are not
+   there. First the common case: same lap, room after head. */
+DNSTAP__INLINE uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+    uint32_t h = q->head, ho = DNSTAP__OFF(h);
+    if (!((h ^ DNSTAP__LOAD_ACQ(&q->tail)) & DNSTAP__LAP) && q->cap - ho >= need) {
+        *new_head = h + need;
+        return q->buf + ho;
+    }
+    return dnstap__q_claim_rest(q, need, new_head, r);
 }
 
 /* Encode m straight into q and publish it. */
