@@ -2938,6 +2938,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
     int k, n;
     *blocked = false;
     while ((k = dnstap__gather(tap, iov, iq)) > 0) {
+        tap->tx_queue = iq[0];   /* where a write that would block resumes (rule 3) */
         if (tap->tr.writev) n = dnstap__xwritev(tap, iov, k);
         else n = dnstap__xwrite(tap, iov[0].base, iov[0].len);   /* rule 3: after AGAIN, its own buf */
         tap->data_blocked = n == DNSTAP_ERR_AGAIN;

@@ -845,6 +845,36 @@ static void test_writev_runs(void) {
     fake_use_writev = 0;
 }
 
+/* A write that would block resumes with the same buffer, from the same
+   queue, even when an earlier queue has got frames meanwhile (found by
+   fuzz_conn: the retry took the other queue's run and cut the stream). */
+static void test_blocked_write_resumes_its_queue(void) {
+    dnstap_msg_t m;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 2 * 4096, 2), DNSTAP_OK);
+    tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    seq_msg(&m, 1, 0);
+    CHECK_EQ(dnstap_log_queue(&tap, 1, &m), DNSTAP_OK);
+    fake.stall_after_start = 1;
+    run_for(&tap, 1, 1);
+    CHECK(tap.data_blocked);
+    seq_msg(&m, 0, 1);
+    m.query_message.len = 10;   /* another size than the frame that waits */
+    CHECK_EQ(dnstap_log_queue(&tap, 0, &m), DNSTAP_OK);
+    fake.stall_after_start = 0;
+    run_for(&tap, 5, 1);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    finish(&tap);
+    CHECK_EQ(fake.violations, 0);
+    CHECK_EQ(fake.stream_errors, 0);
+    accepted[0] = 0;
+    accepted[1] = 1;
+    CHECK(arrived_once(accepted, 2, 2));
+    CHECK(invariant_ok(&tap));
+}
+
 /* dnstap_io() in each state, as the manual's table says. */
 static void test_io_states(void) {
     dnstap_msg_t m;
@@ -1933,6 +1963,7 @@ int main(void) {
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
     TEST(test_io_states);
+    TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
