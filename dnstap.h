@@ -309,6 +309,8 @@
    DNSTAP_STATIC                make every function static
    DNSTAP_MAX_QUEUES            producer queues per tap (8)
    DNSTAP_EXTRA_MAX             stack bytes for a per-message extra (256)
+   DNSTAP_FLUSH_BYTES           default flush_bytes (32768) and flush_ms (10)
+   DNSTAP_FLUSH_MS              of the FLUSH POLICY
    DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
    DNSTAP_NO_UNIX_SOCKET        of them: unix://, tcp:// (and so tls://), file:
    DNSTAP_NO_TCP                (dnstap_init() answers DNSTAP_ERR_UNSUPPORTED)
