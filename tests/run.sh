@@ -69,6 +69,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"
 [ -x tests/examples.sh ] && step "capture and reader examples" tests/examples.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
+[ -x tests/firmware.sh ] && step "firmware under qemu: Cortex-M4, RISC-V" tests/firmware.sh "$B"
 [ -x tests/tls.sh ] && step "TLS through Mbed TLS" tests/tls.sh "$B"
 [ -x tests/capture_tls.sh ] && step "capture example as a TLS receiver" tests/capture_tls.sh "$B"
 [ -x fuzz/run.sh ] && step "fuzz (${FUZZ_SECONDS}s per target)" fuzz/run.sh "$B" "$FUZZ_SECONDS"
