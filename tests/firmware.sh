@@ -134,4 +134,6 @@ board m4-mps2-an386 "qemu-system-arm -M mps2-an386 -serial file:$O/m4-mps2-an386
     $M4 -DBM_MPS2
 board m4-netduinoplus2 "qemu-system-arm -M netduinoplus2 -serial null -serial file:$O/m4-netduinoplus2.fstrm" \
     $M4 -DBM_UART_POLLED -DBM_CPU_HZ=168000000u
+board rv32imac-virt "qemu-system-riscv32 -M virt -bios none -serial file:$O/rv32imac-virt.fstrm" \
+    $RV
 [ $fails = 0 ]
