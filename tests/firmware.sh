@@ -7,7 +7,10 @@
 #                   (qemu 7.2's STM32 USART raises no TX-empty interrupt)
 #   riscv32 virt    rv32imac (ESP32-C3 class), 16550 UART drained by its
 #                   THR-empty interrupt through the PLIC, CLINT timer tick
-# Each is built -Os with the example's own startup code and linker script,
+# The first and the last also run with nanopb's decoder and encoder linked
+# in (the -selftest runs): the power-on self test then decodes and
+# re-encodes on the target. Each is built -Os with the example's own
+# startup code and linker script,
 # serves BM_QUERIES queries, sends STOP, drains its UART, then reports its
 # counters and its verdict through semihosting: qemu's exit status is 0 only
 # if the counters add up (logged = sent + dropped + queued, queued 0) and
@@ -21,15 +24,17 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 need qemu-system-arm qemu-system-riscv32 arm-none-eabi-gcc riscv64-unknown-elf-gcc fstrm_dump dnstap
-tests/matrix_deps.sh "$build" m4-include >/dev/null || { fail dependencies "tests/matrix_deps.sh m4-include"; exit 1; }
+tests/matrix_deps.sh "$build" m4-include nanopb-src >/dev/null ||
+    { fail dependencies "tests/matrix_deps.sh m4-include nanopb-src"; exit 1; }
 O=$build/firmware
 mkdir -p "$O"
 QUERIES=${BM_QUERIES:-500}
 WARN="-std=c99 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -Wshadow -Wcast-qual \
 -Wstrict-prototypes -Wmissing-prototypes"
 COMMON="-Os -ffunction-sections -fdata-sections -Wl,--gc-sections -nostartfiles \
--DDNSTAP_FREESTANDING -DDNSTAP_NO_DECODE -DDNSTAP_NO_NANOPB_ENCODE -DBM_QUERIES=$QUERIES \
--I. -isystem $build/matrix/third_party/m4-include"
+-DDNSTAP_FREESTANDING -DBM_QUERIES=$QUERIES -I. -isystem $build/matrix/third_party/m4-include"
+ENC_ONLY="-DDNSTAP_NO_DECODE -DDNSTAP_NO_NANOPB_ENCODE"
+NANOPB=$build/matrix/third_party/nanopb-src
 M4="arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb --specs=nano.specs --specs=nosys.specs -T examples/baremetal_m4.ld"
 # -misa-spec=2.2 keeps the CSR instructions in "i" and so picks picolibc's
 # rv32imac/ilp32 multilib (rv32imac_zicsr would fall back to rv64 libraries)
@@ -92,8 +97,25 @@ check_cut_stream() {
     fi
 }
 
+# nanopb's runtime for a target (third-party code: no -Werror), for the
+# builds with the decoder and nanopb's encoder, whose power-on self test
+# decodes and re-encodes on the target itself
+pb_objs() {   # compiler... : prints the object files
+    cc1=$1
+    dir=$O/nanopb-${cc1%%-*}
+    mkdir -p "$dir"
+    for f in pb_common pb_decode pb_encode; do
+        "$@" -Os -ffunction-sections -fdata-sections -std=c99 -I"$NANOPB" -c "$NANOPB/$f.c" -o "$dir/$f.o" \
+            2>"$dir/$f.err" || { echo "$f.c for $cc1: $(head -n 3 "$dir/$f.err" | tr '\n' ' ')"; return 1; }
+        printf '%s ' "$dir/$f.o"
+    done
+}
+PB_M4=$(pb_objs arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb) || { fail nanopb "$PB_M4"; exit 1; }
+PB_RV=$(pb_objs riscv64-unknown-elf-gcc -march=rv32imac -mabi=ilp32 -misa-spec=2.2 --specs=picolibc.specs) ||
+    { fail nanopb "$PB_RV"; exit 1; }
+
 first=
-# board NAME QEMU_ARGS -- BUILD_ARGS: build, run, check
+# board NAME QEMU_ARGS BUILD_ARGS...: build, run, check
 board() {
     name=$1 qemu=$2
     shift 2
@@ -131,9 +153,14 @@ board() {
 }
 
 board m4-mps2-an386 "qemu-system-arm -M mps2-an386 -serial file:$O/m4-mps2-an386.fstrm" \
-    $M4 -DBM_MPS2
+    $M4 $ENC_ONLY -DBM_MPS2
 board m4-netduinoplus2 "qemu-system-arm -M netduinoplus2 -serial null -serial file:$O/m4-netduinoplus2.fstrm" \
-    $M4 -DBM_UART_POLLED -DBM_CPU_HZ=168000000u
+    $M4 $ENC_ONLY -DBM_UART_POLLED -DBM_CPU_HZ=168000000u
 board rv32imac-virt "qemu-system-riscv32 -M virt -bios none -serial file:$O/rv32imac-virt.fstrm" \
-    $RV
+    $RV $ENC_ONLY
+# with nanopb's decoder and encoder linked in: the power-on self test runs
+board m4-mps2-an386-selftest "qemu-system-arm -M mps2-an386 -serial file:$O/m4-mps2-an386-selftest.fstrm" \
+    $M4 -DBM_MPS2 $PB_M4
+board rv32imac-virt-selftest "qemu-system-riscv32 -M virt -bios none -serial file:$O/rv32imac-virt-selftest.fstrm" \
+    $RV $PB_RV
 [ $fails = 0 ]
