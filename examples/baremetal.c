@@ -37,9 +37,10 @@
 
    Boards (chosen at build time; the code around them is the same):
    - STM32F4 (default on arm-none-eabi): USART2 on PA2, TXE interrupt. With
-     BM_UART_POLLED the main loop drains the ring instead: qemu 7.2's
-     `-M netduinoplus2` (an STM32F405; USART2 is its second -serial) raises
-     no TX-empty interrupt.
+     BM_UART_POLLED the main loop drains the ring instead, once per tick:
+     for qemu 7.2's `-M netduinoplus2` (an STM32F405; USART2 is its second
+     -serial), whose USART raises no TX-empty interrupt but takes bytes as
+     fast as they come. On a real UART that moves one byte per tick.
    - BM_MPS2: qemu's `-M mps2-an386` (Cortex-M4, CMSDK UART0). Its TX
      interrupt is an event, "a byte went out", not a level: write() pends it
      by hand to start an idle UART.
