@@ -300,13 +300,59 @@ static int bm_uart_write(void *ctx, const uint8_t *buf, size_t len) {
 static int bm_uart_busy(void) { return bm_tx_head != bm_tx_tail; }
 #endif
 
+#if BM_TARGET && BM_RUN_ENDS
+/* Semihosting (qemu -semihosting-config enable=on): the report line goes to
+   the debugger's console, the verdict to qemu's exit status. */
+#if BM_ARM
+static uint32_t bm_semihost(uint32_t op, uint32_t arg) {
+    register uint32_t r0 __asm__("r0") = op;
+    register uint32_t r1 __asm__("r1") = arg;
+    __asm__ __volatile__("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+#else
+/* RISC-V: three uncompressed instructions around ebreak, on one page: a
+   function of its own, 16-byte aligned at the start of its section (an
+   alignment inside a function breaks the linker's relaxation). */
+uint32_t bm_semihost(uint32_t op, uint32_t arg);
+__asm__(".section .text.bm_semihost, \"ax\", @progbits\n"
+        ".balign 16\n"
+        ".globl bm_semihost\n"
+        ".option push\n"
+        ".option norvc\n"
+        ".option norelax\n"
+        "bm_semihost:\n"
+        "    slli zero, zero, 0x1f\n"
+        "    ebreak\n"
+        "    srai zero, zero, 7\n"
+        "    ret\n"
+        ".option pop\n"
+        ".previous\n");
+#endif
+#define BM_SYS_WRITE0 0x04u
+#define BM_SYS_EXIT 0x18u
+#define BM_EXIT_SUCCESS 0x20026u             /* ADP_Stopped_ApplicationExit */
+#define BM_EXIT_FAILURE 0x20023u             /* ADP_Stopped_RunTimeErrorUnknown */
+#endif
+
 /* ---- board: startup, interrupts, waiting for the next tick ----
    Startup, with the linker script beside this file (baremetal_m4.ld or
    baremetal_rv32.ld): .data is copied from flash to RAM, .bss zeroed, then
    main(). The stack is outside .bss, so zeroing cannot clobber it. */
 #if BM_TARGET
+/* A fault or an unexpected trap: a run that ends says so and stops qemu. */
+static void bm_fault(void) {
+#if BM_RUN_ENDS
+    (void)bm_semihost(BM_SYS_WRITE0, (uint32_t)(uintptr_t)"baremetal: fault\n");
+    (void)bm_semihost(BM_SYS_EXIT, BM_EXIT_FAILURE);
+#endif
+    for (;;) { }
+}
+
 extern uint32_t bm_data_load[], bm_data_start[], bm_data_end[], bm_bss_start[], bm_bss_end[];
-#define BM_STACK_WORDS 512u
+#define BM_STACK_WORDS 512
+#define BM_STR(x) #x
+#define BM_XSTR(x) BM_STR(x)
 __attribute__((section(".bm_stack"), used, aligned(16)))
 uint32_t bm_main_stack[BM_STACK_WORDS];
 
@@ -336,8 +382,6 @@ void bm_uart_irq_handler(void) { bm_uart_isr(); }
 #ifdef BM_MPS2
 static void bm_uart_kick(void) { NVIC_ISPR(BM_UART_IRQ) = 1u << (BM_UART_IRQ % 32u); }
 #endif
-
-static void bm_fault(void) { for (;;) { } }
 
 typedef void (*bm_handler_t)(void);
 typedef struct bm_vectors_t {
@@ -370,7 +414,7 @@ static void bm_wait_tick(void) { __asm__ __volatile__("wfi"); }
 __asm__(".section .text.start, \"ax\", @progbits\n"
         ".globl _start\n"
         "_start:\n"
-        "    la sp, bm_main_stack + 4 * 512\n"
+        "    la sp, bm_main_stack + 4 * " BM_XSTR(BM_STACK_WORDS) "\n"
         "    j bm_start\n"
         ".previous\n");
 
@@ -399,7 +443,7 @@ static void bm_trap(void) {
         if (irq == BM_UART_IRQ) bm_uart_isr();
         PLIC_CLAIM0 = irq;
     } else {
-        for (;;) { }
+        bm_fault();
     }
 }
 
@@ -555,28 +599,6 @@ static int bm_self_test(void) { return 1; }
 
 #if BM_RUN_ENDS
 /* ---- the end of a run: STOP, drain, the counters, a verdict ---- */
-#if BM_TARGET
-/* Semihosting (qemu -semihosting-config enable=on): the report line goes to
-   the debugger's console, the verdict to qemu's exit status. */
-static uint32_t bm_semihost(uint32_t op, uint32_t arg) {
-#if BM_ARM
-    register uint32_t r0 __asm__("r0") = op;
-    register uint32_t r1 __asm__("r1") = arg;
-    __asm__ __volatile__("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-#else
-    register uint32_t r0 __asm__("a0") = op;
-    register uint32_t r1 __asm__("a1") = arg;
-    __asm__ __volatile__(".option push\n.option norvc\n.balign 16\n"
-                         "slli zero, zero, 0x1f\nebreak\nsrai zero, zero, 7\n.option pop"
-                         : "+r"(r0) : "r"(r1) : "memory");
-#endif
-    return r0;
-}
-#define BM_SYS_WRITE0 0x04u
-#define BM_SYS_EXIT 0x18u
-#define BM_EXIT_SUCCESS 0x20026u             /* ADP_Stopped_ApplicationExit */
-#define BM_EXIT_FAILURE 0x20023u             /* ADP_Stopped_RunTimeErrorUnknown */
-#endif
 
 /* "KEY=decimal " without printf and without 64-bit division. */
 static char *bm_field(char *p, const char *key, uint64_t v) {
