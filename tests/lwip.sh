@@ -10,8 +10,9 @@
 #   - the tap's counters: logged = sent + dropped + queued, queued 0,
 #     nothing dropped, two handshakes, at least one reconnect, no timeout
 #     (FINISH came);
-#   - both captures end with STOP, and fstrm_dump, `dnstap -r` and our
-#     reader (examples/reader.c) count exactly `sent` frames in them;
+#   - both captures end with STOP, and fstrm_capture itself (its "wrote N
+#     frames"), fstrm_dump, `dnstap -r` and our reader (examples/reader.c)
+#     count exactly `sent` data frames in them;
 #   - golang-dnstap's reading of the two captures, in order, holds the
 #     messages 0..sent-1 exactly once each, in order (each message carries
 #     its number in query_address), some in each capture.
@@ -148,6 +149,10 @@ for k in 0 1; do
         fail lwip "examples/reader.c, capture $k: $(tail -n 1 "$f.reader.err")"
     fi
 done
+wrote=$(sed -n 's/.*(wrote \([0-9]*\) frames.*/\1/p' "$O/capture.0.fstrm.log" "$O/capture.1.fstrm.log" |
+        awk '{ s += $1 - 2 } END { print s + 0 }')    # each file: START, data frames, STOP
+holds "fstrm_capture reports $wrote data frames written (its own count, less START and STOP) = sent" \
+    "$wrote = $sent" "$wrote, sent $sent"
 holds "fstrm_dump counts $total_dump data frames in the two captures = sent" "$total_dump = $sent" "$total_dump, sent $sent"
 holds "dnstap -r counts $total_golang messages = sent" "$total_golang = $sent" "$total_golang, sent $sent"
 holds "examples/reader.c counts $total_reader messages = sent" "$total_reader = $sent" "$total_reader, sent $sent"
