@@ -1,8 +1,8 @@
 /* baremetal.c - dnstap from a microcontroller with no OS, no heap and no clock.
 
-   A DNS responder on a microcontroller (an STM32F4-class Cortex-M4 here;
-   also an ARM MPS2 board and a RISC-V rv32imac board, below) logs CLIENT_QUERY and
-   CLIENT_RESPONSE for every query it answers, and ships the log out of its
+   A DNS responder on a microcontroller (an STM32F4-class Cortex-M4; also
+   an ARM MPS2 board and a RISC-V rv32imac board, below) logs CLIENT_QUERY
+   and CLIENT_RESPONSE for every query it answers, and ships the log out of its
    UART at 115200 baud as a plain Frame Streams byte stream (START, data
    frames, STOP): capture it on a PC with
        socat -u /dev/ttyUSB0,b115200,raw,echo=0 CREATE:router.fstrm
@@ -21,8 +21,8 @@
      DNSTAP_ERR_AGAIN; dnstap_poll() resumes exactly there later. Nothing
      ever waits for the UART. A UART cannot be "reconnected" mid-stream, so
      the stream is unidirectional and the write timeout is disabled.
-   - DNSTAP_NOW from the tick interrupt's millisecond counter: with no RTC, message
-     times count from boot (plus bm_epoch_at_boot, which firmware that
+   - DNSTAP_NOW from the tick interrupt's millisecond counter: with no RTC,
+     message times count from boot (plus bm_epoch_at_boot, which firmware that
      learns the wall time, e.g. by SNTP, may set).
    - Static memory only: the tap and its 2 KiB queue are in .bss, with
      DNSTAP_MAX_QUEUES, DNSTAP_PREFIX_MAX and DNSTAP_EXTRA_MAX cut down to
@@ -32,8 +32,9 @@
      dnstap_poll() once per tick to move frames to the UART.
 
    The DNS traffic is simulated (a small generator stands in for the
-   network stack), including a burst that overflows the queue, so drops are
-   shown being counted while the stream stays valid.
+   network stack), including a burst that overflows the queue at 115200
+   baud, so drops are shown being counted while the stream stays valid
+   (qemu's UARTs take bytes as fast as they come: nothing drops there).
 
    Boards (chosen at build time; the code around them is the same):
    - STM32F4 (default on arm-none-eabi): USART2 on PA2, TXE interrupt. With
