@@ -86,6 +86,19 @@
    Accounting: dnstap_stats() gives logged, sent, dropped by cause and queued,
    with logged == sent + dropped + queued at every quiet moment.
 
+   Connection. While connected, the receiver has nothing to say until
+   FINISH: dnstap_io() asks for readability and every dnstap_poll() reads,
+   so a FINISH or end of stream closes the connection at the next poll,
+   also while frames flow. A lost connection is retried after a backoff
+   (backoff_min_ms, doubling up to backoff_max_ms, +-25 % jitter) that starts
+   over only once a connection has stayed up backoff_reset_ms (5000): a
+   receiver that accepts and drops connections at once meets a growing delay.
+   Shutdown is bounded: shutdown_timeout_ms (5000) after dnstap_shutdown()
+   the tap is closed whatever the receiver does; frames still queued then
+   are dropped (counted in dropped_disconnected), STOP is written only if
+   the transport takes it at once. dnstap_run() and dnstap_thread_stop()
+   end within that limit. dnstap_close_now() ends a tap at once.
+
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
@@ -183,12 +196,25 @@
    LIMITS
    ------
    Data frame payloads are limited by the encoder's payload_max (default
-   DNSTAP_PAYLOAD_MAX_DEFAULT = 262,140 bytes: the largest frame fstrm_capture
-   keeps, 4 + 262,140 = 262,144, and enough for any DNS query/response pair
-   of 65,535 bytes each). Receivers differ: golang-dnstap's `dnstap` refuses
-   payloads above 98,304 bytes (DNSTAP_PAYLOAD_MAX_GOLANG); set payload_max
-   to that when it is the receiver. A message above the limit is refused
-   with DNSTAP_ERR_TOO_LONG rather than written for the receiver to drop.
+   DNSTAP_PAYLOAD_MAX_DEFAULT = DNSTAP_PAYLOAD_MAX_GOLANG = 98,304 bytes: the
+   largest payload golang-dnstap's `dnstap` takes; above it, it drops the
+   connection and the frames in flight with it). Every receiver tested takes
+   that much: `dnstap`, fstrm_capture (frames up to 4 + 262,140 bytes) and
+   the capture example. It holds any single DNS message (65,535 bytes at
+   most) with its metadata, and a query with its response when the two add
+   up to less than about 98,000 bytes. For receivers that take more
+   (fstrm_capture: DNSTAP_PAYLOAD_MAX_FSTRM = 262,140, enough for two
+   65,535-byte messages) set payload_max, up to DNSTAP_PAYLOAD_MAX_LIMIT.
+   A message above the limit is refused with DNSTAP_ERR_TOO_LONG rather than
+   written for the receiver to drop.
+   Queues: a live tap's queue of N bytes (queue_size / queues) takes, when
+   empty, any frame of up to N bytes (4 + payload), wherever its ring stood.
+   Frames never straddle the ring's end, so a queue already holding frames
+   takes a frame only if a contiguous run of free bytes fits it: size queues
+   at several times the largest frame (with `full`, a frame is about 100
+   bytes plus the DNS messages). A frame larger than N is refused with
+   DNSTAP_ERR_TOO_LONG (dropped_too_big), one that finds no room with
+   DNSTAP_ERR_FULL (dropped_full).
    Control frames are at most 512 bytes and content types at most 256 bytes,
    as in libfstrm; the reader enforces both.
 
@@ -281,9 +307,9 @@
 #endif
 
 /* Payload limits (the length in a data frame's 4-byte header). */
-#define DNSTAP_PAYLOAD_MAX_DEFAULT 262140u  /* fstrm_capture keeps 4 + 262,140 */
-#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u
 #define DNSTAP_PAYLOAD_MAX_GOLANG  98304u   /* golang-dnstap `dnstap` */
+#define DNSTAP_PAYLOAD_MAX_FSTRM   262140u  /* fstrm_capture keeps 4 + 262,140 */
+#define DNSTAP_PAYLOAD_MAX_DEFAULT DNSTAP_PAYLOAD_MAX_GOLANG  /* every receiver takes it */
 #define DNSTAP_PAYLOAD_MAX_LIMIT   (1u << 26) /* largest payload_max accepted */
 
 /* Frame Streams constants. */
@@ -320,7 +346,7 @@ typedef enum dnstap_result_t {
     DNSTAP_ERR_UNSUPPORTED    = -18, /* not available in this build */
     DNSTAP_ERR_FULL           = -19, /* queue full: message dropped (counted) */
     DNSTAP_ERR_DISCONNECTED   = -20, /* not connected, DROP policy: dropped (counted) */
-    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write or FINISH timed out */
+    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write, FINISH or shutdown timed out */
     DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not ACCEPT our content type */
     DNSTAP_ERR_CLOSED         = -23, /* peer closed the connection */
     DNSTAP_ERR_CONNECT        = -24, /* cannot connect: refused, unreachable, unresolved */
@@ -544,9 +570,13 @@ typedef struct dnstap_frame_t {
 
 /* Which side of a stream the reader is on. */
 typedef enum dnstap_reader_role_t {
-    DNSTAP_READ_WRITER_STREAM = 0,  /* a file, or a receiver reading a writer:
-                                       READY* START data* STOP */
-    DNSTAP_READ_RECEIVER_REPLIES = 1 /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_WRITER_STREAM = 0,   /* a receiver reading a writer on a socket:
+                                        READY* START data* STOP (READY only
+                                        when bidirectional; lenient for files) */
+    DNSTAP_READ_RECEIVER_REPLIES = 1, /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_FILE = 2             /* a file: START data* STOP, strictly; READY
+                                        is DNSTAP_ERR_SEQUENCE, as in libfstrm
+                                        and golang-dnstap */
 } dnstap_reader_role_t;
 
 typedef struct dnstap_reader_t {
@@ -657,8 +687,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    3. After DNSTAP_ERR_AGAIN the library calls again with the *same* buf and
       len (what mbedtls_ssl_write() requires); after a partial write of n it
       continues with buf + n, len - n.
-   4. The library calls the transport only from dnstap_poll() (and the POSIX
-      helpers built on it), never from dnstap_log(), never re-entrantly.
+   4. The library calls the transport only from dnstap_poll() and
+      dnstap_close_now() (and the POSIX helpers built on them), never from
+      dnstap_log(), never re-entrantly.
    5. Any other negative value means the connection is dead: the library
       calls close() once, then connect() again after a backoff.
    6. connect() starts or continues connecting: DNSTAP_OK once connected,
@@ -686,8 +717,9 @@ typedef enum dnstap_log_level_t {
     DNSTAP_LOG_ERROR = 1, DNSTAP_LOG_WARN = 2, DNSTAP_LOG_INFO = 3
 } dnstap_log_level_t;
 
-/* Messages about connections and drops; called from dnstap_poll() only
-   (and, for tls:// endpoints, from dnstap_init(): setup errors, skipverify). */
+/* Messages about connections and drops; called from dnstap_poll() and
+   dnstap_close_now() only (and, for tls:// endpoints, from dnstap_init():
+   setup errors, skipverify). */
 typedef struct dnstap_logger_t {
     void (*func)(void *ctx, dnstap_log_level_t level, const char *message);
     void *ctx;
@@ -710,7 +742,8 @@ typedef struct dnstap_desc_t {
                                   "tcp://[v6]:port", "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
-    size_t queue_size;         /* its size in bytes, split evenly among queues */
+    size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
+                                  queue takes any frame up to its share (LIMITS) */
     unsigned queues;           /* producer queues, one per logging thread (1) */
     uint32_t write_buffer;     /* [writebuffer] SO_SNDBUF bytes for TCP (system default) */
     dnstap_bytes_t identity;   /* [identity] default: the host name, where there is one */
@@ -723,10 +756,13 @@ typedef struct dnstap_desc_t {
     bool unidirectional;       /* no READY/ACCEPT/FINISH (files: always) */
     uint32_t backoff_min_ms;   /* first reconnect delay (100), doubles ... */
     uint32_t backoff_max_ms;   /* ... up to this (10000); +-25 % jitter */
+    uint32_t backoff_reset_ms; /* a connection up this long starts the backoff over (5000) */
     uint32_t connect_timeout_ms;    /* [dial timeout] 4000 */
     uint32_t handshake_timeout_ms;  /* READY -> ACCEPT 4000 */
     uint32_t write_timeout_ms;      /* no write progress while data waits: 4000 */
     uint32_t finish_timeout_ms;     /* STOP -> FINISH at shutdown: 4000 */
+    uint32_t shutdown_timeout_ms;   /* dnstap_shutdown() -> closed, at most: 5000; what is
+                                       still queued then is dropped (dropped_disconnected) */
     uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
     uint32_t thread_wake_ms;        /* writer thread, when idle: looks for new frames this often (10) */
     dnstap_logger_t logger;
@@ -738,11 +774,15 @@ typedef struct dnstap_desc_t {
     const char *tls_key_file;       /* [tls KEY] its private key */
     const uint8_t *tls_pin_sha256;  /* 32 bytes: SHA-256 of the server's SubjectPublicKeyInfo */
     const char *tls_server_name;    /* name verified and sent as SNI (default: endpoint host) */
+    const char *tls_ciphersuites;   /* suites offered (default: ECDHE + AEAD only), see TLS */
     bool skipverify;                /* [skipverify] no certificate checks; logged loudly */
     void *tls_state;                /* your dnstap_tls_t: Mbed TLS contexts live there */
 } dnstap_desc_t;
 
 #ifdef DNSTAP_WITH_MBEDTLS
+#ifndef DNSTAP_TLS_SUITES_MAX
+#define DNSTAP_TLS_SUITES_MAX 32     /* entries of desc.tls_ciphersuites */
+#endif
 /* State of a tls:// endpoint (see TLS in the manual above): the Mbed TLS
    contexts, in memory you own. Pass a pointer in desc.tls_state; dnstap_init()
    sets it up, dnstap_poll() uses it (one thread), dnstap_tls_free() releases
@@ -764,6 +804,10 @@ typedef struct dnstap_tls_t {
     size_t ip_len;
     int state, used, verify, has_pin, pin_only, pin_ok;
     int want;                        /* what the handshake waits for: DNSTAP_WANT_* */
+    int suites[DNSTAP_TLS_SUITES_MAX + 1];   /* offered, 0-terminated */
+    uint64_t attempt_ms;             /* this connection attempt began, + 1 (0: none) */
+    uint32_t answer_ms;              /* no byte from the peer by then: not TLS */
+    int rx_first;                    /* the peer's first byte (-1: none yet) */
 } dnstap_tls_t;
 
 /* Free what Mbed TLS allocated in *tls: after dnstap_closed(), before the
@@ -787,7 +831,7 @@ typedef struct dnstap_stats_t {
     uint64_t connects;             /* handshakes completed */
     uint64_t reconnects;           /* connections lost or refused, then retried */
     uint64_t handshake_failures;   /* ACCEPT missing, wrong or late */
-    uint64_t timeouts;             /* connect, handshake, write or FINISH timeouts */
+    uint64_t timeouts;             /* connect, handshake, write, FINISH or shutdown timeouts */
 } dnstap_stats_t;
 
 /* What the host's event loop should wait for before the next dnstap_poll(). */
@@ -817,8 +861,9 @@ typedef struct dnstap_t {
     /* private: connection state */
     int state, accepting, shutting_down, open, reconnect;
     uint8_t *stock_frame;          /* dnstap_log_all(): this tap's copy of the frame */
-    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms, shutdown_ms;
-    uint64_t idle_since_ms;        /* all sent since then (0: busy) */
+    uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms;
+    uint64_t shutdown_ms;          /* closed by then at the latest, after dnstap_shutdown() */
+    uint64_t connected_ms;         /* when the connection began to carry data */
     uint32_t backoff_ms, rng;
     unsigned tx_queue;             /* queue being sent from */
     uint32_t tx_off;               /* bytes of the current run already written */
@@ -879,15 +924,27 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
    finish_timeout_ms), close. Keep calling dnstap_poll() until
-   dnstap_closed(). Frames still queued at the end count as dropped. */
+   dnstap_closed(): it is closed by now_ms + shutdown_timeout_ms at the
+   latest (the poll at that time drops what is still queued, writes STOP
+   only if the transport takes it at once, and closes). Frames still queued
+   at the end count as dropped. */
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now_ms);
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap);
+
+/* End now, for a program that must exit at once: drop what is queued
+   (counted), write STOP only if the transport takes it at once, close.
+   Call it from the thread that polls the tap; with the writer thread
+   running, call it instead of dnstap_thread_stop(): it stops and joins the
+   thread. Afterwards dnstap_closed() is true. */
+DNSTAP_API void dnstap_close_now(dnstap_t *tap);
 
 /* Counters, from the thread that calls dnstap_poll() (or when quiet). */
 DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap);
 
 /* POSIX: a monotonic clock in milliseconds; and a blocking loop that polls
-   the tap until it is closed or timeout_ms passed (for programs ending). */
+   the tap until it is closed or timeout_ms passed (for programs ending).
+   After dnstap_shutdown() it returns by the shutdown limit at the latest;
+   DNSTAP_ERR_TIMEOUT if the tap is still open (dnstap_close_now() ends it). */
 DNSTAP_API uint64_t dnstap_clock_ms(void);
 DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 
@@ -895,7 +952,7 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
    every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
-   dnstap_thread_stop() shuts the tap down (bounded by its timeouts) and
+   dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
@@ -2012,9 +2069,10 @@ DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, 
 
 /* Check a complete frame against the stream's sequence rules. */
 static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t *f) {
+    bool writer = r->role != DNSTAP_READ_RECEIVER_REPLIES;   /* a writer's stream or a file */
     if (r->stopped) return DNSTAP_ERR_SEQUENCE;
     if (f->kind == DNSTAP_FRAME_DATA) {
-        if (r->role != DNSTAP_READ_WRITER_STREAM || !r->started) return DNSTAP_ERR_SEQUENCE;
+        if (!writer || !r->started) return DNSTAP_ERR_SEQUENCE;
         return DNSTAP_OK;
     }
     {
@@ -2029,10 +2087,10 @@ static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t 
         e = dnstap__control_parse(f->control, f->data, f->len, &f->content_types, &f->content_type);
         if (e != DNSTAP_OK) return e;
     }
-    if (r->role == DNSTAP_READ_WRITER_STREAM) {
+    if (writer) {
         switch (f->control) {
         case DNSTAP_CONTROL_READY:
-            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            if (r->started || r->role == DNSTAP_READ_FILE) return DNSTAP_ERR_SEQUENCE;
             return DNSTAP_OK;
         case DNSTAP_CONTROL_START:
             if (r->started) return DNSTAP_ERR_SEQUENCE;
@@ -2287,8 +2345,12 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
    wire, so the writer sends straight from it. Single producer, single
    consumer: the producer owns head and wrap, the consumer owns tail. Frames
    never straddle the end: a frame that does not fit there starts at 0 and
-   wrap marks where the data before it ends. head == tail means empty, so
-   the producer always leaves a gap. */
+   wrap marks where the data before it ends. Each index carries a lap bit
+   that the producer flips when it wraps and the consumer when it follows:
+   head == tail is empty, equal offsets on different laps are full. The
+   consumer may lag at the wrap with nothing left before it; the producer
+   then counts the ring from 0, so an empty ring takes a frame of any size
+   up to cap wherever its indices stand. */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DNSTAP__LOAD_ACQ(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -2312,26 +2374,42 @@ DNSTAP_API dnstap_result_t dnstap_file_open(dnstap_file_t *f, const dnstap_encod
 #define DNSTAP__INC64(p)  ((*(p))++)
 #endif
 
+#define DNSTAP__LAP 0x80000000u
+#define DNSTAP__OFF(i) ((i) & ~DNSTAP__LAP)
+#define DNSTAP__QUEUE_CAP_MAX 0x7FFFFFF0u   /* offsets and the lap bit share 32 bits */
+
 static uint8_t *dnstap__q_reserve(dnstap_queue_t *q, uint32_t need, uint32_t *new_head) {
     uint32_t h = q->head, t = DNSTAP__LOAD_ACQ(&q->tail);
-    if (h >= t) {
-        if (q->cap - h >= need) { *new_head = h + need; return q->buf + h; }
-        if (t > need) { DNSTAP__STORE_RLX(&q->wrap, h); *new_head = need; return q->buf; }
-        return NULL;
+    uint32_t ho = DNSTAP__OFF(h), to = DNSTAP__OFF(t);
+    if ((h ^ t) & DNSTAP__LAP) {
+        /* wrapped: free space lies between head and tail, unless the
+           consumer has taken all before the wrap and not yet followed */
+        if (to != q->wrap) {
+            if (to - ho >= need) { *new_head = h + need; return q->buf + ho; }
+            return NULL;
+        }
+        to = 0;
     }
-    if (t - h > need) { *new_head = h + need; return q->buf + h; }
+    if (q->cap - ho >= need) { *new_head = h + need; return q->buf + ho; }
+    if (need <= to || h == t) {    /* start the next lap at 0 */
+        DNSTAP__STORE_RLX(&q->wrap, ho);
+        *new_head = ((h ^ DNSTAP__LAP) & DNSTAP__LAP) | need;
+        return q->buf;
+    }
     return NULL;
 }
 
 /* The consumer's next contiguous run of whole frames: [*start, *start + n). */
 static uint32_t dnstap__q_run(dnstap_queue_t *q, uint32_t *start) {
     uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
-    if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) {
-        t = 0;
-        DNSTAP__STORE_REL(&q->tail, 0);
+    if ((h ^ t) & DNSTAP__LAP) {
+        uint32_t wrap = DNSTAP__LOAD_RLX(&q->wrap);
+        if (DNSTAP__OFF(t) != wrap) { *start = DNSTAP__OFF(t); return wrap - *start; }
+        t = h & DNSTAP__LAP;   /* follow the producer to the next lap */
+        DNSTAP__STORE_REL(&q->tail, t);
     }
-    *start = t;
-    return h >= t ? h - t : DNSTAP__LOAD_RLX(&q->wrap) - t;
+    *start = DNSTAP__OFF(t);
+    return DNSTAP__OFF(h) - *start;
 }
 
 static uint32_t dnstap__frame_len_at(const uint8_t *p) { return 4 + dnstap__get_be32(p); }
@@ -2347,8 +2425,8 @@ static uint64_t dnstap__q_count(const dnstap_queue_t *q, uint64_t *bytes) {
     uint32_t t = q->tail, h = DNSTAP__LOAD_ACQ(&q->head);
     while (t != h) {
         uint32_t l;
-        if (h < t && t == DNSTAP__LOAD_RLX(&q->wrap)) { t = 0; continue; }
-        l = dnstap__frame_len_at(q->buf + t);
+        if (((h ^ t) & DNSTAP__LAP) && DNSTAP__OFF(t) == DNSTAP__LOAD_RLX(&q->wrap)) { t = h & DNSTAP__LAP; continue; }
+        l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(t));
         t += l;
         frames++;
         *bytes += l;
@@ -2371,17 +2449,14 @@ static uint64_t dnstap__q_discard(dnstap_queue_t *q) {
 /* >>tap -----------------------------------------------------------------
    Producer side: dnstap_log*(). */
 
-#ifndef DNSTAP__PROBE_AFTER_MS
-#define DNSTAP__PROBE_AFTER_MS 20   /* idle this long: check the receiver is still there */
-#endif
-
 enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT,
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
+enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's thread_stop */
 
 /* Reserve need bytes on q for a frame, counting a drop when they are not there. */
 static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint8_t *dst;
-    if (need >= q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
+    if (need > q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
     dst = dnstap__q_reserve(q, need, new_head);
     if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
     return dst;
@@ -2561,7 +2636,6 @@ static void dnstap__close_transport(dnstap_t *tap) {
     if (tap->open && tap->tr.close) tap->tr.close(tap->tr.ctx);
     tap->open = 0;
     DNSTAP__STORE_REL(&tap->accepting, 0);
-    tap->idle_since_ms = 0;
     tap->tx_off = 0;
     tap->again_buf = NULL;
     tap->again_len = 0;
@@ -2607,7 +2681,11 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     }
     tap->reconnects++;
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED) dnstap__discard_queued(tap);
-    /* capped exponential backoff with +-25 % jitter */
+    /* capped exponential backoff with +-25 % jitter; it starts over only
+       after a connection that lasted, so a receiver that accepts and drops
+       every connection at once is not hammered */
+    if (was == DNSTAP__S_RUNNING && now >= tap->connected_ms + tap->desc.backoff_reset_ms)
+        tap->backoff_ms = tap->desc.backoff_min_ms;
     tap->rng = tap->rng * 1103515245u + 12345u;
     jitter = tap->backoff_ms / 2 ? (tap->rng >> 8) % (tap->backoff_ms / 2) : 0;
     delay = tap->backoff_ms - tap->backoff_ms / 4 + jitter;
@@ -2666,7 +2744,6 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
             continue;
         }
         idle = 0;
-        tap->idle_since_ms = 0;
         n = dnstap__xwrite(tap, q->buf + start + tap->tx_off, run - tap->tx_off);
         if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
         if (n < 0) return (dnstap_result_t)n;
@@ -2674,7 +2751,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
         tap->tx_off += (uint32_t)n;
         /* release every frame now written whole */
         for (;;) {
-            uint32_t l = dnstap__frame_len_at(q->buf + q->tail);
+            uint32_t l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(q->tail));
             if (tap->tx_off < l) break;
             dnstap__q_pop(q, l);
             tap->tx_off -= l;
@@ -2716,17 +2793,45 @@ static bool dnstap__queued(const dnstap_t *tap) {
     return false;
 }
 
-/* A receiver sends nothing between ACCEPT and FINISH: end of stream or
-   any byte now means the connection is gone or broken. */
+/* A receiver sends nothing between ACCEPT and FINISH: FINISH or end of
+   stream now means it has gone (DNSTAP_ERR_CLOSED), anything else that the
+   stream is broken. A frame not yet whole waits for the next call. */
 static dnstap_result_t dnstap__probe(dnstap_t *tap) {
-    int n;
+    dnstap_frame_t f;
+    bool got;
+    dnstap_result_t e;
     if (tap->tr.read == NULL) return DNSTAP_OK;
-    n = tap->tr.read(tap->tr.ctx, tap->rx, sizeof tap->rx);
-    if (n == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
-    if (n == 0) return DNSTAP_ERR_CLOSED;
-    if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;
-    if (n > 0) return DNSTAP_ERR_SEQUENCE;
-    return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    e = dnstap__read_control(tap, &f, &got);
+    if (e == DNSTAP_ERR_AGAIN) return DNSTAP_OK;
+    if (e == DNSTAP_ERR_HANDSHAKE) return DNSTAP_ERR_SEQUENCE;
+    if (e != DNSTAP_OK) return e;
+    return f.kind == DNSTAP_FRAME_CONTROL && f.control == DNSTAP_CONTROL_FINISH ? DNSTAP_ERR_CLOSED
+                                                                               : DNSTAP_ERR_SEQUENCE;
+}
+
+/* The end that does not wait (the shutdown limit, dnstap_close_now()): what
+   is queued is dropped and counted; STOP (or the rest of a STOP under way)
+   is written if the stream is at a frame boundary and the transport takes
+   it at once; then close. */
+static void dnstap__end_now(dnstap_t *tap, const char *why) {
+    uint64_t before = tap->dropped_disconnected;
+    dnstap__line_t l;
+    DNSTAP__STORE_REL(&tap->shutting_down, 1);
+    if (tap->state == DNSTAP__S_RUNNING && tap->tx_off == 0 && tap->again_buf == NULL)
+        dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP, DNSTAP__S_CLOSED);
+    if (tap->state == DNSTAP__S_CTL && (tap->ctl_next == DNSTAP__S_FINISH || tap->ctl_next == DNSTAP__S_CLOSED)) {
+        while (tap->ctl_off < tap->ctl_len) {
+            int n = dnstap__xwrite(tap, tap->ctl + tap->ctl_off, tap->ctl_len - tap->ctl_off);
+            if (n <= 0) break;
+            tap->ctl_off += (size_t)n;
+        }
+    }
+    dnstap__close_final(tap);
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__add(dnstap__addu(dnstap__add(&l, "; closed, dropping "), tap->dropped_disconnected - before),
+                " queued messages");
+    dnstap__say(tap, DNSTAP_LOG_WARN, &l);
 }
 
 static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
@@ -2747,13 +2852,18 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
     dnstap_result_t r = DNSTAP_OK;
     unsigned steps;
     if (tap == NULL) return DNSTAP_ERR_INVALID;
+    if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && now >= tap->shutdown_ms) {
+        tap->timeouts++;
+        tap->last_error = DNSTAP_ERR_TIMEOUT;
+        dnstap__end_now(tap, "shutdown_timeout_ms reached");
+        return DNSTAP_ERR_TIMEOUT;
+    }
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && tap->state != DNSTAP__S_RUNNING &&
         tap->state != DNSTAP__S_CLOSED)
         dnstap__discard_queued(tap);
     for (steps = 0; steps < 16; steps++) {
         switch (tap->state) {
         case DNSTAP__S_IDLE:
-            if (tap->shutting_down && now >= tap->shutdown_ms) { dnstap__close_final(tap); goto out; }
             if (now < tap->next_connect_ms) goto out;
             tap->state = DNSTAP__S_CONNECTING;
             tap->open = 1;
@@ -2788,7 +2898,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             tap->state = tap->ctl_next;
             if (tap->state == DNSTAP__S_RUNNING) {
                 tap->connects++;
-                tap->backoff_ms = tap->desc.backoff_min_ms;
+                tap->connected_ms = now;
                 tap->last_progress_ms = now;
                 DNSTAP__STORE_REL(&tap->accepting, 1);
                 dnstap__line_t l;
@@ -2830,13 +2940,11 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
         case DNSTAP__S_RUNNING: {
             bool blocked;
             dnstap_result_t e;
-            if (tap->idle_since_ms && now >= tap->idle_since_ms + DNSTAP__PROBE_AFTER_MS && dnstap__queued(tap)) {
-                /* after an idle spell, look whether the receiver went away
-                   before writing into a dead connection: over TCP the first
-                   write would "succeed" and its frames vanish */
-                e = dnstap__probe(tap);
-                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
-            }
+            /* on every step, busy or idle: a receiver that sent FINISH or
+               left is seen before more is written into a dead connection
+               (over TCP such writes "succeed" and their frames vanish) */
+            e = dnstap__probe(tap);
+            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             e = dnstap__send_data(tap, now, &blocked);
             if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (blocked) {
@@ -2845,7 +2953,6 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 goto out;
             }
             tap->last_progress_ms = now;
-            if (!tap->idle_since_ms) tap->idle_since_ms = now | 1;   /* all sent: idle from now */
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
@@ -2871,7 +2978,6 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
     switch (tap->state) {
     case DNSTAP__S_IDLE:
         io.deadline_ms = tap->next_connect_ms;
-        if (tap->shutting_down && tap->shutdown_ms < io.deadline_ms) io.deadline_ms = tap->shutdown_ms;
         break;
     case DNSTAP__S_CONNECTING:
         if (tap->tr.want) {
@@ -2892,6 +2998,7 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.deadline_ms = tap->deadline_ms;
         break;
     case DNSTAP__S_RUNNING:
+        io.want_read = tap->tr.read != NULL;   /* FINISH or end of stream: dnstap_poll() reads it */
         if (tap->again_buf) {
             io.want_write = true;
             io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
@@ -2903,6 +3010,8 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.deadline_ms = UINT64_MAX;
         break;
     }
+    if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && tap->shutdown_ms < io.deadline_ms)
+        io.deadline_ms = tap->shutdown_ms;
     if (tap->state != DNSTAP__S_CLOSED && io.deadline_ms > tap->last_report_ms + tap->desc.drop_report_ms &&
         dnstap__dropped(tap) > tap->reported_drops)
         io.deadline_ms = tap->last_report_ms + tap->desc.drop_report_ms;
@@ -2912,9 +3021,8 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
     if (tap == NULL || tap->shutting_down) return;
     DNSTAP__STORE_REL(&tap->shutting_down, 1);
-    /* one last attempt to connect if not connected; bounded in time */
-    tap->shutdown_ms = now + tap->desc.connect_timeout_ms + tap->desc.handshake_timeout_ms;
-    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;
+    tap->shutdown_ms = now + tap->desc.shutdown_timeout_ms;   /* closed by then, whatever happens */
+    if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;   /* one last attempt to connect */
 }
 
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap) {
@@ -2958,15 +3066,17 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     if (tap->desc.queues == 0) tap->desc.queues = 1;
     if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
     per = desc->queue_size / tap->desc.queues;
-    if (per > 0xFFFFFFF0u) per = 0xFFFFFFF0u;
+    if (per > DNSTAP__QUEUE_CAP_MAX) per = DNSTAP__QUEUE_CAP_MAX;
     if (per < 128) return DNSTAP_ERR_INVALID;
 #define DNSTAP__DEFAULT(field, value) if (tap->desc.field == 0) tap->desc.field = (value)
     DNSTAP__DEFAULT(backoff_min_ms, 100);
     DNSTAP__DEFAULT(backoff_max_ms, 10000);
+    DNSTAP__DEFAULT(backoff_reset_ms, 5000);
     DNSTAP__DEFAULT(connect_timeout_ms, 4000);
     DNSTAP__DEFAULT(handshake_timeout_ms, 4000);
     DNSTAP__DEFAULT(write_timeout_ms, 4000);
     DNSTAP__DEFAULT(finish_timeout_ms, 4000);
+    DNSTAP__DEFAULT(shutdown_timeout_ms, 5000);
     DNSTAP__DEFAULT(drop_report_ms, 10000);
     DNSTAP__DEFAULT(thread_wake_ms, 10);
 #undef DNSTAP__DEFAULT
@@ -3176,6 +3286,15 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
+/* A malformed endpoint: say why, at init, where the caller can fix it. */
+static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    dnstap__line_t l;
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+    return DNSTAP_ERR_INVALID;
+}
+
 /* Parse an endpoint into the stock transport. */
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     dnstap__sock_t *s = (dnstap__sock_t *)(void *)tap->stock.bytes;
@@ -3197,6 +3316,8 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
+        unsigned colons = 0;
+        uint32_t port = 0;
 #ifdef DNSTAP_NO_TCP
         return DNSTAP_ERR_UNSUPPORTED;
 #endif
@@ -3204,18 +3325,20 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
             host = rest + 1;
             host_end = host;
             while (*host_end && *host_end != ']') host_end++;
-            if (*host_end != ']' || host_end[1] != ':') return DNSTAP_ERR_INVALID;
+            if (*host_end != ']' || host_end[1] != ':') return dnstap__endpoint_invalid(tap, "needs [v6]:port");
             colon = host_end + 1;
         } else {
-            for (p = rest; *p; p++) if (*p == ':') colon = p;
-            if (colon == NULL) return DNSTAP_ERR_INVALID;
+            for (p = rest; *p; p++) if (*p == ':') { colon = p; colons++; }
+            if (colons > 1)   /* 2001:db8::1 or 2001:db8::1:6000: which is the port? */
+                return dnstap__endpoint_invalid(tap, "an IPv6 address needs brackets: [2001:db8::1]:6000");
+            if (colon == NULL) return dnstap__endpoint_invalid(tap, "needs host:port");
             host_end = colon;
         }
-        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)) ||
-            !dnstap__copy(s->port, sizeof s->port, colon + 1, dnstap_str(colon + 1).len) || !s->port[0])
-            return DNSTAP_ERR_INVALID;
-        for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
-        if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
+        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)))
+            return dnstap__endpoint_invalid(tap, "bad host");
+        for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++) port = port * 10 + (uint32_t)(*p - '0');
+        if (*p || port < 1 || port > 65535 || !dnstap__copy(s->port, sizeof s->port, colon + 1, (size_t)(p - colon - 1)))
+            return dnstap__endpoint_invalid(tap, "the port must be a number from 1 to 65535");
         s->kind = DNSTAP__K_TCP;
         /* here, once: never in dnstap_poll(), where a lookup would stall the
            host's event loop (on a router, possibly waiting on itself) */
@@ -3270,6 +3393,7 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
         now = dnstap_clock_ms();
         (void)dnstap_poll(tap, now);
     }
+    if (!dnstap_closed(tap)) (void)dnstap_poll(tap, now);   /* a shutdown limit due now closes it */
     return dnstap_closed(tap) ? DNSTAP_OK : DNSTAP_ERR_TIMEOUT;
 }
 
@@ -3287,10 +3411,14 @@ static void *dnstap__writer_main(void *arg) {
         uint64_t now = dnstap_clock_ms(), sent = tap->sent;
         dnstap_io_t io;
         uint64_t wait, nap = quiet == 0 ? 0 : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
-        if (DNSTAP__LOAD_ACQ(&tap->thread_stop) && !tap->shutting_down) dnstap_shutdown(tap, now);
+        int stop = DNSTAP__LOAD_ACQ(&tap->thread_stop);
+        if (stop == DNSTAP__STOP_NOW) { dnstap__end_now(tap, "dnstap_close_now()"); break; }
+        if (stop && !tap->shutting_down) dnstap_shutdown(tap, now);
         io = dnstap_io(tap, now);
         wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
-        if (wait > nap && !(io.want_read || io.want_write)) wait = nap;
+        /* new frames wake nobody: nap while no write waits, even when the
+           connection is watched for reads */
+        if (wait > nap && !io.want_write && (!io.want_read || tap->state == DNSTAP__S_RUNNING)) wait = nap;
         if (wait > tap->desc.thread_wake_ms) wait = tap->desc.thread_wake_ms;
         if (wait) {
             struct pollfd pfd;
@@ -3315,14 +3443,19 @@ DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) {
     return DNSTAP_OK;
 }
 
-DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+/* Ask the writer thread to stop (DNSTAP__STOP_SHUTDOWN or _NOW) and join it. */
+static dnstap_result_t dnstap__thread_join(dnstap_t *tap, int how) {
     pthread_t th;
     if (tap == NULL || !tap->thread_running) return DNSTAP_ERR_INVALID;
-    DNSTAP__STORE_REL(&tap->thread_stop, 1);
+    DNSTAP__STORE_REL(&tap->thread_stop, how);
     DNSTAP_MEMCPY(&th, tap->thread.bytes, sizeof th);
     (void)pthread_join(th, NULL);
     tap->thread_running = 0;
     return tap->last_error;
+}
+
+DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
+    return dnstap__thread_join(tap, DNSTAP__STOP_SHUTDOWN);
 }
 #endif /* DNSTAP_WITH_THREAD */
 #else
@@ -3341,6 +3474,14 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 #endif
+
+DNSTAP_API void dnstap_close_now(dnstap_t *tap) {
+    if (tap == NULL) return;
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD)
+    if (tap->thread_running) { (void)dnstap__thread_join(tap, DNSTAP__STOP_NOW); return; }
+#endif
+    if (tap->state != DNSTAP__S_CLOSED) dnstap__end_now(tap, "dnstap_close_now()");
+}
 
 /* >>tls -----------------------------------------------------------------
    tls:// endpoints: Mbed TLS (2.28 or 3.x) over the stock TCP transport,
@@ -3450,6 +3591,7 @@ static int dnstap__tls_send(void *ctx, const unsigned char *buf, size_t len) {
 static int dnstap__tls_recv(void *ctx, unsigned char *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int n = t->inner.read(t->inner.ctx, buf, len);
+    if (n > 0 && t->rx_first < 0) t->rx_first = buf[0];
     if (n >= 0) return n;   /* 0: end of stream */
     if (n == DNSTAP_ERR_AGAIN) return MBEDTLS_ERR_SSL_WANT_READ;
     return n == DNSTAP_ERR_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
@@ -3496,6 +3638,17 @@ static void dnstap__tls_handshake_failed(dnstap_tls_t *t, int ret) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
     dnstap__tls_head(t, &l, "TLS handshake failed: ");
     dnstap__tls_adderr(&l, ret);
+    if (t->rx_first >= 0 && (t->rx_first < 20 || t->rx_first > 23)) {   /* TLS record types are 20..23 */
+        char hex[3];
+        hex[0] = "0123456789abcdef"[(t->rx_first >> 4) & 15];
+        hex[1] = "0123456789abcdef"[t->rx_first & 15];
+        hex[2] = 0;
+        dnstap__add(dnstap__add(dnstap__add(&l, "; the peer does not speak TLS: its first byte, 0x"), hex),
+                    ", begins no TLS record (a plain TCP receiver at a tls:// endpoint?)");
+    } else if (t->rx_first < 0 && (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_NET_CONN_RESET)) {
+        dnstap__add(&l, "; the peer closed the connection without a TLS answer: it does not speak TLS "
+                        "(a plain TCP receiver at a tls:// endpoint?)");
+    }
     if (t->has_pin && !t->pin_ok && flags != (uint32_t)-1 && (flags & (uint32_t)MBEDTLS_X509_BADCERT_OTHER))
         dnstap__add(&l, "; the server's key does not match tls_pin_sha256");
 #if !defined(MBEDTLS_X509_REMOVE_INFO)
@@ -3516,8 +3669,12 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     int ret;
     if (t->state == DNSTAP__TLS_OPEN) return DNSTAP_OK;
     if (t->state != DNSTAP__TLS_HANDSHAKE) {
-        dnstap_result_t r = t->inner.connect(t->inner.ctx);
+        dnstap_result_t r;
+        if (t->attempt_ms == 0) t->attempt_ms = dnstap_clock_ms() + 1;   /* + 1: never 0 */
+        r = t->inner.connect(t->inner.ctx);
         t->want = DNSTAP_WANT_WRITE;
+        t->rx_first = -1;
+        if (r != DNSTAP_ERR_AGAIN && r != DNSTAP_OK) t->attempt_ms = 0;
         if (r != DNSTAP_OK) return r;   /* TCP: in progress, or refused (not a handshake failure) */
         if (t->used && (ret = mbedtls_ssl_session_reset(&t->ssl)) != 0) {
             dnstap__tls_handshake_failed(t, ret);
@@ -3531,8 +3688,22 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     if (dnstap__tls_again(ret)) {
         t->want = ret == MBEDTLS_ERR_SSL_WANT_WRITE ? DNSTAP_WANT_WRITE
                 : ret == MBEDTLS_ERR_SSL_WANT_READ ? DNSTAP_WANT_READ : DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+        /* A TLS server answers a ClientHello at once; a plain TCP receiver
+           (a Frame Streams one waits for READY) never does. Say so before
+           the connect timeout would call it a mere timeout. */
+        if (t->rx_first < 0 && t->answer_ms && dnstap_clock_ms() + 1 >= t->attempt_ms + t->answer_ms) {
+            dnstap__line_t l;
+            dnstap__tls_head(t, &l, "TLS handshake failed: no answer to the ClientHello in ");
+            dnstap__add(dnstap__addu(&l, t->answer_ms), " ms: the peer does not speak TLS (a plain TCP "
+                                                         "receiver at a tls:// endpoint?)");
+            dnstap__tls_log(t, DNSTAP_LOG_WARN, &l);
+            t->state = DNSTAP__TLS_BROKEN;
+            t->attempt_ms = 0;
+            return DNSTAP_ERR_TLS;
+        }
         return DNSTAP_ERR_AGAIN;
     }
+    t->attempt_ms = 0;
     if (ret == 0 && ((t->verify && mbedtls_ssl_get_verify_result(&t->ssl) != 0) || (t->has_pin && !t->pin_ok)))
         ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;   /* not reached with VERIFY_REQUIRED; never trust it */
     if (ret != 0) {
@@ -3598,11 +3769,80 @@ static void dnstap__tls_close(void *ctx) {
     if (t->state == DNSTAP__TLS_OPEN) (void)mbedtls_ssl_close_notify(&t->ssl);
     if (t->inner.close) t->inner.close(t->inner.ctx);
     t->state = DNSTAP__TLS_TCP;
+    t->attempt_ms = 0;
 }
 
 static int dnstap__tls_fd(void *ctx) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     return t->inner.fd ? t->inner.fd(t->inner.ctx) : -1;
+}
+
+/* Offered by default: TLS 1.3's suites (3.x), and for TLS 1.2 only ECDHE
+   (forward secrecy) with AEAD ciphers, as modern server profiles do; no CBC,
+   no SHA-1 MAC, no static RSA key exchange. Suites not built into Mbed TLS
+   are left out of the ClientHello. */
+static const int dnstap__tls_default_suites[] = {
+#ifdef MBEDTLS_TLS1_3_AES_128_GCM_SHA256
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0
+};
+
+/* desc.tls_ciphersuites into t->suites: names separated by ':', ',' or
+   spaces, in IANA spelling (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+   TLS_AES_128_GCM_SHA256) or Mbed TLS's (TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256,
+   TLS1-3-AES-128-GCM-SHA256), or IANA numbers (0xC02F). NULL when all are
+   known and built in, else the first bad name (cut to fit *bad). */
+static const char *dnstap__tls_suites(dnstap_tls_t *t, const char *list, char *bad, size_t bad_cap) {
+    size_t n = 0;
+    if (list == NULL) {
+        while (dnstap__tls_default_suites[n]) { t->suites[n] = dnstap__tls_default_suites[n]; n++; }
+        t->suites[n] = 0;
+        return NULL;
+    }
+    while (*list) {
+        char name[80];
+        size_t k = 0, len = 0;
+        int id = 0;
+        while (*list == ':' || *list == ',' || *list == ' ' || *list == '\t') list++;
+        while (list[len] && list[len] != ':' && list[len] != ',' && list[len] != ' ' && list[len] != '\t') len++;
+        if (len == 0) break;
+        if (len < sizeof name) {
+            for (k = 0; k < len; k++) {
+                char c = list[k];
+                name[k] = c == '_' ? '-' : (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+            }
+            name[len] = 0;
+            if (name[0] == '0' && name[1] == 'X') {   /* an IANA number */
+                for (k = 2; name[k] && k < 6; k++) {
+                    char c = name[k];
+                    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                    if (v < 0) break;
+                    id = id * 16 + v;
+                }
+                if (name[k] || k == 2 || mbedtls_ssl_ciphersuite_from_id(id) == NULL) id = 0;
+            } else {
+                const char *rest;
+                if ((dnstap__prefix(name, "TLS-AES-", &rest) || dnstap__prefix(name, "TLS-CHACHA20-", &rest)) &&
+                    len + 3 < sizeof name) {   /* TLS 1.3's IANA names: Mbed TLS says TLS1-3-... */
+                    for (k = len + 1; k-- > 3;) name[k + 3] = name[k];
+                    DNSTAP_MEMCPY(name, "TLS1-3", 6);
+                }
+                id = mbedtls_ssl_get_ciphersuite_id(name);
+            }
+        }
+        if (id == 0 || n == DNSTAP_TLS_SUITES_MAX) {
+            if (!dnstap__copy(bad, bad_cap, list, len)) dnstap__copy(bad, bad_cap, list, bad_cap - 1);
+            return bad;
+        }
+        t->suites[n++] = id;
+        list += len;
+    }
+    t->suites[n] = 0;
+    if (n == 0) { dnstap__copy(bad, bad_cap, "(empty list)", 12); return bad; }
+    return NULL;
 }
 
 /* Setup failure: log, free what Mbed TLS allocated, return r. */
@@ -3704,6 +3944,16 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     ret = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID, "TLS: configuration", NULL, ret);
+    {
+        char bad[64];
+        if (dnstap__tls_suites(t, d->tls_ciphersuites, bad, sizeof bad) != NULL)
+            return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID,
+                                            "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
+                                            bad, 0);
+        mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+    }
+    /* no answer to the ClientHello by then: not a TLS server (see connect) */
+    t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #endif

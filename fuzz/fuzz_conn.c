@@ -561,7 +561,7 @@ static void do_log(dnstap_t *tap, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3
     unsigned q;
     uint32_t seq = (uint32_t)M.niss;
     size_t payload = 0;
-    int null_msg = b0 == 0xfe, accepting;
+    int null_msg = b0 == 0xfe, accepting, was_empty;
 
     q = b0 == 0xff ? (unsigned)M.queues + (b3 & 1) * 100 : (unsigned)(b0 % M.queues);
     memset(&m, 0, sizeof m);
@@ -596,6 +596,7 @@ static void do_log(dnstap_t *tap, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3
     accepting = M.c.up && M.c.start && !M.c.stop;
 
     before = dnstap_stats(tap);
+    was_empty = q < DNSTAP_MAX_QUEUES && tap->q[q].head == tap->q[q].tail;
     if (null_msg) r = dnstap_log_queue(tap, q, NULL);
     else if (q == 0 && (b3 & 8)) r = dnstap_log(tap, &m);
     else r = dnstap_log_queue(tap, q, &m);
@@ -620,7 +621,7 @@ static void do_log(dnstap_t *tap, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3
             FUZZ_CHECK(after.dropped_too_big == before.dropped_too_big + 1, "TOO_LONG not counted");
         else
             FUZZ_CHECK(after.dropped_invalid == before.dropped_invalid + 1, "%s not counted", dnstap_result_str(r));
-    } else if (4 + payload >= tap->q[q].cap) {
+    } else if (4 + payload > tap->q[q].cap) {
         FUZZ_CHECK(r == DNSTAP_ERR_TOO_LONG, "log of a %zu-byte frame on a %u-byte queue: %s", 4 + payload,
                    tap->q[q].cap, dnstap_result_str(r));
         FUZZ_CHECK(after.dropped_too_big == before.dropped_too_big + 1, "TOO_LONG not counted");
@@ -635,6 +636,7 @@ static void do_log(dnstap_t *tap, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3
         M.okseq[q][M.nok[q]++] = seq;
     } else {
         FUZZ_CHECK(r == DNSTAP_ERR_FULL, "log: %s for a valid message that fits", dnstap_result_str(r));
+        FUZZ_CHECK(!was_empty, "an empty %u-byte queue refused a %zu-byte frame", tap->q[q].cap, 4 + payload);
         FUZZ_CHECK(after.dropped_full == before.dropped_full + 1, "FULL not counted");
     }
     check_stats(tap, "dnstap_log");

@@ -36,6 +36,8 @@
        -T N       N producer threads, each on its own queue (dnstap_log_queue);
                   thread k logs k, k + N, k + 2N, ... (0: one, in the loop)
        -g         payload_max = DNSTAP_PAYLOAD_MAX_GOLANG
+       -P         pad every message with an extra field (zeros) to a payload
+                  of exactly payload_max, the largest the tap sends
        -S         strict host: call dnstap_poll() only when dnstap_io() says so
                   (its deadline has come, or its descriptor is ready for what it
                   asked), also during shutdown (instead of dnstap_run())
@@ -48,6 +50,7 @@
        --cert FILE      tls_cert_file          --key FILE     tls_key_file
        --pin HEX        tls_pin_sha256 (64 hex digits)
        --sni NAME       tls_server_name        --skipverify   skipverify
+       --ciphersuites LIST  tls_ciphersuites
      Message i (0, 1, ...) is CLIENT_QUERY for even i and CLIENT_RESPONSE for
      odd i, query_time = 1700000000 s + i ns, identity "tap_client", and
      carries a DNS query (and for responses a DNS response) whose ID is
@@ -556,6 +559,29 @@ static dnstap_t tap;
 static dnstap_tls_t tls;
 #endif
 
+/* -P: message m grown by an extra of zeros to a payload of exactly the
+   tap's payload_max (as the tap encodes it: without wire messages unless
+   full). The extra's length varint grows with it: try the lengths near. */
+static int pad_to_max;
+static uint8_t pad_zeros[DNSTAP_PAYLOAD_MAX_FSTRM];
+
+static void pad_msg(dnstap_msg_t *m) {
+    dnstap_msg_t as_sent = *m;
+    size_t base, size, len;
+    if (!tap.desc.full) as_sent.query_message.data = as_sent.response_message.data = NULL;
+    as_sent.extra.data = pad_zeros;
+    as_sent.extra.len = 0;
+    if (dnstap_encoded_size(&tap.enc, &as_sent, &base) != DNSTAP_OK || tap.enc.payload_max - base > sizeof pad_zeros)
+        return;
+    for (len = tap.enc.payload_max - base; len + 4 > tap.enc.payload_max - base; len--) {
+        as_sent.extra.len = len;
+        if (dnstap_encoded_size(&tap.enc, &as_sent, &size) == DNSTAP_OK && size == tap.enc.payload_max) {
+            m->extra = as_sent.extra;
+            return;
+        }
+    }
+}
+
 /* One producer: logs on its own queue q the messages q, q + nq, q + 2 nq, ... */
 typedef struct producer_t {
     unsigned q, nq;
@@ -588,6 +614,7 @@ static uint64_t producer_step(producer_t *p, uint64_t tn, int batch) {
             return tn;
         }
         make_msg(&m, seq, p->qwire, p->rwire);
+        if (pad_to_max) pad_msg(&m);
         a = now_ns();
         r = p->nq == 1 ? dnstap_log(&tap, &m) : dnstap_log_queue(&tap, p->q, &m);
         b = now_ns();
@@ -713,6 +740,7 @@ int main(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
         if (strcmp(o, "-g") == 0) { golang = 1; continue; }
+        if (strcmp(o, "-P") == 0) { pad_to_max = 1; continue; }
         if (strcmp(o, "-v") == 0) { verbose = 1; continue; }
         if (strcmp(o, "-S") == 0) { strict = 1; continue; }
         if (strcmp(o, "--init-only") == 0) { init_only = 1; continue; }
@@ -744,6 +772,7 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "--cert") == 0) d.tls_cert_file = v;
         else if (strcmp(o, "--key") == 0) d.tls_key_file = v;
         else if (strcmp(o, "--sni") == 0) d.tls_server_name = v;
+        else if (strcmp(o, "--ciphersuites") == 0) d.tls_ciphersuites = v;
         else if (strcmp(o, "--pin") == 0) { ok = parse_hex32(v, pin); d.tls_pin_sha256 = pin; }
 #endif
         else ok = 0;

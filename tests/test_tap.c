@@ -88,10 +88,15 @@ typedef struct fake_t {
     unsigned again_every;        /* every k-th write call would block (0: never) */
     long fail_at;                /* fail when the stream reaches this offset (-1: never) */
     int fail_once;               /* after failing, behave */
-    int accept_mode;             /* 0 ACCEPT, 1 silence, 2 ACCEPT of another type, 3 close */
+    int accept_mode;             /* 0 ACCEPT, 1 silence, 2 ACCEPT of another type, 3 close,
+                                    4 ACCEPT, then end of stream at once and
+                                      writes after START fail (a reset) */
     int connect_mode;            /* 0 at once, 1 would block forever, 2 refuse */
     int stall_after_start;       /* would block forever once START is seen */
     int finish_mode;             /* 0 FINISH, 1 silence */
+    int metered;                 /* take at most `budget` bytes, then would block */
+    long budget;                 /* refilled by the test: a slow receiver */
+    size_t leave_after;          /* after this many data frames: FINISH, end of stream (once) */
     /* state */
     int connected, connections, closes;
     long offset;                 /* bytes taken over all connections */
@@ -100,10 +105,14 @@ typedef struct fake_t {
     size_t again_len;
     int violations;              /* contract rule 3 broken */
     dnstap_reader_t reader;
-    uint8_t rbuf[70000];
+    uint8_t rbuf[4 + DNSTAP_PAYLOAD_MAX_FSTRM];
     int saw_ready, saw_start, saw_stop, clean_end;
     uint8_t reply[128];
     size_t reply_len, reply_off;
+    int eof_after_reply;         /* the peer has closed its side once the reply is read */
+    int left;                    /* sent FINISH and closed its side, still takes bytes */
+    long taken_after_leave;      /* bytes of write calls made after that */
+    size_t conn_frames;          /* data frames on this connection */
     /* what arrived */
     uint32_t seqs[MAX_SEQ];
     unsigned producer[MAX_SEQ];
@@ -119,6 +128,8 @@ static dnstap_result_t fake_connect(void *ctx) {
     f->connections++;
     f->saw_ready = f->saw_start = f->saw_stop = 0;
     f->reply_len = f->reply_off = 0;
+    f->eof_after_reply = f->left = 0;
+    f->conn_frames = 0;
     f->again_buf = NULL;
     dnstap_reader_init(&f->reader, f->rbuf, sizeof f->rbuf);
     return DNSTAP_OK;
@@ -145,7 +156,8 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
         if (fr.kind == DNSTAP_FRAME_CONTROL) {
             if (fr.control == DNSTAP_CONTROL_READY) {
                 f->saw_ready = 1;
-                if (f->accept_mode == 0) fake_reply(f, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
+                if (f->accept_mode == 0 || f->accept_mode == 4) fake_reply(f, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
+                if (f->accept_mode == 4) f->eof_after_reply = 1;
                 if (f->accept_mode == 2) fake_reply(f, DNSTAP_CONTROL_ACCEPT, "protobuf:other.Type");
             } else if (fr.control == DNSTAP_CONTROL_START) {
                 f->saw_start = 1;
@@ -161,6 +173,12 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
                 f->producer[f->nseq] = m.query_port;
                 f->nseq++;
             }
+            if (++f->conn_frames == f->leave_after) {
+                fake_reply(f, DNSTAP_CONTROL_FINISH, NULL);
+                f->eof_after_reply = 1;
+                f->left = 1;
+                f->leave_after = 0;
+            }
         }
     }
 }
@@ -169,10 +187,12 @@ static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
     fake_t *f = (fake_t *)ctx;
     size_t n = len;
     if (!f->connected) return DNSTAP_ERR_IO;
+    if (f->accept_mode == 4 && f->saw_start) return DNSTAP_ERR_CLOSED;
     if (f->again_buf && (f->again_buf != buf || f->again_len != len)) f->violations++;
     f->again_buf = NULL;
     f->calls++;
-    if ((f->again_every && f->calls % f->again_every == 0) || (f->stall_after_start && f->saw_start)) {
+    if ((f->again_every && f->calls % f->again_every == 0) || (f->stall_after_start && f->saw_start) ||
+        (f->metered && f->budget <= 0)) {
         f->again_buf = buf;
         f->again_len = len;
         return DNSTAP_ERR_AGAIN;
@@ -185,7 +205,10 @@ static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
         if (f->offset + (long)n > f->fail_at) n = (size_t)(f->fail_at - f->offset);
     }
     if (f->max_per_write && n > f->max_per_write) n = f->max_per_write;
+    if (f->metered && n > (size_t)f->budget) n = (size_t)f->budget;
     if (n == 0) return DNSTAP_ERR_IO;
+    if (f->metered) f->budget -= (long)n;
+    if (f->left) f->taken_after_leave += (long)n;
     fake_take(f, buf, n);
     f->offset += (long)n;
     return (int)n;
@@ -195,7 +218,7 @@ static int fake_read(void *ctx, uint8_t *buf, size_t len) {
     fake_t *f = (fake_t *)ctx;
     size_t n = f->reply_len - f->reply_off;
     if (!f->connected) return DNSTAP_ERR_IO;
-    if (n == 0) return f->accept_mode == 3 && f->saw_ready ? 0 : DNSTAP_ERR_AGAIN;
+    if (n == 0) return (f->accept_mode == 3 && f->saw_ready) || f->eof_after_reply ? 0 : DNSTAP_ERR_AGAIN;
     if (n > len) n = len;
     memcpy(buf, f->reply + f->reply_off, n);
     f->reply_off += n;
@@ -405,6 +428,205 @@ static void test_ring_wraps(void) {
     CHECK(na > 1000);
     CHECK(invariant_ok(&tap));
     CHECK(arrived_exactly(accepted, na));
+}
+
+/* ---- an empty queue takes any frame that fits it ---------------------- */
+static uint8_t filler[2 * 65535];
+
+/* seq_msg() grown to a frame of exactly frame_len bytes (length included),
+   by the size of its wire message, of an optional response port (2 to 4
+   bytes) and of an optional extra (2 to 5): 0 when no such message exists. */
+static int sized_msg(dnstap_msg_t *m, const dnstap_encoder_t *enc, unsigned producer, uint32_t seq, size_t frame_len) {
+    static const uint32_t ports[4] = { 0, 1, 200, 20000 };
+    size_t base, len, payload;
+    unsigned k;
+    for (k = 0; k < 4 * 5; k++) {
+        seq_msg(m, producer, seq);
+        m->query_message.data = filler;
+        m->query_message.len = 0;
+        if (k % 4) { m->response_port = ports[k % 4]; m->has |= DNSTAP_HAS_RESPONSE_PORT; }
+        if (k / 4) { m->extra.data = filler; m->extra.len = k / 4 - 1; }   /* outside the Message */
+        if (dnstap_encoded_size(enc, m, &base) != DNSTAP_OK || 4 + base > frame_len) continue;
+        /* length varints grow with the wire message: try the lengths near the target */
+        for (len = frame_len - 4 - base >= 6 ? frame_len - 4 - base - 6 : 0; len <= frame_len - 4 - base; len++) {
+            m->query_message.len = len;
+            if (dnstap_encoded_size(enc, m, &payload) == DNSTAP_OK && 4 + payload == frame_len) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Every accepted frame arrived once, in its producer's order (sequence
+   numbers below seq_end). */
+static int arrived_once(const uint32_t *acc, size_t n, uint32_t seq_end) {
+    static uint8_t seen[MAX_SEQ];
+    uint32_t last[DNSTAP_MAX_QUEUES];
+    size_t i;
+    if (fake.nseq != n || seq_end > MAX_SEQ) { printf("  arrived %zu, expected %zu\n", fake.nseq, n); return 0; }
+    memset(seen, 0, sizeof seen);
+    memset(last, 0, sizeof last);
+    for (i = 0; i < n; i++) {
+        unsigned p = fake.producer[i];
+        uint32_t q = fake.seqs[i];
+        if (q >= seq_end || seen[q] || p >= DNSTAP_MAX_QUEUES || (last[p] && q <= last[p])) {
+            printf("  frame %zu: %u from %u out of place\n", i, q, p);
+            return 0;
+        }
+        seen[q] = 1;
+        last[p] = q;
+    }
+    for (i = 0; i < n; i++) if (!seen[acc[i]]) { printf("  %u never arrived\n", acc[i]); return 0; }
+    return 1;
+}
+
+/* Poll until every queue is empty (everything sent). */
+static int drain(dnstap_t *t) {
+    unsigned polls;
+    for (polls = 0; polls < 10000 && dnstap_stats(t).queued; polls++) run_for(t, 1, 1);
+    return dnstap_stats(t).queued == 0;
+}
+
+/* An empty 1,000-byte queue refused every 570-byte frame after the first,
+   because the frame fitted neither after the tail nor before it; and the
+   README's 82,432-byte queue took 1 of 100 responses of 45 KB. */
+static void test_empty_queue_takes_half_plus(void) {
+    static const size_t caps[2] = { 1000, 82432 }, lens[2] = { 570, 45000 };
+    unsigned c;
+    for (c = 0; c < 2; c++) {
+        dnstap_msg_t m;
+        size_t i, na = 0;
+        fake_reset();
+        CHECK_EQ(fake_tap(&tap, caps[c], 1), DNSTAP_OK);
+        run_for(&tap, 10, 10);
+        for (i = 0; i < 100; i++) {
+            CHECK(sized_msg(&m, &tap.enc, 0, (uint32_t)i, lens[c]));
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            if (!test_case_failed) accepted[na++] = (uint32_t)i;
+            CHECK(drain(&tap));
+            if (test_case_failed) { printf("  %zu-byte queue, frame %zu\n", caps[c], i); break; }
+        }
+        CHECK_EQ(dnstap_stats(&tap).dropped_full, 0);
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        CHECK(arrived_exactly(accepted, na));
+    }
+}
+
+/* Log a frame of len bytes on queue qi and send it. */
+static int log_sent(dnstap_t *t, unsigned qi, uint32_t seq, size_t len) {
+    dnstap_msg_t m;
+    return sized_msg(&m, &t->enc, qi, seq, len) && dnstap_log_queue(t, qi, &m) == DNSTAP_OK && drain(t);
+}
+
+/* From every offset an empty ring can be left at, a queue of N bytes takes
+   a frame of any size up to N; with several queues, each of them. */
+static void test_empty_queue_any_position(void) {
+    static const size_t caps[2] = { 1000, 1500 };
+    static const unsigned nqueues[2] = { 1, 3 };
+    unsigned c;
+    for (c = 0; c < 2 && !test_case_failed; c++) {
+        size_t cap = caps[c], pos, min_len, na = 0;
+        unsigned nq = nqueues[c], qi;
+        uint32_t seq = 0;
+        dnstap_msg_t m;
+        fake_reset();
+        CHECK_EQ(fake_tap(&tap, cap * nq, nq), DNSTAP_OK);
+        CHECK_EQ(tap.q[0].cap, cap);
+        run_for(&tap, 10, 10);
+        seq_msg(&m, 0, 0);
+        m.query_message.len = 0;
+        CHECK_EQ(dnstap_encoded_size(&tap.enc, &m, &min_len), DNSTAP_OK);
+        min_len += 4;
+        /* offset 0 (fresh), then every offset a frame can end at (cap too) */
+        for (pos = min_len - 1; pos <= cap && !test_case_failed; pos++) {
+            size_t sizes[4], k;
+            /* the whole ring; one byte more than fits after pos; one byte more
+               than fits before it; just over half */
+            sizes[0] = cap; sizes[1] = cap - pos + 1; sizes[2] = pos + 1; sizes[3] = cap / 2 + 1;
+            for (k = 1; k < 3; k++) if (sizes[k] < min_len || sizes[k] > cap) sizes[k] = cap - 1;
+            for (k = 0; k < 4 && !test_case_failed; k++) {
+                for (qi = 0; qi < nq && pos >= min_len; qi++) {
+                    /* walk the empty ring to pos, one frame at a time */
+                    size_t cur = DNSTAP__OFF(tap.q[qi].head), steps;
+                    for (steps = 0; cur != pos && steps < 4; steps++) {
+                        size_t l = pos > cur && pos - cur >= min_len ? pos - cur
+                                 : cur < cap && cap - cur >= min_len ? cap - cur : pos;
+                        CHECK(log_sent(&tap, qi, seq, l));
+                        accepted[na++] = seq++;
+                        cur = DNSTAP__OFF(tap.q[qi].head);
+                    }
+                    CHECK_EQ(cur, pos);
+                    CHECK(tap.q[qi].head == tap.q[qi].tail);
+                }
+                for (qi = 0; qi < nq; qi++) {
+                    CHECK(sized_msg(&m, &tap.enc, qi, seq, sizes[k]));
+                    CHECK_EQ(dnstap_log_queue(&tap, qi, &m), DNSTAP_OK);
+                    if (test_case_failed) {
+                        printf("  queue %u of %u (%zu bytes) at %zu: frame of %zu refused\n", qi, nq, cap,
+                               pos < min_len ? 0 : pos, sizes[k]);
+                        break;
+                    }
+                    accepted[na++] = seq++;
+                }
+                CHECK(drain(&tap));
+                if (pos < min_len) break;
+                if (na > MAX_SEQ - 100) { CHECK(0); break; }
+            }
+        }
+        CHECK(sized_msg(&m, &tap.enc, 0, seq, cap + 1));
+        CHECK_EQ(dnstap_log_queue(&tap, 0, &m), DNSTAP_ERR_TOO_LONG);
+        CHECK_EQ(dnstap_stats(&tap).dropped_full, 0);
+        CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 1);
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        if (nq == 1) CHECK(arrived_exactly(accepted, na));
+        else CHECK(arrived_once(accepted, na, seq));
+    }
+}
+
+/* The default payload_max is golang-dnstap's limit: a payload of exactly
+   98,304 bytes is sent, one byte more is refused and counted, before it
+   could reach a receiver that would drop the connection. Setting
+   payload_max keeps larger frames available (two 65,535-byte messages). */
+static void test_payload_max_default(void) {
+    dnstap_encoder_t wide;
+    dnstap_msg_t m;
+    size_t payload;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(tap.enc.payload_max, 98304);
+    CHECK(sized_msg(&m, &tap.enc, 0, 0, 4 + 98304));
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    wide = tap.enc;                  /* the same encoder without the limit, to make one */
+    wide.payload_max = DNSTAP_PAYLOAD_MAX_FSTRM;
+    CHECK(sized_msg(&m, &wide, 0, 1, 4 + 98304 + 1));
+    CHECK_EQ(dnstap_encoded_size(&tap.enc, &m, &payload), DNSTAP_ERR_TOO_LONG);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    seq_msg(&m, 0, 2);
+    m.query_message.data = filler; m.query_message.len = 65535;
+    m.response_message.data = filler; m.response_message.len = 65535;
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    CHECK(drain(&tap));
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 2);
+    CHECK_EQ(dnstap_stats(&tap).sent_bytes, 4 + 98304);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 1);
+    CHECK_EQ(fake.stream_errors, 0);
+
+    fake_reset();
+    {
+        dnstap_desc_t d = tap.desc;
+        d.payload_max = DNSTAP_PAYLOAD_MAX_FSTRM;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    }
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK(drain(&tap));
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, 1);
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK(dnstap_stats(&tap).sent_bytes > 2 * 65535);
 }
 
 static void test_handshake_failures_and_backoff(void) {
@@ -681,13 +903,79 @@ static void test_threads(void) {
            THREADS * PER_THREAD, (unsigned long long)dnstap_stats(&tap).dropped_full);
 }
 
+/* Producer threads on small queues, against the polling thread: each
+   waits until its queue is empty and logs a frame as large as the whole
+   queue, which must be taken, then frames of random sizes up to it (those
+   may be refused as full). Under ThreadSanitizer this checks that the
+   producer and the consumer move only their own indices. */
+#define BIG_ROUNDS 1500
+typedef struct big_producer_t { unsigned id; size_t ok, refused_empty; uint32_t seq; } big_producer_t;
+
+static void *big_producer_main(void *arg) {
+    big_producer_t *p = (big_producer_t *)arg;
+    dnstap_queue_t *q = &tap.q[p->id];
+    uint32_t rng = 12345u + p->id, i;
+    unsigned k;
+    for (i = 0; i < BIG_ROUNDS; i++) {
+        dnstap_msg_t m;
+        while (__atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) != q->head) sched_yield();   /* empty */
+        if (!sized_msg(&m, &tap.enc, p->id, p->seq, q->cap)) { p->refused_empty++; break; }
+        if (dnstap_log_queue(&tap, p->id, &m) == DNSTAP_OK) p->ok++;
+        else p->refused_empty++;
+        p->seq++;
+        for (k = 0; k < 3; k++) {
+            rng = rng * 1103515245u + 12345u;
+            if (!sized_msg(&m, &tap.enc, p->id, p->seq, 100 + (rng >> 8) % (q->cap - 100))) continue;
+            if (dnstap_log_queue(&tap, p->id, &m) == DNSTAP_OK) p->ok++;
+            p->seq++;
+        }
+    }
+    __atomic_add_fetch(&producers_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_threads_large_frames(void) {
+    pthread_t th[3];
+    big_producer_t pr[3];
+    uint32_t next[3];
+    unsigned i;
+    size_t k, total_ok = 0;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 3 * 1000, 3), DNSTAP_OK);
+    run_for(&tap, 10, 10);
+    producers_done = 0;
+    for (i = 0; i < 3; i++) {
+        memset(&pr[i], 0, sizeof pr[i]);
+        pr[i].id = i;
+        pthread_create(&th[i], NULL, big_producer_main, &pr[i]);
+    }
+    while (__atomic_load_n(&producers_done, __ATOMIC_ACQUIRE) < 3) run_for(&tap, 1, 1);
+    for (i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        total_ok += pr[i].ok;
+        CHECK_EQ(pr[i].refused_empty, 0);
+        CHECK(pr[i].ok >= BIG_ROUNDS);
+    }
+    CHECK(drain(&tap));
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, total_ok);
+    CHECK_EQ(fake.stream_errors, 0);
+    memset(next, 0, sizeof next);
+    for (k = 0; k < fake.nseq; k++) {
+        unsigned p = fake.producer[k];
+        if (p >= 3 || fake.seqs[k] < next[p]) { CHECK(0); break; }
+        next[p] = fake.seqs[k] + 1;
+    }
+}
+
 /* ---- a real unix-socket receiver served from this process ------------- */
 typedef struct receiver_t {
     int lfd, fd;
     int silent;                 /* accept the connection, never send ACCEPT */
     dnstap_reader_t reader;
     uint8_t rbuf[4096];
-    size_t frames, finished;
+    size_t frames, finished, ends;
 } receiver_t;
 
 static receiver_t rx;
@@ -707,19 +995,20 @@ static int receiver_listen(void) {
     return 0;
 }
 
-/* Serve the receiver side a little: accept, read, answer. */
-static void receiver_step(void) {
+/* Serve the receiver side a little: accept, read up to max (<= 4096) bytes
+   once, answer. Returns the bytes read. */
+static size_t receiver_read(size_t max) {
     uint8_t in[4096];
     ssize_t n;
     size_t pos = 0;
     if (rx.fd < 0) {
         rx.fd = accept(rx.lfd, NULL, NULL);
-        if (rx.fd < 0) return;
+        if (rx.fd < 0) return 0;
         fcntl(rx.fd, F_SETFL, O_NONBLOCK);
         dnstap_reader_init(&rx.reader, rx.rbuf, sizeof rx.rbuf);
     }
-    n = recv(rx.fd, in, sizeof in, 0);
-    if (n == 0) { close(rx.fd); rx.fd = -1; return; }
+    n = recv(rx.fd, in, max < sizeof in ? max : sizeof in, 0);
+    if (n == 0) { close(rx.fd); rx.fd = -1; __atomic_add_fetch(&rx.ends, 1, __ATOMIC_RELEASE); return 0; }
     while (n > 0 && pos < (size_t)n) {
         dnstap_frame_t fr;
         size_t used = 0;
@@ -742,7 +1031,10 @@ static void receiver_step(void) {
             rx.finished++;
         }
     }
+    return n > 0 ? (size_t)n : 0;
 }
+
+static void receiver_step(void) { (void)receiver_read(4096); }
 
 static void real_tap(dnstap_t *t, const char *endpoint) {
     dnstap_desc_t d;
@@ -839,6 +1131,96 @@ static void test_real_socket_silent_receiver(void) {
     close(rx.lfd);
     unlink(sock_path);
 }
+
+/* A slow receiver: 8 KB every 50 ms (160 KB/s), never stalled long enough
+   for the write timeout; at full speed once slow_fast is set. */
+static volatile int slow_quit, slow_fast;
+static void *slow_receiver_main(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&slow_quit, __ATOMIC_ACQUIRE)) {
+        size_t got = 0, n;
+        int fast = __atomic_load_n(&slow_fast, __ATOMIC_ACQUIRE);
+        while ((fast || got < 8192) && (n = receiver_read(fast ? 4096 : 8192 - got)) > 0) got += n;
+        (void)poll(NULL, 0, fast ? 1 : 50);
+    }
+    return NULL;
+}
+
+/* 1 MB queued for a receiver that needs ~6 s for it; the shutdown limit is
+   500 ms. dnstap_run() (or, threaded, dnstap_thread_stop()) returns with
+   the tap closed within the limit (plus a generous margin for a loaded
+   machine), the rest dropped and counted; the receiver got exactly what
+   was counted as sent. how: 0 dnstap_run(), 1 dnstap_thread_stop(),
+   2 dnstap_close_now() on the writer thread (at once: no timeout). */
+static void slow_receiver_shutdown(int how) {
+    int threaded = how != 0;
+    char ep[128];
+    pthread_t rth;
+    size_t i;
+    uint64_t t0, elapsed, end;
+    dnstap_result_t r = DNSTAP_OK;
+    dnstap_stats_t s;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    tap.desc.shutdown_timeout_ms = 500;
+    slow_quit = slow_fast = 0;
+    pthread_create(&rth, NULL, slow_receiver_main, NULL);
+    if (threaded) {
+        CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+        for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && !DNSTAP__LOAD_ACQ(&tap.accepting);)
+            (void)poll(NULL, 0, 1);
+    } else {
+        for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && tap.state != DNSTAP__S_RUNNING;)
+            (void)dnstap_poll(&tap, dnstap_clock_ms());
+    }
+    CHECK(DNSTAP__LOAD_ACQ(&tap.accepting));
+    for (i = 0; i < 12000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        (void)dnstap_log(&tap, &m);
+    }
+    t0 = dnstap_clock_ms();
+    if (how == 2) {
+        dnstap_close_now(&tap);
+    } else if (threaded) {
+        r = dnstap_thread_stop(&tap);
+    } else {
+        dnstap_shutdown(&tap, t0);
+        r = dnstap_run(&tap, 4000);
+    }
+    elapsed = dnstap_clock_ms() - t0;
+    s = dnstap_stats(&tap);
+    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the end\n",
+           how == 2 ? "dnstap_close_now()" : threaded ? "dnstap_thread_stop()" : "dnstap_run()",
+           (unsigned long long)elapsed,
+           (unsigned long long)s.sent, (unsigned long long)s.dropped_disconnected);
+    if (how != 2) CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
+    CHECK(dnstap_closed(&tap));
+    CHECK(elapsed < 500 + 2500);
+    CHECK_EQ(s.timeouts, how == 2 ? 0 : 1);
+    CHECK(!tap.thread_running);
+    CHECK_EQ(s.queued, 0);
+    CHECK(s.dropped_disconnected > 0);
+    CHECK_EQ(s.dropped_disconnected + s.dropped_full + s.sent, s.logged);
+    CHECK(invariant_ok(&tap));
+    /* what the receiver still has to read, at full speed, to the end */
+    __atomic_store_n(&slow_fast, 1, __ATOMIC_RELEASE);
+    for (end = dnstap_clock_ms() + 10000; dnstap_clock_ms() < end && !__atomic_load_n(&rx.ends, __ATOMIC_ACQUIRE);)
+        (void)poll(NULL, 0, 5);
+    __atomic_store_n(&slow_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK_EQ(rx.ends, 1);
+    CHECK_EQ(rx.frames, s.sent);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+static void test_real_socket_slow_receiver_run(void) { slow_receiver_shutdown(0); }
+static void test_real_socket_slow_receiver_thread_stop(void) { slow_receiver_shutdown(1); }
+static void test_real_socket_slow_receiver_close_now(void) { slow_receiver_shutdown(2); }
 
 /* The optional writer thread: the program only logs. */
 static volatile int receiver_quit;
@@ -990,6 +1372,251 @@ static void test_drop_reports(void) {
     finish(&tap);
 }
 
+/* Ports are 1..65535 for tcp:// (tls:// shares the parser: tests/tls.sh):
+   65536..69999 once wrapped to 0..4463 and port 0 was taken. An unbracketed
+   IPv6 address is refused with a message that asks for brackets. */
+static void test_endpoint_ports(void) {
+    static const char *const bad[] = { "tcp://127.0.0.1:0", "tcp://127.0.0.1:00000", "tcp://127.0.0.1:65536",
+                                       "tcp://127.0.0.1:69536", "tcp://127.0.0.1:69999", "tcp://127.0.0.1:70000",
+                                       "tcp://127.0.0.1:4294967297", "tcp://127.0.0.1:",
+                                       "tcp://[::1]:0", "tcp://[::1]:65536", "tcp://[::1]:-1" };
+    static const struct { const char *ep; unsigned port; } good[] = {
+        { "tcp://127.0.0.1:1", 1 }, { "tcp://127.0.0.1:65535", 65535 }, { "tcp://[::1]:6000", 6000 },
+        { "tcp://127.0.0.1:06000", 6000 } };
+    dnstap_desc_t d;
+    size_t i;
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = 4096;
+    d.logger.func = logger;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d.endpoint = bad[i];
+        last_log[0] = 0;
+        if (dnstap_init(&tap, &d) != DNSTAP_ERR_INVALID) { printf("  accepted %s\n", bad[i]); CHECK(0); }
+        else if (!strstr(last_log, "1 to 65535")) { printf("  %s: log \"%s\"\n", bad[i], last_log); CHECK(0); }
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const dnstap__sock_t *s = (const dnstap__sock_t *)(const void *)tap.stock.bytes;
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)&s->addr;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&s->addr;
+        d.endpoint = good[i].ep;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+        CHECK_EQ(ntohs(s->addr.ss_family == AF_INET ? in4->sin_port : in6->sin6_port), good[i].port);
+    }
+    d.endpoint = "tcp://2001:db8::1";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+    d.endpoint = "tcp://2001:db8::1:6000";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+}
+
+/* ---- the end, reconnects, a receiver leaving ---------------------------- */
+
+/* A slow receiver (64 KB every 1.5 s, never stalled long enough for the
+   write timeout) and 3 MB queued: dnstap_shutdown() ends at
+   shutdown_timeout_ms (default 5000), the rest dropped and counted, not after
+   the minute the receiver would need. */
+static void test_shutdown_limit_slow_receiver(void) {
+    uint64_t start, t0 = 0, refill;
+    size_t i;
+    dnstap_stats_t s;
+    fake_reset();
+    fake.metered = 1;
+    fake.budget = 65536;
+    CHECK_EQ(fake_tap(&tap, 1 << 22, 1), DNSTAP_OK);
+    CHECK_EQ(tap.desc.shutdown_timeout_ms, 5000);
+    for (i = 0; i < 30000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    }
+    start = sim_now = 1000;
+    refill = start + 1500;
+    for (;;) {
+        if (sim_now >= refill) { fake.budget = 65536; refill += 1500; }
+        if (sim_now == start + 1500) { dnstap_shutdown(&tap, sim_now); t0 = sim_now; }
+        (void)dnstap_poll(&tap, sim_now);
+        if (dnstap_closed(&tap) || sim_now > start + 120000) break;
+        sim_now += 10;
+    }
+    s = dnstap_stats(&tap);
+    printf("  closed %llu ms after dnstap_shutdown(): %llu sent, %llu dropped at the limit\n",
+           (unsigned long long)(sim_now - t0), (unsigned long long)s.sent,
+           (unsigned long long)s.dropped_disconnected);
+    CHECK(dnstap_closed(&tap));
+    CHECK(sim_now - t0 <= 5000);
+    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(tap.last_error, DNSTAP_ERR_TIMEOUT);
+    CHECK_EQ(s.connects, 1);
+    CHECK_EQ(s.queued, 0);
+    CHECK_EQ(s.dropped_full, 0);
+    CHECK(s.sent > 0 && s.dropped_disconnected > 0);
+    CHECK_EQ(s.dropped_disconnected, s.logged - s.sent);
+    CHECK(invariant_ok(&tap));
+    for (i = 0; i < s.sent; i++) accepted[i] = (uint32_t)i;
+    CHECK(arrived_exactly(accepted, (size_t)s.sent));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.violations, 0);
+}
+
+/* dnstap_close_now(): closed at once, the queue dropped and counted; STOP
+   when the stream is at a frame boundary, none inside a frame. And the
+   shutdown limit also cuts a handshake shorter than its own timeout. */
+static void test_close_now(void) {
+    dnstap_msg_t m;
+    dnstap_stats_t s;
+    uint64_t t0;
+    int i;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    dnstap_close_now(&tap);
+    s = dnstap_stats(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(fake.saw_stop, 1);
+    CHECK_EQ(fake.clean_end, 1);
+    CHECK_EQ(fake.nseq, 0);
+    CHECK_EQ(s.sent, 0);
+    CHECK_EQ(s.dropped_disconnected, 100);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);
+    CHECK(invariant_ok(&tap));
+
+    /* the receiver took part of a frame: no STOP after it */
+    fake_reset();
+    fake.metered = 1;
+    fake.budget = 1 << 20;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    fake.budget = 150;
+    run_for(&tap, 1, 10);
+    CHECK(tap.tx_off > 0);
+    dnstap_close_now(&tap);
+    s = dnstap_stats(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(fake.saw_stop, 0);
+    CHECK_EQ(fake.closes, 1);
+    CHECK(s.sent >= 1 && s.sent == fake.nseq);
+    CHECK_EQ(s.dropped_disconnected, 100 - s.sent);
+    CHECK(invariant_ok(&tap));
+
+    /* a silent receiver, the limit (1 s) shorter than the handshake timeout (4 s) */
+    fake_reset();
+    fake.accept_mode = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    tap.desc.shutdown_timeout_ms = 1000;
+    sim_now = 50000;
+    run_for(&tap, 1, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_ACCEPT);
+    t0 = sim_now;
+    dnstap_shutdown(&tap, t0);
+    run_for(&tap, 10000, 10);
+    CHECK(dnstap_closed(&tap));
+    CHECK(sim_now - 10 - t0 <= 1000);
+    CHECK(invariant_ok(&tap));
+}
+
+/* A receiver that ACCEPTs and drops every connection at once gets no more
+   connections in 15 s than the backoff schedule allows (100, 200, ... up to
+   1600 ms here, -25 % at most), not one every 100 ms; a connection that
+   stayed up backoff_reset_ms starts the schedule over. */
+static void test_no_reconnect_storm(void) {
+    uint64_t start, t = 0, b, delay;
+    unsigned allowed = 1;
+    uint32_t i = 0;
+    dnstap_msg_t m;
+    fake_reset();
+    fake.accept_mode = 4;
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    CHECK_EQ(tap.desc.backoff_reset_ms, 5000);
+    start = sim_now = 1000000;
+    while (sim_now < start + 15000) {
+        seq_msg(&m, 0, i++);
+        (void)dnstap_log(&tap, &m);
+        (void)dnstap_poll(&tap, sim_now);
+        sim_now += 10;
+    }
+    for (b = tap.desc.backoff_min_ms; t + b - b / 4 <= 15000;
+         b = b * 2 < tap.desc.backoff_max_ms ? b * 2 : tap.desc.backoff_max_ms) {
+        t += b - b / 4;
+        allowed++;
+    }
+    printf("  15 s of a receiver that drops every connection: %d connections (the backoff allows %u)\n",
+           fake.connections, allowed);
+    CHECK(fake.connections >= 5);
+    CHECK(fake.connections <= (int)allowed);
+    CHECK_EQ(dnstap_stats(&tap).connects, fake.connections);
+    CHECK_EQ(fake.nseq, 0);
+    /* the receiver comes right and stays 5 s; then one loss waits ~100 ms */
+    fake.accept_mode = 0;
+    for (start = sim_now; sim_now < start + 2000 + 5000; sim_now += 10) {
+        seq_msg(&m, 0, i++);
+        (void)dnstap_log(&tap, &m);
+        (void)dnstap_poll(&tap, sim_now);
+    }
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    CHECK(sim_now >= tap.connected_ms + 5000);
+    fake.fail_at = fake.offset;
+    fake.fail_once = 1;
+    seq_msg(&m, 0, i++);
+    (void)dnstap_log(&tap, &m);
+    (void)dnstap_poll(&tap, sim_now);
+    CHECK_EQ(tap.state, DNSTAP__S_IDLE);
+    delay = tap.next_connect_ms - sim_now;
+    CHECK(delay >= 75 && delay <= 125);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, fake.nseq);
+    CHECK_EQ(fake.stream_errors, 0);
+}
+
+/* Full load: frames are logged faster than the receiver takes them (2000
+   bytes per poll), so the queue never drains. After 500 frames the
+   receiver sends FINISH and closes its side but still takes bytes, as a
+   TCP peer does: the next dnstap_poll() reads it, closes and reconnects
+   after the backoff. */
+static void test_receiver_leaves_under_load(void) {
+    unsigned step, polls_after_leave = 0;
+    uint32_t i = 0;
+    int k;
+    fake_reset();
+    fake.metered = 1;
+    fake.leave_after = 500;
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    sim_now = 2000000;
+    for (step = 0; step < 5000 && fake.connections < 2; step++) {
+        for (k = 0; k < 40; k++) {
+            dnstap_msg_t m;
+            seq_msg(&m, 0, i++);
+            (void)dnstap_log(&tap, &m);
+        }
+        fake.budget = 2000;
+        if (fake.left && fake.connected) polls_after_leave++;
+        (void)dnstap_poll(&tap, sim_now);
+        sim_now += 1;
+    }
+    printf("  after FINISH: %u polls and %ld bytes on the same connection, %d connections in %u polls\n",
+           polls_after_leave, fake.taken_after_leave, fake.connections, step);
+    CHECK(dnstap_stats(&tap).queued > 0);
+    CHECK(polls_after_leave <= 1);
+    CHECK_EQ(fake.taken_after_leave, 0);
+    CHECK_EQ(tap.last_error, DNSTAP_ERR_CLOSED);
+    CHECK_EQ(fake.connections, 2);
+    CHECK_EQ(dnstap_stats(&tap).reconnects, 1);
+    fake.metered = 0;
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, fake.nseq);
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.violations, 0);
+}
+
 int main(void) {
     TEST(test_plain_stream);
     TEST(test_one_byte_writes);
@@ -997,6 +1624,9 @@ int main(void) {
     TEST(test_failure_at_every_offset);
     TEST(test_queue_full_and_too_big);
     TEST(test_ring_wraps);
+    TEST(test_empty_queue_takes_half_plus);
+    TEST(test_empty_queue_any_position);
+    TEST(test_payload_max_default);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
@@ -1004,11 +1634,20 @@ int main(void) {
     TEST(test_unidirectional);
     TEST(test_many_taps);
     TEST(test_threads);
+    TEST(test_threads_large_frames);
     TEST(test_real_socket_no_allocations);
     TEST(test_real_socket_silent_receiver);
     TEST(test_writer_thread);
     TEST(test_idle_file_tap);
     TEST(test_endpoints);
     TEST(test_drop_reports);
+    TEST(test_endpoint_ports);
+    TEST(test_shutdown_limit_slow_receiver);
+    TEST(test_close_now);
+    TEST(test_no_reconnect_storm);
+    TEST(test_receiver_leaves_under_load);
+    TEST(test_real_socket_slow_receiver_run);
+    TEST(test_real_socket_slow_receiver_thread_stop);
+    TEST(test_real_socket_slow_receiver_close_now);
     return TEST_EXIT();
 }
