@@ -65,14 +65,19 @@ static void hostile_combo(dnstap_msg_t *m, unsigned c) {
     if (c == 4) { for (f = 0; f < HOSTILE_FIELDS; f++) hostile_set(m, f, SIZE_MAX / HOSTILE_FIELDS + 1); return; }
     if (c == 5) { for (f = 0; f < HOSTILE_FIELDS; f++) hostile_set(m, f, SIZE_MAX - f); return; }
     c -= 6;
-    /* SIZE_MAX - k next to a field of k + 2 bytes or of 2^31: the lengths'
-       sum wraps to a handful of bytes */
+    /* SIZE_MAX - k next to a real field of up to 8 bytes, or to one of
+       2^31: the sum of the message's lengths wraps to a few bytes for
+       some k */
     if (c < HOSTILE_NEAR_MAX) {
         hostile_set(m, 1, SIZE_MAX - c);
-        hostile_set(m, 4, (size_t)c + 2);
+        hostile_set(m, 4, c % (sizeof hostile_data + 1));
     } else {
         hostile_set(m, 5, SIZE_MAX - (c - HOSTILE_NEAR_MAX));
         hostile_set(m, 8, (size_t)1 << 31);
     }
 }
+
+/* Whether combination c makes only the DNS messages (query_message,
+   response_message) hostile: a tap that leaves them out accepts it. */
+#define HOSTILE_COMBO_DNS_ONLY(c) ((c) == 0 || ((c) >= 6 && (c) < 6 + HOSTILE_NEAR_MAX))
 #endif

@@ -133,11 +133,20 @@ static void rnd_msg(dnstap_msg_t *m, size_t maxlen) {
     if (rnd_below(4) == 0) m->http_protocol = (dnstap_http_protocol_t)(1 + rnd_below(3));
     m->has = rnd() & (DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT | DNSTAP_HAS_QUERY_TIME |
                       DNSTAP_HAS_RESPONSE_TIME);
-    m->query_port = rnd_u32(); m->response_port = rnd_u32();
+    /* mostly what readers accept (16-bit ports, nanoseconds below 1e9,
+       addresses of the family's length), at times not */
+    m->query_port = rnd_u32() % (rnd_below(8) ? 65536u : 0xFFFFFFFFu);
+    m->response_port = rnd_u32() % (rnd_below(8) ? 65536u : 0xFFFFFFFFu);
     m->query_time_sec = rnd_u64(); m->response_time_sec = rnd_u64();
-    m->query_time_nsec = rnd_u32(); m->response_time_nsec = rnd_u32();
+    m->query_time_nsec = rnd_u32() % (rnd_below(8) ? 1000000000u : 0xFFFFFFFFu);
+    m->response_time_nsec = rnd_u32() % (rnd_below(8) ? 1000000000u : 0xFFFFFFFFu);
     m->query_address = rnd_bytes(60, 16);
     m->response_address = rnd_bytes(60, 16);
+    if (rnd_below(8)) {
+        size_t len = m->socket_family == DNSTAP_INET6 || (!m->socket_family && rnd_below(2)) ? 16 : 4;
+        if (m->query_address.data) { m->query_address.data = pool + 16 * rnd_below(1000); m->query_address.len = len; }
+        if (m->response_address.data) { m->response_address.data = pool + 16 * rnd_below(1000); m->response_address.len = len; }
+    }
     m->query_message = rnd_bytes(60, maxlen);
     m->query_zone = rnd_bytes(20, 255);
     m->response_message = rnd_bytes(50, maxlen);
@@ -218,6 +227,7 @@ static void test_roundtrip_every_value(void) {
         m.socket_family = (dnstap_socket_family_t)v;
         m.query_address.data = v == 1 ? wl_qaddr : v6;
         m.query_address.len = v == 1 ? 4 : 16;
+        m.response_address = m.query_address;
         roundtrip_one(&enc, &m);
     }
     for (v = 1; v <= 7; v++) { m.socket_protocol = (dnstap_socket_protocol_t)v; roundtrip_one(&enc, &m); }
