@@ -368,7 +368,10 @@ typedef enum dnstap_policy_match_t {
    Messages
    ------------------------------------------------------------------------ */
 
-/* Bytes in the caller's memory. Present when data != NULL (len may be 0). */
+/* Bytes in the caller's memory. Present when data != NULL (len may be 0).
+   Any len is safe to pass: one that does not fit the payload limit (up to
+   SIZE_MAX, alone or summed with others) is DNSTAP_ERR_TOO_LONG, and
+   nothing is read. */
 typedef struct dnstap_bytes_t {
     const uint8_t *data;
     size_t len;
@@ -393,19 +396,21 @@ typedef struct dnstap_policy_t {
     dnstap_bytes_t value;
 } dnstap_policy_t;
 
-/* One dnstap event. Zero-initialise, then fill what you know. */
+/* One dnstap event. Zero-initialise, then fill what you know. The encoders
+   refuse with DNSTAP_ERR_INVALID the values marked "else INVALID", which
+   dnstap readers reject or misread; fields marked absent are not checked. */
 typedef struct dnstap_msg_t {
     dnstap_message_type_t type;                /* required */
     dnstap_socket_family_t socket_family;      /* 0: absent */
     dnstap_socket_protocol_t socket_protocol;  /* 0: absent */
     uint32_t has;                              /* DNSTAP_HAS_* bits */
-    dnstap_bytes_t query_address;              /* 4 or 16 bytes, network order */
-    dnstap_bytes_t response_address;
-    uint32_t query_port;
-    uint32_t response_port;
+    dnstap_bytes_t query_address;              /* network order: 4 bytes (INET) or 16 (INET6), either */
+    dnstap_bytes_t response_address;           /*   when socket_family is 0; else INVALID */
+    uint32_t query_port;                       /* 0 to 65535, else INVALID */
+    uint32_t response_port;                    /* 0 to 65535, else INVALID */
     uint64_t query_time_sec;
-    uint32_t query_time_nsec;
-    uint32_t response_time_nsec;
+    uint32_t query_time_nsec;                  /* below 1,000,000,000, else INVALID */
+    uint32_t response_time_nsec;               /* below 1,000,000,000, else INVALID */
     uint64_t response_time_sec;
     dnstap_bytes_t query_message;              /* DNS wire format */
     dnstap_bytes_t query_zone;                 /* wire-format name */
@@ -448,6 +453,7 @@ DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnst
 
 /* Encode msg as one Dnstap protobuf payload into buf[0..cap).
    Returns: DNSTAP_OK and *len; DNSTAP_ERR_MISSING (type 0), DNSTAP_ERR_ENUM,
+   DNSTAP_ERR_INVALID (a value readers reject: see dnstap_msg_t),
    DNSTAP_ERR_TOO_LONG (payload above payload_max), DNSTAP_ERR_NOSPACE
    (cap too small). Writes nothing unless it returns DNSTAP_OK.
    Thread safety: any number of threads may share one encoder.
@@ -779,7 +785,7 @@ typedef struct dnstap_stats_t {
     uint64_t sent_bytes;
     uint64_t dropped_full;         /* queue full */
     uint64_t dropped_too_big;      /* above payload_max or the queue size */
-    uint64_t dropped_invalid;      /* missing type, bad enum value */
+    uint64_t dropped_invalid;      /* missing type, bad enum value, INVALID value */
     uint64_t dropped_disconnected; /* DROP policy while disconnected; or left at close */
     uint64_t dropped_write_error;  /* DROP policy: the frame being written when it failed */
     uint64_t queued;               /* frames waiting in the queues */
