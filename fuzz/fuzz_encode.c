@@ -16,7 +16,7 @@
    pattern). Every bytes field gets its own allocation of exactly its
    length, so that ASan sees any read past it. A hostile length is one no
    message can hold, over a real 8-byte allocation: SIZE_MAX - k, a power
-   of two from 2^27 up, SIZE_MAX / k + 1 (several of them wrap a sum), or
+   of two from 2^27 up, SIZE_MAX / k + 1 (k of them wrap a sum), or
    just above DNSTAP_PAYLOAD_MAX_LIMIT; one more spec byte chooses.
 
    Invariants:
@@ -97,7 +97,7 @@ static size_t hostile_len(fz_t *f) {
     switch (h & 3) {
     case 0: return SIZE_MAX - (size_t)u32n(f, 2);                 /* end - p with p past end */
     case 1: return (size_t)1 << (27u + (h >> 2) % (bits - 27u));  /* 2^27 .. 2^63 */
-    case 2: return SIZE_MAX / (1u + (h >> 2) % 12u) + 1u;         /* k of them wrap the sum */
+    case 2: return SIZE_MAX / (2u + (h >> 2) % 12u) + 1u;         /* k of them wrap the sum */
     default: return (size_t)DNSTAP_PAYLOAD_MAX_LIMIT + 1u + (size_t)u32n(f, 3);
     }
 }
