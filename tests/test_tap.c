@@ -642,6 +642,7 @@ static void test_many_taps(void) {
    counted in dropped_invalid). Nothing is queued, the invariant holds. */
 static void test_hostile_messages(void) {
     static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t five[5] = { 192, 0, 2, 1, 9 };
     dnstap_t *list[3];
     dnstap_msg_t m;
     unsigned f, i, k, n;
@@ -682,7 +683,7 @@ static void test_hostile_messages(void) {
         dnstap_result_t r, ra;
         seq_msg(&m, 0, k);
         switch (k) {
-        case 0: m.query_address.len = 5; break;
+        case 0: m.query_address.data = five; m.query_address.len = 5; break;
         case 1: m.query_address.data = v6; m.query_address.len = 16; break;   /* INET */
         case 2: m.socket_family = DNSTAP_INET6; break;                        /* 4 bytes */
         case 3: m.query_time_nsec = 1000000000u; break;

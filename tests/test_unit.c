@@ -1019,9 +1019,10 @@ static void test_reader_rules(void) {
         case 8: m.query_time_nsec = 0xFFFFFFFFu; break;
         case 9: m.query_port = 65536; break;
         case 10: m.response_port = 0xFFFFFFFFu; break;
-        case 11: m.policy.value = dnstap_str("x"); m.query_address.len = 17; break;
+        case 11: m.policy.value = dnstap_str("x"); m.query_address.data = pool; m.query_address.len = 17; break;
         case 12: m.response_address.data = v6; m.response_address.len = 16;
-                 m.socket_family = (dnstap_socket_family_t)0; m.query_address.len = 8; break;
+                 m.socket_family = (dnstap_socket_family_t)0; m.query_address.data = pool; m.query_address.len = 8;
+                 break;
         default: m.has &= ~(uint32_t)DNSTAP_HAS_QUERY_TIME_NSEC; m.query_port = 70000; break;
         }
         if (!refused_everywhere(&enc, &m, DNSTAP_ERR_INVALID, "reader rule", k)) CHECK(0);
