@@ -40,20 +40,20 @@ $(B)/reader: examples/reader.c $(HDR) | $(B)
 $(B)/forwarder: examples/forwarder.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ -lmbedtls -lmbedx509 -lmbedcrypto
 
-$(B)/test_unit_asan: tests/test_unit.c tests/test.h $(HDR) | $(B)
+$(B)/test_unit_asan: tests/test_unit.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	clang $(WARN) -g -O1 $(SAN) -I. $< -o $@ $(LIBS)
-$(B)/test_unit_gcc: tests/test_unit.c tests/test.h $(HDR) | $(B)
+$(B)/test_unit_gcc: tests/test_unit.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	gcc $(WARN) -O2 -I. $< -o $@ $(LIBS)
-$(B)/test_unit_cxx: tests/test_unit.c tests/test.h $(HDR) | $(B)
+$(B)/test_unit_cxx: tests/test_unit.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	g++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -O1 -I. $< -o $@ $(LIBS)
 
-$(B)/test_tap_asan: tests/test_tap.c tests/test.h $(HDR) | $(B)
+$(B)/test_tap_asan: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	clang $(WARN) -g -O1 $(SAN) -I. $< -o $@ $(LIBS) -pthread
 # gcc -O2, allocations counted through the linker's --wrap (not with ASan)
-$(B)/test_tap_allocs: tests/test_tap.c tests/test.h $(HDR) | $(B)
+$(B)/test_tap_allocs: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	gcc $(WARN) -O2 -DCOUNT_ALLOCS -I. $< -o $@ $(LIBS) -pthread \
 	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
-$(B)/test_tap_tsan: tests/test_tap.c tests/test.h $(HDR) | $(B)
+$(B)/test_tap_tsan: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	clang $(WARN) -g -O1 -fsanitize=thread -I. $< -o $@ $(LIBS) -pthread
 
 test:

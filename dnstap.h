@@ -394,7 +394,10 @@ typedef enum dnstap_policy_match_t {
    Messages
    ------------------------------------------------------------------------ */
 
-/* Bytes in the caller's memory. Present when data != NULL (len may be 0). */
+/* Bytes in the caller's memory. Present when data != NULL (len may be 0).
+   Any len is safe to pass: one that does not fit the payload limit (up to
+   SIZE_MAX, alone or summed with others) is DNSTAP_ERR_TOO_LONG, and
+   nothing is read. */
 typedef struct dnstap_bytes_t {
     const uint8_t *data;
     size_t len;
@@ -419,19 +422,21 @@ typedef struct dnstap_policy_t {
     dnstap_bytes_t value;
 } dnstap_policy_t;
 
-/* One dnstap event. Zero-initialise, then fill what you know. */
+/* One dnstap event. Zero-initialise, then fill what you know. The encoders
+   refuse with DNSTAP_ERR_INVALID the values marked "else INVALID", which
+   dnstap readers reject or misread; fields marked absent are not checked. */
 typedef struct dnstap_msg_t {
     dnstap_message_type_t type;                /* required */
     dnstap_socket_family_t socket_family;      /* 0: absent */
     dnstap_socket_protocol_t socket_protocol;  /* 0: absent */
     uint32_t has;                              /* DNSTAP_HAS_* bits */
-    dnstap_bytes_t query_address;              /* 4 or 16 bytes, network order */
-    dnstap_bytes_t response_address;
-    uint32_t query_port;
-    uint32_t response_port;
+    dnstap_bytes_t query_address;              /* network order: 4 bytes (INET) or 16 (INET6), either */
+    dnstap_bytes_t response_address;           /*   when socket_family is 0; else INVALID */
+    uint32_t query_port;                       /* 0 to 65535, else INVALID */
+    uint32_t response_port;                    /* 0 to 65535, else INVALID */
     uint64_t query_time_sec;
-    uint32_t query_time_nsec;
-    uint32_t response_time_nsec;
+    uint32_t query_time_nsec;                  /* below 1,000,000,000, else INVALID */
+    uint32_t response_time_nsec;               /* below 1,000,000,000, else INVALID */
     uint64_t response_time_sec;
     dnstap_bytes_t query_message;              /* DNS wire format */
     dnstap_bytes_t query_zone;                 /* wire-format name */
@@ -474,6 +479,7 @@ DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnst
 
 /* Encode msg as one Dnstap protobuf payload into buf[0..cap).
    Returns: DNSTAP_OK and *len; DNSTAP_ERR_MISSING (type 0), DNSTAP_ERR_ENUM,
+   DNSTAP_ERR_INVALID (a value readers reject: see dnstap_msg_t),
    DNSTAP_ERR_TOO_LONG (payload above payload_max), DNSTAP_ERR_NOSPACE
    (cap too small). Writes nothing unless it returns DNSTAP_OK.
    Thread safety: any number of threads may share one encoder.
@@ -823,7 +829,7 @@ typedef struct dnstap_stats_t {
     uint64_t sent_bytes;
     uint64_t dropped_full;         /* queue full */
     uint64_t dropped_too_big;      /* above payload_max or the queue size */
-    uint64_t dropped_invalid;      /* missing type, bad enum value */
+    uint64_t dropped_invalid;      /* missing type, bad enum value, INVALID value */
     uint64_t dropped_disconnected; /* DROP policy while disconnected; or left at close */
     uint64_t dropped_write_error;  /* DROP policy: the frame being written when it failed */
     uint64_t queued;               /* frames waiting in the queues */
@@ -998,10 +1004,12 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #define DNSTAP__CHECKRETURN __attribute__((warn_unused_result))
 #define DNSTAP__MAYBE_UNUSED __attribute__((unused))
 #define DNSTAP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DNSTAP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define DNSTAP__CHECKRETURN
 #define DNSTAP__MAYBE_UNUSED
 #define DNSTAP__LIKELY(x) (x)
+#define DNSTAP__UNLIKELY(x) (x)
 #endif
 
 #if defined(DNSTAP_ENCODER_NANOPB) && defined(DNSTAP_NO_NANOPB_ENCODE)
@@ -1446,9 +1454,56 @@ static bool dnstap__equal(const void *a, const void *b, size_t n) {
     return true;
 }
 
-/* Size of a bytes field (tag, length, value) or 0 when absent. */
-DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b) {
-    return b->data ? 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len : 0;
+/* 0 leaves out the checks of lengths and of the readers' rules below, for
+   tests/bench.sh to measure what they cost. Never 0 elsewhere: a wrapped
+   length then corrupts memory. */
+#ifndef DNSTAP__VALUE_CHECKS
+#define DNSTAP__VALUE_CHECKS 1
+#endif
+
+/* Size of a bytes field (tag, length, value) or 0 when absent. Its length
+   is OR-ed into *check, for the one test that keeps the sums from wrapping. */
+DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b, uint64_t *check) {
+    if (b->data == NULL) return 0;
+    if (DNSTAP__VALUE_CHECKS) *check |= b->len;
+    return 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len;
+}
+
+/* Nanoseconds of 1e9 or more carry into bit 32 when this is added. */
+#define DNSTAP__NSEC_CARRY (((uint64_t)1 << 32) - 1000000000u)
+
+/* 1 where an address of that length (0 to 16 bytes; longer ones are
+   looked up as 0) does not fit the socket family: 4 bytes for INET, 16
+   for INET6, either when the family is absent. */
+static const uint8_t dnstap__bad_address[3][17] = {
+    { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 },
+    { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
+    { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 } };
+
+/* Size of an address field or 0 when absent; bit 32 of *check set unless
+   its length fits the family (bad_len: the family's row of
+   dnstap__bad_address). */
+DNSTAP__INLINE uint64_t dnstap__address_field_len(const dnstap_bytes_t *b, const uint8_t *bad_len, uint64_t *check) {
+    if (b->data == NULL) return 0;
+    if (DNSTAP__VALUE_CHECKS) *check |= (uint64_t)bad_len[b->len <= 16u ? b->len : 0u] << 32;
+    return 2u + (uint64_t)b->len;
+}
+
+/* Whether m breaks a reader's rule (written out here; dnstap__measure()
+   tests the same by bit tricks, and asks this only when refusing m, to
+   tell DNSTAP_ERR_INVALID from DNSTAP_ERR_TOO_LONG). */
+static bool dnstap__breaks_reader_rule(const dnstap_msg_t *m) {
+    const uint32_t has = m->has;
+    const uint8_t *bad_len = dnstap__bad_address[m->socket_family];
+    const dnstap_bytes_t *a[2];
+    unsigned i;
+    a[0] = &m->query_address; a[1] = &m->response_address;
+    for (i = 0; i < 2; i++)
+        if (a[i]->data && (a[i]->len > 16u || bad_len[a[i]->len])) return true;
+    return ((has & DNSTAP_HAS_QUERY_PORT) && m->query_port > 0xFFFFu) ||
+           ((has & DNSTAP_HAS_RESPONSE_PORT) && m->response_port > 0xFFFFu) ||
+           ((has & DNSTAP_HAS_QUERY_TIME_NSEC) && m->query_time_nsec >= 1000000000u) ||
+           ((has & DNSTAP_HAS_RESPONSE_TIME_NSEC) && m->response_time_nsec >= 1000000000u);
 }
 
 DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
@@ -1460,20 +1515,18 @@ DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const d
     return p + n;
 }
 
-/* Addresses: 4 or 16 bytes, copied inline rather than by a call. */
+/* Addresses: 4 or 16 bytes (measured), copied inline rather than by a call. */
 DNSTAP__INLINE uint8_t *dnstap__put_address_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
     if (b->data == NULL) return p;
+    p[0] = tag;
     if (b->len == 4) {
-        p[0] = tag; p[1] = 4;
+        p[1] = 4;
         DNSTAP_MEMCPY(p + 2, b->data, 4);
         return p + 6;
     }
-    if (b->len == 16) {
-        p[0] = tag; p[1] = 16;
-        DNSTAP_MEMCPY(p + 2, b->data, 16);
-        return p + 18;
-    }
-    return dnstap__put_bytes_field(p, tag, b);
+    p[1] = 16;
+    DNSTAP_MEMCPY(p + 2, b->data, 16);
+    return p + 18;
 }
 
 /* The sizes of one message, computed arithmetically (no sizing pass). */
@@ -1495,29 +1548,48 @@ DNSTAP__INLINE bool dnstap__has_policy(const dnstap_msg_t *m) {
 DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
                                                                    const dnstap_msg_t *m, dnstap__sizes_t *sz) {
     const uint32_t has = m->has;
-    /* Sums in 64 bits cannot wrap: a length describes memory, so it is far
-       below 2^60 even where size_t has 64 bits, and 32-bit ones add up to
-       less than 2^36. Only the total is compared with the limit. */
-    uint64_t n, p = 0, payload;
+    /* Sums in 64 bits cannot wrap once each length is below 2^32: at most
+       14 of them add up to less than 2^36. A caller's length can be
+       anything (end - p with p past end), so the lengths are OR-ed into
+       `check`, tested once at the end. What dnstap readers reject sets bit
+       32 or above of `check` too: an address that does not fit the family,
+       a port above 16 bits, nanoseconds of 1e9 or more. */
+    uint64_t n, p = 0, payload, check = 0;
+    const uint8_t *bad_len;
     /* enums: the type is required, the others absent (0) or in range */
     if ((unsigned)m->type - 1u >= 14u) return m->type == 0 ? DNSTAP_ERR_MISSING : DNSTAP_ERR_ENUM;
     if (((unsigned)m->socket_family > 2u) | ((unsigned)m->socket_protocol > 7u) | ((unsigned)m->http_protocol > 3u))
         return DNSTAP_ERR_ENUM;
     n = 2 + (m->socket_family ? 2u : 0u) + (m->socket_protocol ? 2u : 0u) + (m->http_protocol ? 3u : 0u);
-    n += dnstap__bytes_field_len(&m->query_address) + dnstap__bytes_field_len(&m->response_address);
-    if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint_len(m->query_port);
-    if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint_len(m->response_port);
+    bad_len = dnstap__bad_address[m->socket_family];
+    n += dnstap__address_field_len(&m->query_address, bad_len, &check) +
+         dnstap__address_field_len(&m->response_address, bad_len, &check);
+    if (has & DNSTAP_HAS_QUERY_PORT) {
+        n += 1 + dnstap__varint_len(m->query_port);
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->query_port << 16;
+    }
+    if (has & DNSTAP_HAS_RESPONSE_PORT) {
+        n += 1 + dnstap__varint_len(m->response_port);
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->response_port << 16;
+    }
+    if (has & DNSTAP_HAS_QUERY_TIME_NSEC) {
+        n += 5;
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->query_time_nsec + DNSTAP__NSEC_CARRY;
+    }
+    if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) {
+        n += 5;
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->response_time_nsec + DNSTAP__NSEC_CARRY;
+    }
     if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__time_len(m->query_time_sec);
     if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__time_len(m->response_time_sec);
-    n += 5u * ((has / DNSTAP_HAS_QUERY_TIME_NSEC) & 1u) + 5u * ((has / DNSTAP_HAS_RESPONSE_TIME_NSEC) & 1u);
-    n += dnstap__bytes_field_len(&m->query_message) + dnstap__bytes_field_len(&m->query_zone) +
-         dnstap__bytes_field_len(&m->response_message);
+    n += dnstap__bytes_field_len(&m->query_message, &check) + dnstap__bytes_field_len(&m->query_zone, &check) +
+         dnstap__bytes_field_len(&m->response_message, &check);
     sz->has_policy = dnstap__has_policy(m);
     if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
         if ((unsigned)pol->action > 6u || (unsigned)pol->match > 5u) return DNSTAP_ERR_ENUM;
-        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type) +
-            dnstap__bytes_field_len(&pol->rule) + dnstap__bytes_field_len(&pol->value);
+        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type, &check) +
+            dnstap__bytes_field_len(&pol->rule, &check) + dnstap__bytes_field_len(&pol->value, &check);
         n += 1 + dnstap__varint_len(p) + p;
     }
     /* identity, version, extra; the Message field; type = MESSAGE */
@@ -1530,10 +1602,15 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
         o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
         payload = 0;
         for (i = 0; i < 3; i++)
-            payload += o[i]->data ? dnstap__bytes_field_len(o[i]) : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+            payload += o[i]->data ? dnstap__bytes_field_len(o[i], &check)
+                                  : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
     }
     payload += 1 + (n < 0x80u ? 1u : dnstap__varint_len(n)) + n + 2;
-    if (payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    /* one test for all, the total above the limit included (it carries
+       into bit 32 when added) */
+    if (DNSTAP__UNLIKELY(DNSTAP__VALUE_CHECKS ? ((check | (payload + (0xFFFFFFFFu - enc->payload_max))) >> 32) != 0
+                                              : payload > enc->payload_max))
+        return dnstap__breaks_reader_rule(m) ? DNSTAP_ERR_INVALID : DNSTAP_ERR_TOO_LONG;
     sz->policy = (size_t)p;       /* all below payload_max <= 2^26 now */
     sz->message = (size_t)n;
     sz->payload = (size_t)payload;

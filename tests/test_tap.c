@@ -20,6 +20,7 @@
 #include <sys/un.h>
 
 #include "test.h"
+#include "hostile.h"
 
 /* ---- allocation counter ---------------------------------------------- */
 static volatile int allocs_counting;
@@ -787,9 +788,9 @@ static size_t extra_fn(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t 
     return 6;
 }
 
-static void test_many_taps(void) {
-    dnstap_t *list[3];
-    unsigned i, k;
+/* Three taps on fakes[]: two `full` with the same encoding, one not. */
+static void three_taps(dnstap_t **list) {
+    unsigned k;
     for (k = 0; k < 3; k++) {
         dnstap_desc_t d;
         memset(&fakes[k], 0, sizeof fakes[k]);
@@ -807,6 +808,12 @@ static void test_many_taps(void) {
         CHECK_EQ(dnstap_init(&taps3[k], &d), DNSTAP_OK);
         list[k] = &taps3[k];
     }
+}
+
+static void test_many_taps(void) {
+    dnstap_t *list[3];
+    unsigned i, k;
+    three_taps(list);
     for (i = 0; i < 200; i++) {
         dnstap_msg_t m;
         seq_msg(&m, i % 4, i);
@@ -848,6 +855,84 @@ static void test_many_taps(void) {
         CHECK(dm.extra.len == 6 && memcmp(dm.extra.data, "port=7", 6) == 0);
         CHECK(dm.query_message.data == NULL);     /* not `full` */
         (void)fr; (void)used;
+    }
+}
+
+/* Issue 10, items 1 and 4, on the tap: dnstap_log() and dnstap_log_all()
+   refuse lengths that do not fit (TOO_LONG, counted in dropped_too_big;
+   the data is never read: hostile.h) and what readers reject (INVALID,
+   counted in dropped_invalid). Nothing is queued, the invariant holds. */
+static void test_hostile_messages(void) {
+    static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t five[5] = { 192, 0, 2, 1, 9 };
+    dnstap_t *list[3];
+    dnstap_msg_t m;
+    unsigned f, i, k, n;
+    uint64_t too_big = 0, invalid = 0, stripped = 0;
+    int ok = 1;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    three_taps(list);
+    /* field f < HOSTILE_FIELDS: one hostile length; then the combinations */
+    n = HOSTILE_FIELDS * HOSTILE_LENS + HOSTILE_COMBOS;
+    for (k = 0; k < n && ok; k++) {
+        dnstap_result_t r, ra, want2 = DNSTAP_ERR_TOO_LONG;
+        seq_msg(&m, 0, k);
+        if (k < HOSTILE_FIELDS * HOSTILE_LENS) {
+            size_t len = hostile_len(k % HOSTILE_LENS);
+            f = k / HOSTILE_LENS;
+            if (len == 0) continue;
+            hostile_set(&m, f, len);
+            if (f <= 1) want2 = DNSTAP_OK;   /* the tap that is not `full` leaves the DNS messages out */
+        } else {
+            i = k - HOSTILE_FIELDS * HOSTILE_LENS;
+            hostile_combo(&m, i);
+            if (HOSTILE_COMBO_DNS_ONLY(i)) want2 = DNSTAP_OK;
+        }
+        r = dnstap_log(&tap, &m);
+        ra = dnstap_log_all(list, 3, 0, &m);
+        too_big++;
+        if (want2 == DNSTAP_OK) stripped++;
+        if (r != DNSTAP_ERR_TOO_LONG || ra != DNSTAP_ERR_TOO_LONG ||
+            dnstap_stats(&taps3[2]).dropped_too_big != too_big - stripped) {
+            printf("  case %u: dnstap_log %d, dnstap_log_all %d\n", k, r, ra);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    /* what readers reject */
+    for (k = 0; k < 6 && ok; k++) {
+        dnstap_result_t r, ra;
+        seq_msg(&m, 0, k);
+        switch (k) {
+        case 0: m.query_address.data = five; m.query_address.len = 5; break;
+        case 1: m.query_address.data = v6; m.query_address.len = 16; break;   /* INET */
+        case 2: m.socket_family = DNSTAP_INET6; break;                        /* 4 bytes */
+        case 3: m.query_time_nsec = 1000000000u; break;
+        case 4: m.query_port = 65536; break;
+        default: m.response_port = 0xFFFFFFFFu; m.has |= DNSTAP_HAS_RESPONSE_PORT; break;
+        }
+        r = dnstap_log(&tap, &m);
+        ra = dnstap_log_all(list, 3, 0, &m);
+        invalid++;
+        if (r != DNSTAP_ERR_INVALID || ra != DNSTAP_ERR_INVALID) {
+            printf("  reader rule %u: dnstap_log %d, dnstap_log_all %d\n", k, r, ra);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    CHECK(too_big > HOSTILE_FIELDS * HOSTILE_NEAR_MAX);
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, too_big);
+    CHECK_EQ(dnstap_stats(&tap).dropped_invalid, invalid);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    CHECK(invariant_ok(&tap));
+    for (k = 0; k < 3; k++) {
+        dnstap_stats_t s = dnstap_stats(&taps3[k]);
+        CHECK_EQ(s.dropped_too_big, k == 2 ? too_big - stripped : too_big);
+        CHECK_EQ(s.dropped_invalid, invalid);
+        CHECK_EQ(s.dropped_full, 0);
+        CHECK_EQ(s.queued, k == 2 ? stripped : 0);
+        CHECK(invariant_ok(&taps3[k]));
     }
 }
 
@@ -1633,6 +1718,7 @@ int main(void) {
     TEST(test_clock_jumps);
     TEST(test_unidirectional);
     TEST(test_many_taps);
+    TEST(test_hostile_messages);
     TEST(test_threads);
     TEST(test_threads_large_frames);
     TEST(test_real_socket_no_allocations);
