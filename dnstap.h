@@ -3836,6 +3836,19 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
                                             "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
                                             bad, 0);
         mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000 && defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_PROTO_TLS1_2)
+        {   /* offer a version only with suites for it: a TLS 1.2 server that
+               knows 1.3 marks its answer as a downgrade, which ends the handshake */
+            bool v13 = false, v12 = false;
+            int *p;
+            for (p = t->suites; *p; p++) {
+                if ((*p & 0xFF00) == 0x1300) v13 = true;
+                else v12 = true;
+            }
+            if (!v13) mbedtls_ssl_conf_max_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+            if (!v12) mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+        }
+#endif
     }
     /* no answer to the ClientHello by then: not a TLS server (see connect) */
     t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);
