@@ -173,6 +173,9 @@ static int tls_setup(const char *cert, const char *key, const char *ca) {
     mbedtls_pk_init(&tls_key);
     mbedtls_entropy_init(&tls_entropy);
     mbedtls_ctr_drbg_init(&tls_drbg);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    if (psa_crypto_init() != PSA_SUCCESS) return tls_fail("psa_crypto_init", 0);   /* TLS 1.3 needs it */
+#endif
     if ((ret = mbedtls_ctr_drbg_seed(&tls_drbg, mbedtls_entropy_func, &tls_entropy, pers, sizeof pers - 1)) != 0)
         return tls_fail("random generator", ret);
     if ((ret = mbedtls_x509_crt_parse_file(&tls_cert, cert)) != 0) return tls_fail(cert, ret);
