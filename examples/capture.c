@@ -34,7 +34,7 @@
    at most CAPTURE_MAX_CONN), -q (log errors only). On exit it prints
    "capture: N connections, N frames, N bytes, N files" on stderr.
 
-   Memory: CAPTURE_MAX_CONN slots (256) with a CAPTURE_FRAME_MAX (the
+   Memory: CAPTURE_MAX_CONN slots (64) with a CAPTURE_FRAME_MAX (the
    libfstrm limit, 262,140 bytes) frame buffer each, all static; pages are
    only touched as connections and large frames arrive. Build with
    -DCAPTURE_FRAME_MAX=... to trade the largest accepted frame for memory.
@@ -75,7 +75,7 @@
 #define CAPTURE_FRAME_MAX DNSTAP_PAYLOAD_MAX_FSTRM
 #endif
 #ifndef CAPTURE_MAX_CONN
-#define CAPTURE_MAX_CONN 256
+#define CAPTURE_MAX_CONN 64
 #endif
 #define DEFAULT_SLOTS 16
 #define MAX_LISTEN 4
