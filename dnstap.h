@@ -102,9 +102,11 @@
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
-   Mbed TLS 2.28 or 3.x: define DNSTAP_WITH_MBEDTLS where the implementation
-   is built (and wherever dnstap_tls_t is used) and link with
-   -lmbedtls -lmbedx509 -lmbedcrypto.
+   Mbed TLS 2.28 or 3.x (tests/tls.sh passes with 2.28 and 3.6): define
+   DNSTAP_WITH_MBEDTLS where the implementation is built (and wherever
+   dnstap_tls_t is used) and link with -lmbedtls -lmbedx509 -lmbedcrypto.
+   With 3.x, dnstap_init() calls psa_crypto_init(); the application may free
+   PSA's global state with mbedtls_psa_crypto_free() once, at exit.
        static dnstap_tls_t tls;                // Mbed TLS's contexts, your memory
        d.endpoint = "tls://192.0.2.10:6000";
        d.tls_ca_file = "/etc/dnstap/ca.pem";   // and/or d.tls_ca_path (a directory)
@@ -130,6 +132,18 @@
      skipverify       no certificate check at all (CoreDNS's skipverify);
                       dnstap_init() and every connection log a WARN line. A
                       pin, if given, is still enforced.
+     tls_ciphersuites the suites offered. Default: TLS 1.3's three (3.x) and,
+                      for TLS 1.2, ECDHE (forward secrecy) with AES-GCM or
+                      ChaCha20-Poly1305 only, as modern server profiles; a
+                      server that offers nothing else (static RSA, CBC,
+                      SHA-1 MACs) is refused. To widen or narrow it, a list
+                      separated by ':', ',' or spaces of IANA names
+                      (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_AES_128_GCM_SHA256),
+                      Mbed TLS names (TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA) or
+                      numbers (0xC013), at most DNSTAP_TLS_SUITES_MAX; a name
+                      Mbed TLS does not know or was built without is
+                      DNSTAP_ERR_INVALID. With 3.x, TLS 1.3 (1.2) is offered
+                      only if the list has a suite for it.
    CoreDNS's `dnstap tls://192.0.2.10:6000 full { skipverify }` is
    d.endpoint = "tls://192.0.2.10:6000", d.full = true, d.skipverify = true.
    The TCP connect and then the handshake run inside the connection state
@@ -138,7 +152,10 @@
    that fails (certificate refused, alert, reset) counts in
    stats.handshake_failures, is logged with Mbed TLS's reason and retried
    after the backoff: nothing is written to the connection before the server
-   is verified. A handshake step takes the CPU for its public-key operations
+   is verified. A peer that does not speak TLS (a plain TCP receiver at a
+   tls:// endpoint: it sends bytes that are no TLS record, closes, or never
+   answers the ClientHello, the last noticed at connect_timeout_ms less
+   min(1/4 of it, 250 ms)) is such a failure, logged as "does not speak TLS". A handshake step takes the CPU for its public-key operations
    (ECDHE + ECDSA P-256: 5-20 ms on x86-64 with Debian's Mbed TLS 2.28);
    with MBEDTLS_ECP_RESTARTABLE and mbedtls_ecp_set_max_ops() they are cut
    into short steps (CRYPTO_IN_PROGRESS is "would block" here).
@@ -745,7 +762,8 @@ typedef enum dnstap_disconnected_t {
    named in brackets. */
 typedef struct dnstap_desc_t {
     const char *endpoint;      /* [SOCKET] "/path", "unix:///path", "tcp://host:port",
-                                  "tcp://[v6]:port", "file:/path"; NULL with .transport */
+                                  "tcp://[v6]:port" (port 1..65535, IPv6 in brackets),
+                                  "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
     size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
@@ -4028,6 +4046,19 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
                                             "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
                                             bad, 0);
         mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000 && defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_PROTO_TLS1_2)
+        {   /* offer a version only with suites for it: a TLS 1.2 server that
+               knows 1.3 marks its answer as a downgrade, which ends the handshake */
+            bool v13 = false, v12 = false;
+            int *p;
+            for (p = t->suites; *p; p++) {
+                if ((*p & 0xFF00) == 0x1300) v13 = true;
+                else v12 = true;
+            }
+            if (!v13) mbedtls_ssl_conf_max_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+            if (!v12) mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+        }
+#endif
     }
     /* no answer to the ClientHello by then: not a TLS server (see connect) */
     t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);
