@@ -4,7 +4,7 @@
 # Usage: tests/deps.sh build|test|bench|fuzz
 set -u
 build="nanopb libnanopb-dev libmbedtls-dev"
-test_="$build make gcc g++ clang libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat knot-dnsutils openssl python3-yaml"
+test_="$build make gcc g++ clang cmake pkg-config libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat knot-dnsutils openssl python3-yaml"
 bench="$build valgrind fstrm-bin libprotobuf-c-dev protobuf-c-compiler libfstrm-dev"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in
