@@ -12,6 +12,10 @@
        #include "dnstap.h"
    in *one* C or C++ file; include "dnstap.h" without the define elsewhere.
 
+   The descriptor and message structs are zero-initialised (zero means
+   default / absent): `= {0}` in C, `= {}` in C++ (g++ -Wextra warns about
+   `{0}` there), and `= DNSTAP_ZERO` in code built as both.
+
    TL;DR
    -----
        static dnstap_encoder_t enc;
@@ -256,6 +260,15 @@
 #define DNSTAP_VERSION_MINOR 1
 #define DNSTAP_VERSION_PATCH 0
 #define DNSTAP_VERSION_STRING "0.1.0"
+
+/* Zero initialiser for dnstap_desc_t, dnstap_encoder_desc_t, dnstap_msg_t and
+   the other plain structs, without warnings in C and C++:
+   dnstap_desc_t d = DNSTAP_ZERO; */
+#ifdef __cplusplus
+#define DNSTAP_ZERO {}
+#else
+#define DNSTAP_ZERO {0}
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
