@@ -2,6 +2,8 @@
 # `make test`: runs every check and ends with "N passed, N failed".
 # Each step prints "PASS: name" / "FAIL: name: why" lines; a step that exits
 # non-zero without a FAIL line counts as one failure, so a crash cannot pass.
+# A step announces itself when it starts ("==> name"), its output is shown as
+# it comes, and it ends with "<== name: N passed, N failed, N s".
 # Usage: tests/run.sh BUILD_DIR
 set -u
 cd "$(dirname "$0")/.."
@@ -11,19 +13,23 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-5}
 passed=0
 failed=0
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+rcf=$(mktemp)
+trap 'rm -f "$tmp" "$rcf"' EXIT
+run_start=$(date +%s)
 
 step() {
     name=$1; shift
-    "$@" >"$tmp" 2>&1
-    rc=$?
-    cat "$tmp"
+    echo "==> $name"
+    t0=$(date +%s)
+    { "$@" 2>&1; echo $? >"$rcf"; } | tee "$tmp"
+    rc=$(cat "$rcf")
     p=$(grep -c '^PASS:' "$tmp")
     f=$(grep -c '^FAIL:' "$tmp")
-    if [ $rc != 0 ] && [ "$f" = 0 ]; then echo "FAIL: $name: exit status $rc"; f=1; fi
-    if [ $rc = 0 ] && [ "$p" = 0 ] && [ "$f" = 0 ]; then echo "PASS: $name"; p=1; fi
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then echo "FAIL: $name: exit status $rc"; f=1; fi
+    if [ "$rc" = 0 ] && [ "$p" = 0 ] && [ "$f" = 0 ]; then echo "PASS: $name"; p=1; fi
     passed=$((passed + p))
     failed=$((failed + f))
+    echo "<== $name: $p passed, $f failed, $(($(date +%s) - t0)) s"
 }
 
 WARN="-Wall -Wextra -Werror -pedantic"
@@ -58,6 +64,7 @@ freestanding() {
 step freestanding freestanding
 
 step "schema: embedded nanopb block is current" tests/regen.sh --check
+step "schema: make regen leaves an unchanged dnstap.h untouched" tests/regen_untouched.sh "$B"
 step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
 step "unit (gcc -O2)" "$B/test_unit_gcc" "$TESTDATA"
 step "unit (g++, as C++)" "$B/test_unit_cxx" "$TESTDATA"
@@ -76,5 +83,6 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x fuzz/run.sh ] && step "fuzz (${FUZZ_SECONDS}s per target)" fuzz/run.sh "$B" "$FUZZ_SECONDS"
 
 echo
+echo "make test took $(($(date +%s) - run_start)) s"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
