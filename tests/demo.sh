@@ -12,11 +12,14 @@
 #              tap to the capture
 # sends a few queries with kdig (knot-dnsutils) or dig (bind9-dnsutils),
 # stops everything and prints the log with the reader (ours, or golang-dnstap's
-# `dnstap -r FILE -y`). Takes a few seconds; cleans up after itself.
+# `dnstap -r FILE -y`). Takes a few seconds. The log stays in
+# BUILD_DIR/demo.dnstap; the last lines are the commands that read it again.
 set -u
 [ $# -eq 1 ] || { echo "usage: tests/demo.sh BUILD_DIR" >&2; exit 2; }
 mkdir -p "$1" || exit 2
+SHOW=${1%/}                    # BUILD_DIR as given, for the commands shown
 B=$(cd "$1" && pwd) || exit 2
+LOG=$B/demo.dnstap
 cd "$(dirname "$0")/.." || exit 2
 CC=${CC:-cc}
 
@@ -78,10 +81,11 @@ port_of() { sed -n "s/.*listening on $2:\([0-9]*\).*/\1/p" "$1" | head -n 1; }
 wait_for "$T/upstream.log" "listening on" || die "upstream did not start: $(cat "$T/upstream.log")"
 UPORT=$(port_of "$T/upstream.log" 127.0.0.1)
 
+rm -f "$LOG"
 if [ "$CAPTURE" != fstrm_capture ]; then
-    "$CAPTURE" -u "$T/tap.sock" -w "$T/demo.dnstap" 2>"$T/capture.log" & CAP=$!
+    "$CAPTURE" -u "$T/tap.sock" -w "$LOG" 2>"$T/capture.log" & CAP=$!
 else
-    fstrm_capture -t protobuf:dnstap.Dnstap -u "$T/tap.sock" -w "$T/demo.dnstap" 2>"$T/capture.log" & CAP=$!
+    fstrm_capture -t protobuf:dnstap.Dnstap -u "$T/tap.sock" -w "$LOG" 2>"$T/capture.log" & CAP=$!
 fi
 PIDS="$PIDS $CAP"
 i=0; while [ ! -S "$T/tap.sock" ]; do i=$((i + 1)); [ $i -gt 50 ] && die "capture did not start"; sleep 0.1; done
@@ -118,9 +122,13 @@ PIDS=""
 
 say
 if [ "$READER" != dnstap ]; then
-    say "\$ reader -y demo.dnstap"
-    "$READER" -y "$T/demo.dnstap"
+    say "\$ $SHOW/reader -y $SHOW/demo.dnstap"
+    "$READER" -y "$LOG"
 else
-    say "\$ dnstap -r demo.dnstap -y"
-    dnstap -r "$T/demo.dnstap" -y 2>&1 | grep -v '^dnstap: opened input file'
+    say "\$ dnstap -r $SHOW/demo.dnstap -y"
+    dnstap -r "$LOG" -y 2>&1 | grep -v '^dnstap: opened input file'
 fi
+say
+say "The log stays in $SHOW/demo.dnstap. Read it again with our reader or with golang-dnstap's dnstap:"
+[ "$READER" != dnstap ] && say "  $SHOW/reader -y $SHOW/demo.dnstap"
+say "  dnstap -r $SHOW/demo.dnstap -y"

@@ -75,6 +75,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/live.sh ] && step "live receivers" tests/live.sh "$B"
 [ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"
 [ -x tests/examples.sh ] && step "capture and reader examples" tests/examples.sh "$B"
+[ -x tests/demo_check.sh ] && step "make demo leaves its log and the commands that read it" tests/demo_check.sh "$B"
 [ -x tests/readme.sh ] && step "README samples as C and C++" tests/readme.sh "$B"
 [ -x tests/consumers.sh ] && step "install: CMake find_package, add_subdirectory, pkg-config" tests/consumers.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
