@@ -557,9 +557,13 @@ typedef struct dnstap_frame_t {
 
 /* Which side of a stream the reader is on. */
 typedef enum dnstap_reader_role_t {
-    DNSTAP_READ_WRITER_STREAM = 0,  /* a file, or a receiver reading a writer:
-                                       READY* START data* STOP */
-    DNSTAP_READ_RECEIVER_REPLIES = 1 /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_WRITER_STREAM = 0,   /* a receiver reading a writer on a socket:
+                                        READY* START data* STOP (READY only
+                                        when bidirectional; lenient for files) */
+    DNSTAP_READ_RECEIVER_REPLIES = 1, /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_FILE = 2             /* a file: START data* STOP, strictly; READY
+                                        is DNSTAP_ERR_SEQUENCE, as in libfstrm
+                                        and golang-dnstap */
 } dnstap_reader_role_t;
 
 typedef struct dnstap_reader_t {
@@ -2025,9 +2029,10 @@ DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, 
 
 /* Check a complete frame against the stream's sequence rules. */
 static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t *f) {
+    bool writer = r->role != DNSTAP_READ_RECEIVER_REPLIES;   /* a writer's stream or a file */
     if (r->stopped) return DNSTAP_ERR_SEQUENCE;
     if (f->kind == DNSTAP_FRAME_DATA) {
-        if (r->role != DNSTAP_READ_WRITER_STREAM || !r->started) return DNSTAP_ERR_SEQUENCE;
+        if (!writer || !r->started) return DNSTAP_ERR_SEQUENCE;
         return DNSTAP_OK;
     }
     {
@@ -2042,10 +2047,10 @@ static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t 
         e = dnstap__control_parse(f->control, f->data, f->len, &f->content_types, &f->content_type);
         if (e != DNSTAP_OK) return e;
     }
-    if (r->role == DNSTAP_READ_WRITER_STREAM) {
+    if (writer) {
         switch (f->control) {
         case DNSTAP_CONTROL_READY:
-            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            if (r->started || r->role == DNSTAP_READ_FILE) return DNSTAP_ERR_SEQUENCE;
             return DNSTAP_OK;
         case DNSTAP_CONTROL_START:
             if (r->started) return DNSTAP_ERR_SEQUENCE;
@@ -3189,6 +3194,15 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
+/* A malformed endpoint: say why, at init, where the caller can fix it. */
+static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    dnstap__line_t l;
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+    return DNSTAP_ERR_INVALID;
+}
+
 /* Parse an endpoint into the stock transport. */
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     dnstap__sock_t *s = (dnstap__sock_t *)(void *)tap->stock.bytes;
@@ -3210,6 +3224,8 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
+        unsigned colons = 0;
+        uint32_t port = 0;
 #ifdef DNSTAP_NO_TCP
         return DNSTAP_ERR_UNSUPPORTED;
 #endif
@@ -3217,18 +3233,20 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
             host = rest + 1;
             host_end = host;
             while (*host_end && *host_end != ']') host_end++;
-            if (*host_end != ']' || host_end[1] != ':') return DNSTAP_ERR_INVALID;
+            if (*host_end != ']' || host_end[1] != ':') return dnstap__endpoint_invalid(tap, "needs [v6]:port");
             colon = host_end + 1;
         } else {
-            for (p = rest; *p; p++) if (*p == ':') colon = p;
-            if (colon == NULL) return DNSTAP_ERR_INVALID;
+            for (p = rest; *p; p++) if (*p == ':') { colon = p; colons++; }
+            if (colons > 1)   /* 2001:db8::1 or 2001:db8::1:6000: which is the port? */
+                return dnstap__endpoint_invalid(tap, "an IPv6 address needs brackets: [2001:db8::1]:6000");
+            if (colon == NULL) return dnstap__endpoint_invalid(tap, "needs host:port");
             host_end = colon;
         }
-        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)) ||
-            !dnstap__copy(s->port, sizeof s->port, colon + 1, dnstap_str(colon + 1).len) || !s->port[0])
-            return DNSTAP_ERR_INVALID;
-        for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
-        if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
+        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)))
+            return dnstap__endpoint_invalid(tap, "bad host");
+        for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++) port = port * 10 + (uint32_t)(*p - '0');
+        if (*p || port < 1 || port > 65535 || !dnstap__copy(s->port, sizeof s->port, colon + 1, (size_t)(p - colon - 1)))
+            return dnstap__endpoint_invalid(tap, "the port must be a number from 1 to 65535");
         s->kind = DNSTAP__K_TCP;
         /* here, once: never in dnstap_poll(), where a lookup would stall the
            host's event loop (on a router, possibly waiting on itself) */

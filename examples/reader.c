@@ -37,8 +37,12 @@
    L32 L64 LP EUI48 EUI64 TKEY TSIG ANY URI CAA AVC TA DLV; any other type in
    RFC 3597 form (`name ttl CLASSn TYPEn \# len hex`).
 
+   A file must begin with START: one with READY first (a bidirectional
+   handshake recorded raw) is refused, as fstrm_dump and `dnstap -r` refuse
+   it; -L (lenient) reads it anyway.
+
    Build:  cc -std=c99 -O2 -I. examples/reader.c -o reader -lprotobuf-nanopb
-   Run:    reader [-y|-j|-q] FILE...         ("-" reads standard input)
+   Run:    reader [-y|-j|-q] [-L] FILE...    ("-" reads standard input)
            reader [-y|-j|-q] -u /run/dnstap.sock
            reader [-y|-j|-q] -l 127.0.0.1:6000      (or -l [::1]:6000)
    Exit status: 0; 1 if an input was broken (bad frame, no STOP at the end,
@@ -1403,6 +1407,7 @@ typedef struct conn_t {
 
 static conn_t conns[READER_MAX_CONN];
 static uint8_t chunk[65536];
+static int lenient;                /* -L: a file may hold READY before START */
 
 static int read_file(const char *path) {
     conn_t *c = &conns[0];
@@ -1410,6 +1415,7 @@ static int read_file(const char *path) {
     int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY);
     if (fd < 0) { fprintf(stderr, "reader: %s: %s\n", path, strerror(errno)); return 1; }
     dnstap_reader_init(&c->rd, c->buf, sizeof c->buf);
+    c->rd.role = lenient ? DNSTAP_READ_WRITER_STREAM : DNSTAP_READ_FILE;
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
         size_t pos = 0;
@@ -1633,7 +1639,7 @@ static int run_live(const char *spec, int is_unix) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: reader [-y|-j|-q] FILE...   (\"-\": standard input)\n"
+    fprintf(stderr, "usage: reader [-y|-j|-q] [-L] FILE...   (\"-\": standard input)\n"
                     "       reader [-y|-j|-q] -u PATH | -l HOST:PORT\n");
     return 2;
 }
@@ -1642,11 +1648,12 @@ int main(int argc, char **argv) {
     const char *live = NULL;
     int is_unix = 0, i, opt;
     struct sigaction sa;
-    while ((opt = getopt(argc, argv, "yjqu:l:")) != -1) {
+    while ((opt = getopt(argc, argv, "yjqLu:l:")) != -1) {
         switch (opt) {
         case 'y': fmt = F_YAML; break;
         case 'j': fmt = F_JSON; break;
         case 'q': fmt = F_QUIET; break;
+        case 'L': lenient = 1; break;
         case 'u': live = optarg; is_unix = 1; break;
         case 'l': live = optarg; is_unix = 0; break;
         default: return usage();

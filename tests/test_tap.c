@@ -990,6 +990,47 @@ static void test_drop_reports(void) {
     finish(&tap);
 }
 
+/* Ports are 1..65535 for tcp:// (tls:// shares the parser: tests/tls.sh):
+   65536..69999 once wrapped to 0..4463 and port 0 was taken. An unbracketed
+   IPv6 address is refused with a message that asks for brackets. */
+static void test_endpoint_ports(void) {
+    static const char *const bad[] = { "tcp://127.0.0.1:0", "tcp://127.0.0.1:00000", "tcp://127.0.0.1:65536",
+                                       "tcp://127.0.0.1:69536", "tcp://127.0.0.1:69999", "tcp://127.0.0.1:70000",
+                                       "tcp://127.0.0.1:4294967297", "tcp://127.0.0.1:",
+                                       "tcp://[::1]:0", "tcp://[::1]:65536", "tcp://[::1]:-1" };
+    static const struct { const char *ep; unsigned port; } good[] = {
+        { "tcp://127.0.0.1:1", 1 }, { "tcp://127.0.0.1:65535", 65535 }, { "tcp://[::1]:6000", 6000 },
+        { "tcp://127.0.0.1:06000", 6000 } };
+    dnstap_desc_t d;
+    size_t i;
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = 4096;
+    d.logger.func = logger;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d.endpoint = bad[i];
+        last_log[0] = 0;
+        if (dnstap_init(&tap, &d) != DNSTAP_ERR_INVALID) { printf("  accepted %s\n", bad[i]); CHECK(0); }
+        else if (!strstr(last_log, "1 to 65535")) { printf("  %s: log \"%s\"\n", bad[i], last_log); CHECK(0); }
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const dnstap__sock_t *s = (const dnstap__sock_t *)(const void *)tap.stock.bytes;
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)&s->addr;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&s->addr;
+        d.endpoint = good[i].ep;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+        CHECK_EQ(ntohs(s->addr.ss_family == AF_INET ? in4->sin_port : in6->sin6_port), good[i].port);
+    }
+    d.endpoint = "tcp://2001:db8::1";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+    d.endpoint = "tcp://2001:db8::1:6000";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+}
+
 int main(void) {
     TEST(test_plain_stream);
     TEST(test_one_byte_writes);
@@ -1010,5 +1051,6 @@ int main(void) {
     TEST(test_idle_file_tap);
     TEST(test_endpoints);
     TEST(test_drop_reports);
+    TEST(test_endpoint_ports);
     return TEST_EXIT();
 }

@@ -679,6 +679,17 @@ static void test_reader_errors(void) {
     n += control(s + n, 2, DNSTAP_CONTENT_TYPE, NULL);
     n += control(s + n, 3, NULL, NULL);
     CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_OK);
+    /* ... but not in a file (libfstrm and golang-dnstap refuse it too); a
+       file with START first reads as in a writer stream */
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_FILE), DNSTAP_ERR_SEQUENCE);
+    CHECK_EQ(read_bytes(s, control(s, 4, DNSTAP_CONTENT_TYPE, NULL), DNSTAP_READ_FILE), DNSTAP_ERR_SEQUENCE);
+    n = control(s, 2, DNSTAP_CONTENT_TYPE, NULL);
+    n += put32(s + n, 6); memcpy(s + n, "\x72\x02\x08\x05\x78\x01", 6); n += 6;
+    n += control(s + n, 3, NULL, NULL);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_FILE), DNSTAP_OK);
+    n = control(s, 2, DNSTAP_CONTENT_TYPE, NULL);
+    n += control(s + n, 4, DNSTAP_CONTENT_TYPE, NULL);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_FILE), DNSTAP_ERR_SEQUENCE);
 
     /* wrong content type; no content type; two content types in START */
     n = control(s, 2, "protobuf:other.Thing", NULL);
