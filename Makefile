@@ -19,7 +19,7 @@ LIBS   := -lprotobuf-nanopb
 SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 HDR    := dnstap.h
 
-EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader
+EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader $(B)/dtap
 TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx \
             $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
 
@@ -42,6 +42,9 @@ $(B)/capture: examples/capture.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ $(LIBS) -lmbedtls -lmbedx509 -lmbedcrypto
 $(B)/reader: examples/reader.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -I. $< -o $@ $(LIBS)
+# the command-line tool: capture.c's receiver and reader.c's printer, with TLS
+$(B)/dtap: examples/dtap.c examples/capture.c examples/reader.c $(HDR) | $(B)
+	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ $(LIBS) -lmbedtls -lmbedx509 -lmbedcrypto -pthread
 # the forwarder encodes only: no nanopb runtime linked
 $(B)/forwarder: examples/forwarder.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ -lmbedtls -lmbedx509 -lmbedcrypto
@@ -96,13 +99,14 @@ fuzz:
 # Header-only: everything but the tool is architecture-independent, so the
 # pkg-config and CMake files go under share/. The CMake package finds the
 # header relative to itself (PREFIX/share/cmake/dnstap -> PREFIX/include).
-INSTALL_FILES := include/dnstap.h share/dnstap/dnstap.proto share/pkgconfig/dnstap.pc \
+INSTALL_FILES := bin/dtap include/dnstap.h share/dnstap/dnstap.proto share/pkgconfig/dnstap.pc \
                  share/pkgconfig/dnstap-mbedtls.pc share/cmake/dnstap/dnstapConfig.cmake \
                  share/cmake/dnstap/dnstapConfigVersion.cmake
-install:
+install: $(B)/dtap
 	@test -n "$(VERSION)" || { echo "install: no DNSTAP_VERSION_STRING in $(HDR)" >&2; exit 1; }
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/dnstap \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/dnstap \
 	    $(DESTDIR)$(PREFIX)/share/pkgconfig $(DESTDIR)$(PREFIX)/share/cmake/dnstap
+	install -m 755 $(B)/dtap $(DESTDIR)$(PREFIX)/bin/dtap
 	install -m 644 $(HDR) $(DESTDIR)$(PREFIX)/include/dnstap.h
 	install -m 644 dnstap.proto $(DESTDIR)$(PREFIX)/share/dnstap/dnstap.proto
 	install -m 644 cmake/dnstapConfig.cmake cmake/dnstapConfigVersion.cmake $(DESTDIR)$(PREFIX)/share/cmake/dnstap/

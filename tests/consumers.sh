@@ -35,8 +35,8 @@ run_consumer() {
 
 # ---- make install with DESTDIR and PREFIX; make uninstall
 stage=$T/stage
-if make -s install DESTDIR="$stage" PREFIX=/opt/dnstap >"$T/stage.log" 2>&1 &&
-   [ -f "$stage/opt/dnstap/include/dnstap.h" ] && [ -f "$stage/opt/dnstap/share/dnstap/dnstap.proto" ] &&
+if make -s install B="$build" DESTDIR="$stage" PREFIX=/opt/dnstap >"$T/stage.log" 2>&1 &&
+   [ -x "$stage/opt/dnstap/bin/dtap" ] && [ -f "$stage/opt/dnstap/include/dnstap.h" ] && [ -f "$stage/opt/dnstap/share/dnstap/dnstap.proto" ] &&
    [ -f "$stage/opt/dnstap/share/cmake/dnstap/dnstapConfig.cmake" ] &&
    [ -f "$stage/opt/dnstap/share/cmake/dnstap/dnstapConfigVersion.cmake" ] &&
    grep -qx 'prefix=/opt/dnstap' "$stage/opt/dnstap/share/pkgconfig/dnstap.pc" &&
@@ -45,12 +45,12 @@ if make -s install DESTDIR="$stage" PREFIX=/opt/dnstap >"$T/stage.log" 2>&1 &&
 else
     fail "make install DESTDIR PREFIX" "$(cat "$T/stage.log"; find "$stage" -type f | tr '\n' ' ')"
 fi
-make -s uninstall DESTDIR="$stage" PREFIX=/opt/dnstap >>"$T/stage.log" 2>&1
+make -s uninstall B="$build" DESTDIR="$stage" PREFIX=/opt/dnstap >>"$T/stage.log" 2>&1
 left=$(find "$stage" -type f | tr '\n' ' ')
 [ -z "$left" ] && pass "make uninstall removes every installed file" || fail "make uninstall" "left $left"
 
 prefix=$T/prefix
-if ! make -s install PREFIX="$prefix" >"$T/install.log" 2>&1; then
+if ! make -s install B="$build" PREFIX="$prefix" >"$T/install.log" 2>&1; then
     fail "make install PREFIX" "$(cat "$T/install.log")"; exit 1
 fi
 
