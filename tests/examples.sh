@@ -59,7 +59,7 @@ for prog in capture reader dtap; do
     # come from its front end
     build "$prog-clang" clang $WARN -fsyntax-only -I. "examples/$prog.c"
     build "$prog-Os" gcc $WARN -Os -ffunction-sections -fdata-sections -Wl,--gc-sections -s -I. "examples/$prog.c" \
-        -o "$B/$prog" -lprotobuf-nanopb -pthread
+        -o "$B/${prog}_small" -lprotobuf-nanopb -pthread
     build "$prog-asan" clang $WARN -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -I. \
         "examples/$prog.c" -o "$B/${prog}_asan" -lprotobuf-nanopb -pthread
 done
@@ -75,7 +75,7 @@ if [ $built = 0 ]; then
     exit 1
 fi
 pass "build capture, reader and dtap: gcc and clang, -Werror -Wconversion -pedantic (C99), ASan+UBSan builds"
-pass "stripped sizes (gcc -Os, gc-sections, strip): capture $(wc -c <"$B/capture") bytes, reader $(wc -c <"$B/reader") bytes, dtap $(wc -c <"$B/dtap") bytes"
+pass "stripped sizes (gcc -Os, gc-sections, strip): capture $(wc -c <"$B/capture_small") bytes, reader $(wc -c <"$B/reader_small") bytes, dtap $(wc -c <"$B/dtap_small") bytes"
 R=$B/reader_asan
 C=$B/capture_asan
 D=$B/dtap_asan
