@@ -3,7 +3,8 @@
 #   make demo    a DNS forwarder taps real queries on loopback; prints the decoded log
 #   make test    run every test; ends with "N passed, N failed"
 #   make regen   regenerate the nanopb block in dnstap.h from dnstap.proto
-#   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm
+#   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm;
+#                dtap against golang-dnstap's dnstap (size, RSS, read speed)
 #   make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)
 #   make size    Cortex-M4 code size of the core and the bare-metal example
 #   make matrix  the full build matrix (make test runs the quick one)
@@ -81,6 +82,8 @@ regen:
 bench:
 	@tests/deps.sh bench
 	tests/bench.sh $(B)
+	@$(MAKE) --no-print-directory $(B)/dtap
+	tests/dtap_bench.sh $(B)
 
 size:
 	@tests/deps.sh build
