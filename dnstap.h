@@ -93,9 +93,11 @@
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
-   Mbed TLS 2.28 or 3.x: define DNSTAP_WITH_MBEDTLS where the implementation
-   is built (and wherever dnstap_tls_t is used) and link with
-   -lmbedtls -lmbedx509 -lmbedcrypto.
+   Mbed TLS 2.28 or 3.x (tests/tls.sh passes with 2.28 and 3.6): define
+   DNSTAP_WITH_MBEDTLS where the implementation is built (and wherever
+   dnstap_tls_t is used) and link with -lmbedtls -lmbedx509 -lmbedcrypto.
+   With 3.x, dnstap_init() calls psa_crypto_init(); the application may free
+   PSA's global state with mbedtls_psa_crypto_free() once, at exit.
        static dnstap_tls_t tls;                // Mbed TLS's contexts, your memory
        d.endpoint = "tls://192.0.2.10:6000";
        d.tls_ca_file = "/etc/dnstap/ca.pem";   // and/or d.tls_ca_path (a directory)
@@ -121,6 +123,18 @@
      skipverify       no certificate check at all (CoreDNS's skipverify);
                       dnstap_init() and every connection log a WARN line. A
                       pin, if given, is still enforced.
+     tls_ciphersuites the suites offered. Default: TLS 1.3's three (3.x) and,
+                      for TLS 1.2, ECDHE (forward secrecy) with AES-GCM or
+                      ChaCha20-Poly1305 only, as modern server profiles; a
+                      server that offers nothing else (static RSA, CBC,
+                      SHA-1 MACs) is refused. To widen or narrow it, a list
+                      separated by ':', ',' or spaces of IANA names
+                      (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_AES_128_GCM_SHA256),
+                      Mbed TLS names (TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA) or
+                      numbers (0xC013), at most DNSTAP_TLS_SUITES_MAX; a name
+                      Mbed TLS does not know or was built without is
+                      DNSTAP_ERR_INVALID. With 3.x, TLS 1.3 (1.2) is offered
+                      only if the list has a suite for it.
    CoreDNS's `dnstap tls://192.0.2.10:6000 full { skipverify }` is
    d.endpoint = "tls://192.0.2.10:6000", d.full = true, d.skipverify = true.
    The TCP connect and then the handshake run inside the connection state
@@ -129,7 +143,10 @@
    that fails (certificate refused, alert, reset) counts in
    stats.handshake_failures, is logged with Mbed TLS's reason and retried
    after the backoff: nothing is written to the connection before the server
-   is verified. A handshake step takes the CPU for its public-key operations
+   is verified. A peer that does not speak TLS (a plain TCP receiver at a
+   tls:// endpoint: it sends bytes that are no TLS record, closes, or never
+   answers the ClientHello, the last noticed at connect_timeout_ms less
+   min(1/4 of it, 250 ms)) is such a failure, logged as "does not speak TLS". A handshake step takes the CPU for its public-key operations
    (ECDHE + ECDSA P-256: 5-20 ms on x86-64 with Debian's Mbed TLS 2.28);
    with MBEDTLS_ECP_RESTARTABLE and mbedtls_ecp_set_max_ops() they are cut
    into short steps (CRYPTO_IN_PROGRESS is "would block" here).
@@ -724,7 +741,8 @@ typedef enum dnstap_disconnected_t {
    named in brackets. */
 typedef struct dnstap_desc_t {
     const char *endpoint;      /* [SOCKET] "/path", "unix:///path", "tcp://host:port",
-                                  "tcp://[v6]:port", "file:/path"; NULL with .transport */
+                                  "tcp://[v6]:port" (port 1..65535, IPv6 in brackets),
+                                  "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
     size_t queue_size;         /* its size in bytes, split evenly among queues */
@@ -755,11 +773,15 @@ typedef struct dnstap_desc_t {
     const char *tls_key_file;       /* [tls KEY] its private key */
     const uint8_t *tls_pin_sha256;  /* 32 bytes: SHA-256 of the server's SubjectPublicKeyInfo */
     const char *tls_server_name;    /* name verified and sent as SNI (default: endpoint host) */
+    const char *tls_ciphersuites;   /* suites offered (default: ECDHE + AEAD only), see TLS */
     bool skipverify;                /* [skipverify] no certificate checks; logged loudly */
     void *tls_state;                /* your dnstap_tls_t: Mbed TLS contexts live there */
 } dnstap_desc_t;
 
 #ifdef DNSTAP_WITH_MBEDTLS
+#ifndef DNSTAP_TLS_SUITES_MAX
+#define DNSTAP_TLS_SUITES_MAX 32     /* entries of desc.tls_ciphersuites */
+#endif
 /* State of a tls:// endpoint (see TLS in the manual above): the Mbed TLS
    contexts, in memory you own. Pass a pointer in desc.tls_state; dnstap_init()
    sets it up, dnstap_poll() uses it (one thread), dnstap_tls_free() releases
@@ -781,6 +803,10 @@ typedef struct dnstap_tls_t {
     size_t ip_len;
     int state, used, verify, has_pin, pin_only, pin_ok;
     int want;                        /* what the handshake waits for: DNSTAP_WANT_* */
+    int suites[DNSTAP_TLS_SUITES_MAX + 1];   /* offered, 0-terminated */
+    uint64_t attempt_ms;             /* this connection attempt began, + 1 (0: none) */
+    uint32_t answer_ms;              /* no byte from the peer by then: not TLS */
+    int rx_first;                    /* the peer's first byte (-1: none yet) */
 } dnstap_tls_t;
 
 /* Free what Mbed TLS allocated in *tls: after dnstap_closed(), before the
@@ -3511,6 +3537,7 @@ static int dnstap__tls_send(void *ctx, const unsigned char *buf, size_t len) {
 static int dnstap__tls_recv(void *ctx, unsigned char *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int n = t->inner.read(t->inner.ctx, buf, len);
+    if (n > 0 && t->rx_first < 0) t->rx_first = buf[0];
     if (n >= 0) return n;   /* 0: end of stream */
     if (n == DNSTAP_ERR_AGAIN) return MBEDTLS_ERR_SSL_WANT_READ;
     return n == DNSTAP_ERR_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
@@ -3557,6 +3584,17 @@ static void dnstap__tls_handshake_failed(dnstap_tls_t *t, int ret) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
     dnstap__tls_head(t, &l, "TLS handshake failed: ");
     dnstap__tls_adderr(&l, ret);
+    if (t->rx_first >= 0 && (t->rx_first < 20 || t->rx_first > 23)) {   /* TLS record types are 20..23 */
+        char hex[3];
+        hex[0] = "0123456789abcdef"[(t->rx_first >> 4) & 15];
+        hex[1] = "0123456789abcdef"[t->rx_first & 15];
+        hex[2] = 0;
+        dnstap__add(dnstap__add(dnstap__add(&l, "; the peer does not speak TLS: its first byte, 0x"), hex),
+                    ", begins no TLS record (a plain TCP receiver at a tls:// endpoint?)");
+    } else if (t->rx_first < 0 && (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_NET_CONN_RESET)) {
+        dnstap__add(&l, "; the peer closed the connection without a TLS answer: it does not speak TLS "
+                        "(a plain TCP receiver at a tls:// endpoint?)");
+    }
     if (t->has_pin && !t->pin_ok && flags != (uint32_t)-1 && (flags & (uint32_t)MBEDTLS_X509_BADCERT_OTHER))
         dnstap__add(&l, "; the server's key does not match tls_pin_sha256");
 #if !defined(MBEDTLS_X509_REMOVE_INFO)
@@ -3577,8 +3615,12 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     int ret;
     if (t->state == DNSTAP__TLS_OPEN) return DNSTAP_OK;
     if (t->state != DNSTAP__TLS_HANDSHAKE) {
-        dnstap_result_t r = t->inner.connect(t->inner.ctx);
+        dnstap_result_t r;
+        if (t->attempt_ms == 0) t->attempt_ms = dnstap_clock_ms() + 1;   /* + 1: never 0 */
+        r = t->inner.connect(t->inner.ctx);
         t->want = DNSTAP_WANT_WRITE;
+        t->rx_first = -1;
+        if (r != DNSTAP_ERR_AGAIN && r != DNSTAP_OK) t->attempt_ms = 0;
         if (r != DNSTAP_OK) return r;   /* TCP: in progress, or refused (not a handshake failure) */
         if (t->used && (ret = mbedtls_ssl_session_reset(&t->ssl)) != 0) {
             dnstap__tls_handshake_failed(t, ret);
@@ -3592,8 +3634,22 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     if (dnstap__tls_again(ret)) {
         t->want = ret == MBEDTLS_ERR_SSL_WANT_WRITE ? DNSTAP_WANT_WRITE
                 : ret == MBEDTLS_ERR_SSL_WANT_READ ? DNSTAP_WANT_READ : DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+        /* A TLS server answers a ClientHello at once; a plain TCP receiver
+           (a Frame Streams one waits for READY) never does. Say so before
+           the connect timeout would call it a mere timeout. */
+        if (t->rx_first < 0 && t->answer_ms && dnstap_clock_ms() + 1 >= t->attempt_ms + t->answer_ms) {
+            dnstap__line_t l;
+            dnstap__tls_head(t, &l, "TLS handshake failed: no answer to the ClientHello in ");
+            dnstap__add(dnstap__addu(&l, t->answer_ms), " ms: the peer does not speak TLS (a plain TCP "
+                                                         "receiver at a tls:// endpoint?)");
+            dnstap__tls_log(t, DNSTAP_LOG_WARN, &l);
+            t->state = DNSTAP__TLS_BROKEN;
+            t->attempt_ms = 0;
+            return DNSTAP_ERR_TLS;
+        }
         return DNSTAP_ERR_AGAIN;
     }
+    t->attempt_ms = 0;
     if (ret == 0 && ((t->verify && mbedtls_ssl_get_verify_result(&t->ssl) != 0) || (t->has_pin && !t->pin_ok)))
         ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;   /* not reached with VERIFY_REQUIRED; never trust it */
     if (ret != 0) {
@@ -3659,11 +3715,80 @@ static void dnstap__tls_close(void *ctx) {
     if (t->state == DNSTAP__TLS_OPEN) (void)mbedtls_ssl_close_notify(&t->ssl);
     if (t->inner.close) t->inner.close(t->inner.ctx);
     t->state = DNSTAP__TLS_TCP;
+    t->attempt_ms = 0;
 }
 
 static int dnstap__tls_fd(void *ctx) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     return t->inner.fd ? t->inner.fd(t->inner.ctx) : -1;
+}
+
+/* Offered by default: TLS 1.3's suites (3.x), and for TLS 1.2 only ECDHE
+   (forward secrecy) with AEAD ciphers, as modern server profiles do; no CBC,
+   no SHA-1 MAC, no static RSA key exchange. Suites not built into Mbed TLS
+   are left out of the ClientHello. */
+static const int dnstap__tls_default_suites[] = {
+#ifdef MBEDTLS_TLS1_3_AES_128_GCM_SHA256
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0
+};
+
+/* desc.tls_ciphersuites into t->suites: names separated by ':', ',' or
+   spaces, in IANA spelling (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+   TLS_AES_128_GCM_SHA256) or Mbed TLS's (TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256,
+   TLS1-3-AES-128-GCM-SHA256), or IANA numbers (0xC02F). NULL when all are
+   known and built in, else the first bad name (cut to fit *bad). */
+static const char *dnstap__tls_suites(dnstap_tls_t *t, const char *list, char *bad, size_t bad_cap) {
+    size_t n = 0;
+    if (list == NULL) {
+        while (dnstap__tls_default_suites[n]) { t->suites[n] = dnstap__tls_default_suites[n]; n++; }
+        t->suites[n] = 0;
+        return NULL;
+    }
+    while (*list) {
+        char name[80];
+        size_t k = 0, len = 0;
+        int id = 0;
+        while (*list == ':' || *list == ',' || *list == ' ' || *list == '\t') list++;
+        while (list[len] && list[len] != ':' && list[len] != ',' && list[len] != ' ' && list[len] != '\t') len++;
+        if (len == 0) break;
+        if (len < sizeof name) {
+            for (k = 0; k < len; k++) {
+                char c = list[k];
+                name[k] = c == '_' ? '-' : (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+            }
+            name[len] = 0;
+            if (name[0] == '0' && name[1] == 'X') {   /* an IANA number */
+                for (k = 2; name[k] && k < 6; k++) {
+                    char c = name[k];
+                    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                    if (v < 0) break;
+                    id = id * 16 + v;
+                }
+                if (name[k] || k == 2 || mbedtls_ssl_ciphersuite_from_id(id) == NULL) id = 0;
+            } else {
+                const char *rest;
+                if ((dnstap__prefix(name, "TLS-AES-", &rest) || dnstap__prefix(name, "TLS-CHACHA20-", &rest)) &&
+                    len + 3 < sizeof name) {   /* TLS 1.3's IANA names: Mbed TLS says TLS1-3-... */
+                    for (k = len + 1; k-- > 3;) name[k + 3] = name[k];
+                    DNSTAP_MEMCPY(name, "TLS1-3", 6);
+                }
+                id = mbedtls_ssl_get_ciphersuite_id(name);
+            }
+        }
+        if (id == 0 || n == DNSTAP_TLS_SUITES_MAX) {
+            if (!dnstap__copy(bad, bad_cap, list, len)) dnstap__copy(bad, bad_cap, list, bad_cap - 1);
+            return bad;
+        }
+        t->suites[n++] = id;
+        list += len;
+    }
+    t->suites[n] = 0;
+    if (n == 0) { dnstap__copy(bad, bad_cap, "(empty list)", 12); return bad; }
+    return NULL;
 }
 
 /* Setup failure: log, free what Mbed TLS allocated, return r. */
@@ -3765,6 +3890,29 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     ret = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID, "TLS: configuration", NULL, ret);
+    {
+        char bad[64];
+        if (dnstap__tls_suites(t, d->tls_ciphersuites, bad, sizeof bad) != NULL)
+            return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID,
+                                            "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
+                                            bad, 0);
+        mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000 && defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_PROTO_TLS1_2)
+        {   /* offer a version only with suites for it: a TLS 1.2 server that
+               knows 1.3 marks its answer as a downgrade, which ends the handshake */
+            bool v13 = false, v12 = false;
+            int *p;
+            for (p = t->suites; *p; p++) {
+                if ((*p & 0xFF00) == 0x1300) v13 = true;
+                else v12 = true;
+            }
+            if (!v13) mbedtls_ssl_conf_max_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+            if (!v12) mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+        }
+#endif
+    }
+    /* no answer to the ClientHello by then: not a TLS server (see connect) */
+    t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #endif

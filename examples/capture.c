@@ -35,7 +35,7 @@
    milliseconds), -q (log errors only). On exit it prints
    "capture: N connections, N frames, N bytes, N files" on stderr.
 
-   Memory: CAPTURE_MAX_CONN slots (256) with a CAPTURE_FRAME_MAX (the
+   Memory: CAPTURE_MAX_CONN slots (64) with a CAPTURE_FRAME_MAX (the
    libfstrm limit, 262,140 bytes) frame buffer each, all static; pages are
    only touched as connections and large frames arrive. Build with
    -DCAPTURE_FRAME_MAX=... to trade the largest accepted frame for memory.
@@ -85,7 +85,7 @@
 #define CAPTURE_NAME "capture"   /* what the messages on stderr start with */
 #endif
 #ifndef CAPTURE_MAX_CONN
-#define CAPTURE_MAX_CONN 256
+#define CAPTURE_MAX_CONN 64
 #endif
 #define DEFAULT_SLOTS 16
 #define MAX_LISTEN 4
@@ -184,6 +184,9 @@ static int tls_setup(const char *cert, const char *key, const char *ca) {
     mbedtls_pk_init(&tls_key);
     mbedtls_entropy_init(&tls_entropy);
     mbedtls_ctr_drbg_init(&tls_drbg);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    if (psa_crypto_init() != PSA_SUCCESS) return tls_fail("psa_crypto_init", 0);   /* TLS 1.3 needs it */
+#endif
     if ((ret = mbedtls_ctr_drbg_seed(&tls_drbg, mbedtls_entropy_func, &tls_entropy, pers, sizeof pers - 1)) != 0)
         return tls_fail("random generator", ret);
     if ((ret = mbedtls_x509_crt_parse_file(&tls_cert, cert)) != 0) return tls_fail(cert, ret);
