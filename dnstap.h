@@ -12,6 +12,10 @@
        #include "dnstap.h"
    in *one* C or C++ file; include "dnstap.h" without the define elsewhere.
 
+   The descriptor and message structs are zero-initialised (zero means
+   default / absent): `= {0}` in C, `= {}` in C++ (g++ -Wextra warns about
+   `{0}` there), and `= DNSTAP_ZERO` in code built as both.
+
    TL;DR
    -----
        static dnstap_encoder_t enc;
@@ -173,9 +177,11 @@
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
-   Mbed TLS 2.28 or 3.x: define DNSTAP_WITH_MBEDTLS where the implementation
-   is built (and wherever dnstap_tls_t is used) and link with
-   -lmbedtls -lmbedx509 -lmbedcrypto.
+   Mbed TLS 2.28 or 3.x (tests/tls.sh passes with 2.28 and 3.6): define
+   DNSTAP_WITH_MBEDTLS where the implementation is built (and wherever
+   dnstap_tls_t is used) and link with -lmbedtls -lmbedx509 -lmbedcrypto.
+   With 3.x, dnstap_init() calls psa_crypto_init(); the application may free
+   PSA's global state with mbedtls_psa_crypto_free() once, at exit.
        static dnstap_tls_t tls;                // Mbed TLS's contexts, your memory
        d.endpoint = "tls://192.0.2.10:6000";
        d.tls_ca_file = "/etc/dnstap/ca.pem";   // and/or d.tls_ca_path (a directory)
@@ -201,6 +207,18 @@
      skipverify       no certificate check at all (CoreDNS's skipverify);
                       dnstap_init() and every connection log a WARN line. A
                       pin, if given, is still enforced.
+     tls_ciphersuites the suites offered. Default: TLS 1.3's three (3.x) and,
+                      for TLS 1.2, ECDHE (forward secrecy) with AES-GCM or
+                      ChaCha20-Poly1305 only, as modern server profiles; a
+                      server that offers nothing else (static RSA, CBC,
+                      SHA-1 MACs) is refused. To widen or narrow it, a list
+                      separated by ':', ',' or spaces of IANA names
+                      (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_AES_128_GCM_SHA256),
+                      Mbed TLS names (TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA) or
+                      numbers (0xC013), at most DNSTAP_TLS_SUITES_MAX; a name
+                      Mbed TLS does not know or was built without is
+                      DNSTAP_ERR_INVALID. With 3.x, TLS 1.3 (1.2) is offered
+                      only if the list has a suite for it.
    CoreDNS's `dnstap tls://192.0.2.10:6000 full { skipverify }` is
    d.endpoint = "tls://192.0.2.10:6000", d.full = true, d.skipverify = true.
    The TCP connect and then the handshake run inside the connection state
@@ -209,7 +227,10 @@
    that fails (certificate refused, alert, reset) counts in
    stats.handshake_failures, is logged with Mbed TLS's reason and retried
    after the backoff: nothing is written to the connection before the server
-   is verified. A handshake step takes the CPU for its public-key operations
+   is verified. A peer that does not speak TLS (a plain TCP receiver at a
+   tls:// endpoint: it sends bytes that are no TLS record, closes, or never
+   answers the ClientHello, the last noticed at connect_timeout_ms less
+   min(1/4 of it, 250 ms)) is such a failure, logged as "does not speak TLS". A handshake step takes the CPU for its public-key operations
    (ECDHE + ECDSA P-256: 5-20 ms on x86-64 with Debian's Mbed TLS 2.28);
    with MBEDTLS_ECP_RESTARTABLE and mbedtls_ecp_set_max_ops() they are cut
    into short steps (CRYPTO_IN_PROGRESS is "would block" here).
@@ -356,6 +377,15 @@
 #define DNSTAP_VERSION_PATCH 0
 #define DNSTAP_VERSION_STRING "0.1.0"
 
+/* Zero initialiser for dnstap_desc_t, dnstap_encoder_desc_t, dnstap_msg_t and
+   the other plain structs, without warnings in C and C++:
+   dnstap_desc_t d = DNSTAP_ZERO; */
+#ifdef __cplusplus
+#define DNSTAP_ZERO {}
+#else
+#define DNSTAP_ZERO {0}
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -467,7 +497,10 @@ typedef enum dnstap_policy_match_t {
    Messages
    ------------------------------------------------------------------------ */
 
-/* Bytes in the caller's memory. Present when data != NULL (len may be 0). */
+/* Bytes in the caller's memory. Present when data != NULL (len may be 0).
+   Any len is safe to pass: one that does not fit the payload limit (up to
+   SIZE_MAX, alone or summed with others) is DNSTAP_ERR_TOO_LONG, and
+   nothing is read. */
 typedef struct dnstap_bytes_t {
     const uint8_t *data;
     size_t len;
@@ -492,19 +525,21 @@ typedef struct dnstap_policy_t {
     dnstap_bytes_t value;
 } dnstap_policy_t;
 
-/* One dnstap event. Zero-initialise, then fill what you know. */
+/* One dnstap event. Zero-initialise, then fill what you know. The encoders
+   refuse with DNSTAP_ERR_INVALID the values marked "else INVALID", which
+   dnstap readers reject or misread; fields marked absent are not checked. */
 typedef struct dnstap_msg_t {
     dnstap_message_type_t type;                /* required */
     dnstap_socket_family_t socket_family;      /* 0: absent */
     dnstap_socket_protocol_t socket_protocol;  /* 0: absent */
     uint32_t has;                              /* DNSTAP_HAS_* bits */
-    dnstap_bytes_t query_address;              /* 4 or 16 bytes, network order */
-    dnstap_bytes_t response_address;
-    uint32_t query_port;
-    uint32_t response_port;
+    dnstap_bytes_t query_address;              /* network order: 4 bytes (INET) or 16 (INET6), either */
+    dnstap_bytes_t response_address;           /*   when socket_family is 0; else INVALID */
+    uint32_t query_port;                       /* 0 to 65535, else INVALID */
+    uint32_t response_port;                    /* 0 to 65535, else INVALID */
     uint64_t query_time_sec;
-    uint32_t query_time_nsec;
-    uint32_t response_time_nsec;
+    uint32_t query_time_nsec;                  /* below 1,000,000,000, else INVALID */
+    uint32_t response_time_nsec;               /* below 1,000,000,000, else INVALID */
     uint64_t response_time_sec;
     dnstap_bytes_t query_message;              /* DNS wire format */
     dnstap_bytes_t query_zone;                 /* wire-format name */
@@ -547,6 +582,7 @@ DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnst
 
 /* Encode msg as one Dnstap protobuf payload into buf[0..cap).
    Returns: DNSTAP_OK and *len; DNSTAP_ERR_MISSING (type 0), DNSTAP_ERR_ENUM,
+   DNSTAP_ERR_INVALID (a value readers reject: see dnstap_msg_t),
    DNSTAP_ERR_TOO_LONG (payload above payload_max), DNSTAP_ERR_NOSPACE
    (cap too small). Writes nothing unless it returns DNSTAP_OK.
    Thread safety: any number of threads may share one encoder.
@@ -836,7 +872,8 @@ typedef enum dnstap_disconnected_t {
    named in brackets. */
 typedef struct dnstap_desc_t {
     const char *endpoint;      /* [SOCKET] "/path", "unix:///path", "tcp://host:port",
-                                  "tcp://[v6]:port", "file:/path"; NULL with .transport */
+                                  "tcp://[v6]:port" (port 1..65535, IPv6 in brackets),
+                                  "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
     size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
@@ -925,7 +962,7 @@ typedef struct dnstap_stats_t {
     uint64_t writes;               /* data writes the transport took (write() or writev() calls) */
     uint64_t dropped_full;         /* queue full */
     uint64_t dropped_too_big;      /* above payload_max or the queue size */
-    uint64_t dropped_invalid;      /* missing type, bad enum value */
+    uint64_t dropped_invalid;      /* missing type, bad enum value, INVALID value */
     uint64_t dropped_disconnected; /* DROP policy while disconnected; or left at close */
     uint64_t dropped_write_error;  /* DROP policy: the frame being written when it failed */
     uint64_t queued;               /* frames waiting in the queues */
@@ -1007,6 +1044,12 @@ DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg);
 /* As dnstap_log() on queue q (0 <= q < desc.queues): threads that log at the
    same time each use their own queue; no lock is taken. */
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg);
+
+/* Queue an already encoded Dnstap payload on queue q as it is, for a relay
+   that forwards what it received (the bytes are copied, not checked).
+   Results and accounting as dnstap_log_queue(); DNSTAP_ERR_TOO_LONG above
+   payload_max. */
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned q, const uint8_t *payload, size_t len);
 
 /* Log one event to several taps (each on queue q), encoding it once per
    distinct encoding (e.g. once for all `full` taps with the same identity)
@@ -1107,10 +1150,12 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #define DNSTAP__CHECKRETURN __attribute__((warn_unused_result))
 #define DNSTAP__MAYBE_UNUSED __attribute__((unused))
 #define DNSTAP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DNSTAP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define DNSTAP__CHECKRETURN
 #define DNSTAP__MAYBE_UNUSED
 #define DNSTAP__LIKELY(x) (x)
+#define DNSTAP__UNLIKELY(x) (x)
 #endif
 
 #if defined(DNSTAP_ENCODER_NANOPB) && defined(DNSTAP_NO_NANOPB_ENCODE)
@@ -1555,9 +1600,56 @@ static bool dnstap__equal(const void *a, const void *b, size_t n) {
     return true;
 }
 
-/* Size of a bytes field (tag, length, value) or 0 when absent. */
-DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b) {
-    return b->data ? 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len : 0;
+/* 0 leaves out the checks of lengths and of the readers' rules below, for
+   tests/bench.sh to measure what they cost. Never 0 elsewhere: a wrapped
+   length then corrupts memory. */
+#ifndef DNSTAP__VALUE_CHECKS
+#define DNSTAP__VALUE_CHECKS 1
+#endif
+
+/* Size of a bytes field (tag, length, value) or 0 when absent. Its length
+   is OR-ed into *check, for the one test that keeps the sums from wrapping. */
+DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b, uint64_t *check) {
+    if (b->data == NULL) return 0;
+    if (DNSTAP__VALUE_CHECKS) *check |= b->len;
+    return 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len;
+}
+
+/* Nanoseconds of 1e9 or more carry into bit 32 when this is added. */
+#define DNSTAP__NSEC_CARRY (((uint64_t)1 << 32) - 1000000000u)
+
+/* 1 where an address of that length (0 to 16 bytes; longer ones are
+   looked up as 0) does not fit the socket family: 4 bytes for INET, 16
+   for INET6, either when the family is absent. */
+static const uint8_t dnstap__bad_address[3][17] = {
+    { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 },
+    { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
+    { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 } };
+
+/* Size of an address field or 0 when absent; bit 32 of *check set unless
+   its length fits the family (bad_len: the family's row of
+   dnstap__bad_address). */
+DNSTAP__INLINE uint64_t dnstap__address_field_len(const dnstap_bytes_t *b, const uint8_t *bad_len, uint64_t *check) {
+    if (b->data == NULL) return 0;
+    if (DNSTAP__VALUE_CHECKS) *check |= (uint64_t)bad_len[b->len <= 16u ? b->len : 0u] << 32;
+    return 2u + (uint64_t)b->len;
+}
+
+/* Whether m breaks a reader's rule (written out here; dnstap__measure()
+   tests the same by bit tricks, and asks this only when refusing m, to
+   tell DNSTAP_ERR_INVALID from DNSTAP_ERR_TOO_LONG). */
+static bool dnstap__breaks_reader_rule(const dnstap_msg_t *m) {
+    const uint32_t has = m->has;
+    const uint8_t *bad_len = dnstap__bad_address[m->socket_family];
+    const dnstap_bytes_t *a[2];
+    unsigned i;
+    a[0] = &m->query_address; a[1] = &m->response_address;
+    for (i = 0; i < 2; i++)
+        if (a[i]->data && (a[i]->len > 16u || bad_len[a[i]->len])) return true;
+    return ((has & DNSTAP_HAS_QUERY_PORT) && m->query_port > 0xFFFFu) ||
+           ((has & DNSTAP_HAS_RESPONSE_PORT) && m->response_port > 0xFFFFu) ||
+           ((has & DNSTAP_HAS_QUERY_TIME_NSEC) && m->query_time_nsec >= 1000000000u) ||
+           ((has & DNSTAP_HAS_RESPONSE_TIME_NSEC) && m->response_time_nsec >= 1000000000u);
 }
 
 DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
@@ -1569,20 +1661,18 @@ DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const d
     return p + n;
 }
 
-/* Addresses: 4 or 16 bytes, copied inline rather than by a call. */
+/* Addresses: 4 or 16 bytes (measured), copied inline rather than by a call. */
 DNSTAP__INLINE uint8_t *dnstap__put_address_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
     if (b->data == NULL) return p;
+    p[0] = tag;
     if (b->len == 4) {
-        p[0] = tag; p[1] = 4;
+        p[1] = 4;
         DNSTAP_MEMCPY(p + 2, b->data, 4);
         return p + 6;
     }
-    if (b->len == 16) {
-        p[0] = tag; p[1] = 16;
-        DNSTAP_MEMCPY(p + 2, b->data, 16);
-        return p + 18;
-    }
-    return dnstap__put_bytes_field(p, tag, b);
+    p[1] = 16;
+    DNSTAP_MEMCPY(p + 2, b->data, 16);
+    return p + 18;
 }
 
 /* The sizes of one message, computed arithmetically (no sizing pass). */
@@ -1604,29 +1694,48 @@ DNSTAP__INLINE bool dnstap__has_policy(const dnstap_msg_t *m) {
 DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
                                                                    const dnstap_msg_t *m, dnstap__sizes_t *sz) {
     const uint32_t has = m->has;
-    /* Sums in 64 bits cannot wrap: a length describes memory, so it is far
-       below 2^60 even where size_t has 64 bits, and 32-bit ones add up to
-       less than 2^36. Only the total is compared with the limit. */
-    uint64_t n, p = 0, payload;
+    /* Sums in 64 bits cannot wrap once each length is below 2^32: at most
+       14 of them add up to less than 2^36. A caller's length can be
+       anything (end - p with p past end), so the lengths are OR-ed into
+       `check`, tested once at the end. What dnstap readers reject sets bit
+       32 or above of `check` too: an address that does not fit the family,
+       a port above 16 bits, nanoseconds of 1e9 or more. */
+    uint64_t n, p = 0, payload, check = 0;
+    const uint8_t *bad_len;
     /* enums: the type is required, the others absent (0) or in range */
     if ((unsigned)m->type - 1u >= 14u) return m->type == 0 ? DNSTAP_ERR_MISSING : DNSTAP_ERR_ENUM;
     if (((unsigned)m->socket_family > 2u) | ((unsigned)m->socket_protocol > 7u) | ((unsigned)m->http_protocol > 3u))
         return DNSTAP_ERR_ENUM;
     n = 2 + (m->socket_family ? 2u : 0u) + (m->socket_protocol ? 2u : 0u) + (m->http_protocol ? 3u : 0u);
-    n += dnstap__bytes_field_len(&m->query_address) + dnstap__bytes_field_len(&m->response_address);
-    if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint_len(m->query_port);
-    if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint_len(m->response_port);
+    bad_len = dnstap__bad_address[m->socket_family];
+    n += dnstap__address_field_len(&m->query_address, bad_len, &check) +
+         dnstap__address_field_len(&m->response_address, bad_len, &check);
+    if (has & DNSTAP_HAS_QUERY_PORT) {
+        n += 1 + dnstap__varint_len(m->query_port);
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->query_port << 16;
+    }
+    if (has & DNSTAP_HAS_RESPONSE_PORT) {
+        n += 1 + dnstap__varint_len(m->response_port);
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->response_port << 16;
+    }
+    if (has & DNSTAP_HAS_QUERY_TIME_NSEC) {
+        n += 5;
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->query_time_nsec + DNSTAP__NSEC_CARRY;
+    }
+    if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) {
+        n += 5;
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->response_time_nsec + DNSTAP__NSEC_CARRY;
+    }
     if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__time_len(m->query_time_sec);
     if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__time_len(m->response_time_sec);
-    n += 5u * ((has / DNSTAP_HAS_QUERY_TIME_NSEC) & 1u) + 5u * ((has / DNSTAP_HAS_RESPONSE_TIME_NSEC) & 1u);
-    n += dnstap__bytes_field_len(&m->query_message) + dnstap__bytes_field_len(&m->query_zone) +
-         dnstap__bytes_field_len(&m->response_message);
+    n += dnstap__bytes_field_len(&m->query_message, &check) + dnstap__bytes_field_len(&m->query_zone, &check) +
+         dnstap__bytes_field_len(&m->response_message, &check);
     sz->has_policy = dnstap__has_policy(m);
     if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
         if ((unsigned)pol->action > 6u || (unsigned)pol->match > 5u) return DNSTAP_ERR_ENUM;
-        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type) +
-            dnstap__bytes_field_len(&pol->rule) + dnstap__bytes_field_len(&pol->value);
+        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type, &check) +
+            dnstap__bytes_field_len(&pol->rule, &check) + dnstap__bytes_field_len(&pol->value, &check);
         n += 1 + dnstap__varint_len(p) + p;
     }
     /* identity, version, extra; the Message field; type = MESSAGE */
@@ -1639,10 +1748,15 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
         o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
         payload = 0;
         for (i = 0; i < 3; i++)
-            payload += o[i]->data ? dnstap__bytes_field_len(o[i]) : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+            payload += o[i]->data ? dnstap__bytes_field_len(o[i], &check)
+                                  : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
     }
     payload += 1 + (n < 0x80u ? 1u : dnstap__varint_len(n)) + n + 2;
-    if (payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    /* one test for all, the total above the limit included (it carries
+       into bit 32 when added) */
+    if (DNSTAP__UNLIKELY(DNSTAP__VALUE_CHECKS ? ((check | (payload + (0xFFFFFFFFu - enc->payload_max))) >> 32) != 0
+                                              : payload > enc->payload_max))
+        return dnstap__breaks_reader_rule(m) ? DNSTAP_ERR_INVALID : DNSTAP_ERR_TOO_LONG;
     sz->policy = (size_t)p;       /* all below payload_max <= 2^26 now */
     sz->message = (size_t)n;
     sz->payload = (size_t)payload;
@@ -2633,18 +2747,25 @@ static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q
 /* Queue msg on tap's queue qi: encode it straight into the ring, or copy
    the frame made for a tap with the same encoding. *made receives where
    the frame went. */
-static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
-                                   const uint8_t *frame, uint8_t **made) {
-    dnstap_queue_t *q;
-    *made = NULL;
-    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
+/* Count a message logged on q; refused (and counted) when the tap takes none now. */
+static dnstap_result_t dnstap__admit(dnstap_t *tap, dnstap_queue_t *q) {
     DNSTAP__INC64(&q->logged);
     if (DNSTAP__LOAD_RLX(&tap->shutting_down) ||
         (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && !DNSTAP__LOAD_ACQ(&tap->accepting))) {
         DNSTAP__INC64(&q->dropped_disconnected);
         return DNSTAP_ERR_DISCONNECTED;
     }
+    return DNSTAP_OK;
+}
+
+static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
+                                   const uint8_t *frame, uint8_t **made) {
+    dnstap_queue_t *q;
+    dnstap_result_t admitted;
+    *made = NULL;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((admitted = dnstap__admit(tap, q)) != DNSTAP_OK) return admitted;
     if (frame) {
         uint32_t len = dnstap__frame_len_at(frame), nh;
         dnstap_result_t r;
@@ -2667,6 +2788,23 @@ DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dns
 DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
     uint8_t *made;
     return dnstap__log(tap, 0, msg, NULL, &made);
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const uint8_t *payload, size_t len) {
+    dnstap_queue_t *q;
+    dnstap_result_t r;
+    uint32_t nh;
+    uint8_t *dst;
+    if (tap == NULL || payload == NULL || len == 0 || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    if (len > tap->enc.payload_max) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
+    dst = dnstap__q_claim(q, 4 + (uint32_t)len, &nh, &r);
+    if (dst == NULL) return r;
+    dnstap__put_be32(dst, (uint32_t)len);
+    DNSTAP_MEMCPY(dst + 4, payload, len);
+    DNSTAP__STORE_REL(&q->head, nh);
+    return DNSTAP_OK;
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -4209,6 +4347,19 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
                                             "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
                                             bad, 0);
         mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000 && defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_PROTO_TLS1_2)
+        {   /* offer a version only with suites for it: a TLS 1.2 server that
+               knows 1.3 marks its answer as a downgrade, which ends the handshake */
+            bool v13 = false, v12 = false;
+            int *p;
+            for (p = t->suites; *p; p++) {
+                if ((*p & 0xFF00) == 0x1300) v13 = true;
+                else v12 = true;
+            }
+            if (!v13) mbedtls_ssl_conf_max_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+            if (!v12) mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+        }
+#endif
     }
     /* no answer to the ClientHello by then: not a TLS server (see connect) */
     t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);

@@ -557,6 +557,13 @@ static int check_main(int argc, char **argv) {
 static dnstap_t tap;
 #ifdef TAP_CLIENT_TLS
 static dnstap_tls_t tls;
+/* Mbed TLS 3.x: PSA crypto's global state (psa_crypto_init() in
+   dnstap_init()) is the application's to free, once, at the end. */
+static void tls_global_free(void) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    mbedtls_psa_crypto_free();
+#endif
+}
 #endif
 
 /* -P: message m grown by an extra of zeros to a payload of exactly the
@@ -834,6 +841,7 @@ int main(int argc, char **argv) {
     if (init_only || r != DNSTAP_OK) {
 #ifdef TAP_CLIENT_TLS
         if (r == DNSTAP_OK) dnstap_tls_free(&tls);   /* a failed dnstap_init() has done it */
+        tls_global_free();
 #endif
         SET_PHASE(PH_START);
         print_log_counts();
@@ -939,6 +947,7 @@ int main(int argc, char **argv) {
     st = dnstap_stats(&tap);
 #ifdef TAP_CLIENT_TLS
     dnstap_tls_free(&tls);
+    tls_global_free();
 #endif
     SET_PHASE(PH_START);   /* the library is done: what is live now stays */
 

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 
 #include "test.h"
+#include "hostile.h"
 
 /* ---- allocation counter ---------------------------------------------- */
 static volatile int allocs_counting;
@@ -117,6 +118,7 @@ typedef struct fake_t {
     uint32_t seqs[MAX_SEQ];
     unsigned producer[MAX_SEQ];
     size_t nseq;
+    size_t relayed;              /* data frames with identity "relayed" (dnstap_log_payload) */
     int stream_errors;
 } fake_t;
 
@@ -168,6 +170,7 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
         } else {
             dnstap_msg_t m;
             if (dnstap_decode(fr.data, fr.len, &m) != DNSTAP_OK) { f->stream_errors++; continue; }
+            if (m.identity.len == 7 && memcmp(m.identity.data, "relayed", 7) == 0) f->relayed++;
             if (f->nseq < MAX_SEQ) {
                 f->seqs[f->nseq] = m.query_time_nsec;
                 f->producer[f->nseq] = m.query_port;
@@ -431,6 +434,42 @@ static void test_queue_full_and_too_big(void) {
     finish(&tap);
     CHECK(invariant_ok(&tap));
     CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);   /* after shutdown: counted */
+    CHECK(invariant_ok(&tap));
+}
+
+/* dnstap_log_payload(): payloads encoded elsewhere (another identity) go out
+   as they are, in order, with the same accounting and refusals as dnstap_log(). */
+static void test_log_payload(void) {
+    dnstap_encoder_t e;
+    dnstap_encoder_desc_t ed;
+    dnstap_msg_t m;
+    static uint8_t pl[DNSTAP_PAYLOAD_MAX_DEFAULT + 1];
+    size_t n, i, na = 0;
+    memset(&ed, 0, sizeof ed);
+    ed.identity = dnstap_str("relayed");
+    CHECK_EQ(dnstap_encoder_init(&e, &ed), DNSTAP_OK);
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    for (i = 0; i < 3000; i++) {   /* a 64 KiB ring: some are dropped as full, counted */
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_encode(&e, &m, pl, sizeof pl, &n), DNSTAP_OK);
+        if (dnstap_log_payload(&tap, 0, pl, n) == DNSTAP_OK) accepted[na++] = (uint32_t)i;
+        if (i % 1000 == 999) run_for(&tap, 1000, 10);
+    }
+    CHECK(na > 0 && na < 3000);
+    CHECK_EQ(dnstap_stats(&tap).dropped_full, 3000 - na);
+    CHECK_EQ(dnstap_log_payload(&tap, 0, NULL, 10), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, 0), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_payload(&tap, 1, pl, n), DNSTAP_ERR_INVALID);   /* no such queue */
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, DNSTAP_PAYLOAD_MAX_DEFAULT + 1), DNSTAP_ERR_TOO_LONG);
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 1);
+    run_for(&tap, 200000, 10);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.relayed, na);
+    CHECK(arrived_exactly(accepted, na));
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, n), DNSTAP_ERR_DISCONNECTED);   /* after shutdown */
     CHECK(invariant_ok(&tap));
 }
 
@@ -1117,9 +1156,9 @@ static size_t extra_fn(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t 
     return 6;
 }
 
-static void test_many_taps(void) {
-    dnstap_t *list[3];
-    unsigned i, k;
+/* Three taps on fakes[]: two `full` with the same encoding, one not. */
+static void three_taps(dnstap_t **list) {
+    unsigned k;
     for (k = 0; k < 3; k++) {
         dnstap_desc_t d;
         memset(&fakes[k], 0, sizeof fakes[k]);
@@ -1137,6 +1176,12 @@ static void test_many_taps(void) {
         CHECK_EQ(dnstap_init(&taps3[k], &d), DNSTAP_OK);
         list[k] = &taps3[k];
     }
+}
+
+static void test_many_taps(void) {
+    dnstap_t *list[3];
+    unsigned i, k;
+    three_taps(list);
     for (i = 0; i < 200; i++) {
         dnstap_msg_t m;
         seq_msg(&m, i % 4, i);
@@ -1178,6 +1223,84 @@ static void test_many_taps(void) {
         CHECK(dm.extra.len == 6 && memcmp(dm.extra.data, "port=7", 6) == 0);
         CHECK(dm.query_message.data == NULL);     /* not `full` */
         (void)fr; (void)used;
+    }
+}
+
+/* Issue 10, items 1 and 4, on the tap: dnstap_log() and dnstap_log_all()
+   refuse lengths that do not fit (TOO_LONG, counted in dropped_too_big;
+   the data is never read: hostile.h) and what readers reject (INVALID,
+   counted in dropped_invalid). Nothing is queued, the invariant holds. */
+static void test_hostile_messages(void) {
+    static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t five[5] = { 192, 0, 2, 1, 9 };
+    dnstap_t *list[3];
+    dnstap_msg_t m;
+    unsigned f, i, k, n;
+    uint64_t too_big = 0, invalid = 0, stripped = 0;
+    int ok = 1;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    three_taps(list);
+    /* field f < HOSTILE_FIELDS: one hostile length; then the combinations */
+    n = HOSTILE_FIELDS * HOSTILE_LENS + HOSTILE_COMBOS;
+    for (k = 0; k < n && ok; k++) {
+        dnstap_result_t r, ra, want2 = DNSTAP_ERR_TOO_LONG;
+        seq_msg(&m, 0, k);
+        if (k < HOSTILE_FIELDS * HOSTILE_LENS) {
+            size_t len = hostile_len(k % HOSTILE_LENS);
+            f = k / HOSTILE_LENS;
+            if (len == 0) continue;
+            hostile_set(&m, f, len);
+            if (f <= 1) want2 = DNSTAP_OK;   /* the tap that is not `full` leaves the DNS messages out */
+        } else {
+            i = k - HOSTILE_FIELDS * HOSTILE_LENS;
+            hostile_combo(&m, i);
+            if (HOSTILE_COMBO_DNS_ONLY(i)) want2 = DNSTAP_OK;
+        }
+        r = dnstap_log(&tap, &m);
+        ra = dnstap_log_all(list, 3, 0, &m);
+        too_big++;
+        if (want2 == DNSTAP_OK) stripped++;
+        if (r != DNSTAP_ERR_TOO_LONG || ra != DNSTAP_ERR_TOO_LONG ||
+            dnstap_stats(&taps3[2]).dropped_too_big != too_big - stripped) {
+            printf("  case %u: dnstap_log %d, dnstap_log_all %d\n", k, r, ra);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    /* what readers reject */
+    for (k = 0; k < 6 && ok; k++) {
+        dnstap_result_t r, ra;
+        seq_msg(&m, 0, k);
+        switch (k) {
+        case 0: m.query_address.data = five; m.query_address.len = 5; break;
+        case 1: m.query_address.data = v6; m.query_address.len = 16; break;   /* INET */
+        case 2: m.socket_family = DNSTAP_INET6; break;                        /* 4 bytes */
+        case 3: m.query_time_nsec = 1000000000u; break;
+        case 4: m.query_port = 65536; break;
+        default: m.response_port = 0xFFFFFFFFu; m.has |= DNSTAP_HAS_RESPONSE_PORT; break;
+        }
+        r = dnstap_log(&tap, &m);
+        ra = dnstap_log_all(list, 3, 0, &m);
+        invalid++;
+        if (r != DNSTAP_ERR_INVALID || ra != DNSTAP_ERR_INVALID) {
+            printf("  reader rule %u: dnstap_log %d, dnstap_log_all %d\n", k, r, ra);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    CHECK(too_big > HOSTILE_FIELDS * HOSTILE_NEAR_MAX);
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, too_big);
+    CHECK_EQ(dnstap_stats(&tap).dropped_invalid, invalid);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    CHECK(invariant_ok(&tap));
+    for (k = 0; k < 3; k++) {
+        dnstap_stats_t s = dnstap_stats(&taps3[k]);
+        CHECK_EQ(s.dropped_too_big, k == 2 ? too_big - stripped : too_big);
+        CHECK_EQ(s.dropped_invalid, invalid);
+        CHECK_EQ(s.dropped_full, 0);
+        CHECK_EQ(s.queued, k == 2 ? stripped : 0);
+        CHECK(invariant_ok(&taps3[k]));
     }
 }
 
@@ -1955,6 +2078,7 @@ int main(void) {
     TEST(test_would_block_everywhere);
     TEST(test_failure_at_every_offset);
     TEST(test_queue_full_and_too_big);
+    TEST(test_log_payload);
     TEST(test_ring_wraps);
     TEST(test_empty_queue_takes_half_plus);
     TEST(test_empty_queue_any_position);
@@ -1970,6 +2094,7 @@ int main(void) {
     TEST(test_clock_jumps);
     TEST(test_unidirectional);
     TEST(test_many_taps);
+    TEST(test_hostile_messages);
     TEST(test_threads);
     TEST(test_threads_large_frames);
     TEST(test_real_socket_no_allocations);

@@ -442,7 +442,8 @@ good_run() {
 good_run good-ip server 127.0.0.1 --ca "$C/ca.crt"
 expect good-ip "log says the certificate was verified ($(grep -m 1 ': TLS TLSv' "$T/good-ip.err" | sed 's/^.*: TLS /TLS /'))" \
     "$(grep -c 'server certificate verified' "$T/good-ip.err")" = 1
-expect good-ip "the suite agreed is ECDHE with AEAD" "$(grep -m 1 ': TLS TLSv' "$T/good-ip.err" | grep -c 'ECDHE.*\(GCM\|CHACHA20\)')" = 1
+expect good-ip "the suite agreed is TLS 1.3's or ECDHE with AEAD" \
+    "$(grep -m 1 ': TLS TLSv' "$T/good-ip.err" | grep -c -e 'TLS1-3-' -e 'ECDHE.*\(GCM\|CHACHA20\)')" = 1
 if command -v dnstap >/dev/null 2>&1; then
     n=$(dnstap -r "$T/good-ip.fstrm" -j 2>"$T/good-ip.json.err" | grep -c '"type":"CLIENT_')
     expect good-ip "dnstap -r -j reads the same $n messages" "$n" = "$(val good-ip sent)"
