@@ -12,6 +12,10 @@
        #include "dnstap.h"
    in *one* C or C++ file; include "dnstap.h" without the define elsewhere.
 
+   The descriptor and message structs are zero-initialised (zero means
+   default / absent): `= {0}` in C, `= {}` in C++ (g++ -Wextra warns about
+   `{0}` there), and `= DNSTAP_ZERO` in code built as both.
+
    TL;DR
    -----
        static dnstap_encoder_t enc;
@@ -118,9 +122,10 @@
      dnstap: unix:///run/dnstap.sock: cannot connect (Permission denied); reconnecting in 85 ms
 
    Connection. While connected, the receiver has nothing to say until
-   FINISH: dnstap_io() asks for readability and every dnstap_poll() reads,
-   so a FINISH or end of stream closes the connection at the next poll,
-   also while frames flow. A lost connection is retried after a backoff
+   FINISH: dnstap_io() asks for readability and dnstap_poll() reads (before
+   every write, and at most once a millisecond between writes), so a FINISH
+   or end of stream closes the connection at the next poll, also while
+   frames flow. A lost connection is retried after a backoff
    (backoff_min_ms, doubling up to backoff_max_ms, +-25 % jitter) that starts
    over only once a connection has stayed up backoff_reset_ms (5000): a
    receiver that accepts and drops connections at once meets a growing delay.
@@ -130,12 +135,84 @@
    the transport takes it at once. dnstap_run() and dnstap_thread_stop()
    end within that limit. dnstap_close_now() ends a tap at once.
 
+   FLUSH POLICY
+   ------------
+   dnstap_log() only queues; dnstap_poll() writes. It writes when
+     - flush_bytes are queued (all queues together; DNSTAP_FLUSH_BYTES,
+       32 KiB), or
+     - the oldest queued frame has waited flush_ms (DNSTAP_FLUSH_MS, 10 ms),
+       counted from the dnstap_poll() that first saw it (dnstap_log() reads
+       no clock), or
+     - a queue is more than half full, or dnstap_shutdown() was called,
+   whichever comes first, and then it writes everything queued: with the
+   stock transports in one sendmsg()/writev() per poll (each ring's frames
+   before and after its wrap, every queue), with others one write() per
+   contiguous run. dnstap_io().deadline_ms is when the next of these is
+   due, so a server loop that sleeps until it writes once per flush, not
+   once per query:
+       for (;;) {
+           dnstap_io_t io = dnstap_io(&tap, dnstap_clock_ms());
+           // wait for your sockets, and io.fd for io.want_read/want_write,
+           // until io.deadline_ms at the latest (UINT64_MAX: no deadline)
+           // handle what arrived, calling dnstap_log(&tap, &m) for each event
+           dnstap_poll(&tap, dnstap_clock_ms());   // after logging, every turn
+       }
+   A dnstap_poll() with nothing due makes no system call (it reads the
+   receiver's side at most once a millisecond), so calling it on every turn
+   is cheap; it must come after logging, as that is when it notes the new
+   frames' time. Delay added: a frame waits at most flush_ms after the
+   first dnstap_poll() that follows its dnstap_log(), plus however late the
+   loop polls after deadline_ms; under load less, the time it takes to
+   queue flush_bytes (32 KiB is about 140 queries logged as CLIENT_QUERY and
+   CLIENT_RESPONSE with `full`). libfstrm, for comparison, writes when its
+   8 KiB buffer hint fills or its 1 s flush timeout passes. Settings:
+     flush_bytes = DNSTAP_FLUSH_AT_ONCE   every frame at the first
+                                          dnstap_poll() after it: one write
+                                          per poll (the behaviour before
+                                          this policy);
+     a smaller flush_ms                   less delay, more writes at low
+                                          rates;
+     a larger flush_bytes                 fewer writes at high rates; keep
+                                          it under half a queue
+                                          (queue_size / queues / 2), above
+                                          which a queue is written at once.
+   `make bench` prints CPU and writes per query of such a loop at 20,000
+   queries/s for the defaults, DNSTAP_FLUSH_AT_ONCE, libfstrm's defaults and
+   other settings (tests/bench_flush.c); stats.writes counts the writes.
+   Shutdown writes everything at once. The writer thread (DNSTAP_WITH_THREAD)
+   follows the same policy, looking every millisecond while frames wait.
+
+   What dnstap_io() answers, state by state (fd is -1 without a connection;
+   "now" means call dnstap_poll() at once):
+     state                                 want_read want_write deadline_ms
+     before the first dnstap_poll(), and   no        no         when to connect
+       backing off after a failure                              (0 at first)
+     connecting (TCP, TLS handshake)       transport's want(),   connect start +
+                                           else write only       connect_timeout_ms
+     READY, START or STOP would block      no        yes        that step's timeout
+     READY written, waiting for ACCEPT     yes       no         + handshake_timeout_ms
+     connected, nothing queued             yes       no         UINT64_MAX
+     frames queued, not seen by a poll     yes       no         now
+     frames queued below the thresholds    yes       no         first seen + flush_ms
+     flush_bytes reached, a queue past     yes       no         now
+       half full, a write under way
+     a write would block                   yes       yes        last progress +
+                                                                write_timeout_ms
+     shutting down, frames to write        yes       no         now
+     STOP written, waiting for FINISH      yes       no         + finish_timeout_ms
+     closed                                no        no         UINT64_MAX
+   After dnstap_shutdown() no deadline is later than its call +
+   shutdown_timeout_ms; while drops wait to be logged, none is later than
+   the next drop report. tests/test_tap.c (test_io_states) checks each row.
+
    TLS
    ---
    tls://host:port (or tls://[v6]:port) is Frame Streams over TLS 1.2+ through
-   Mbed TLS 2.28 or 3.x: define DNSTAP_WITH_MBEDTLS where the implementation
-   is built (and wherever dnstap_tls_t is used) and link with
-   -lmbedtls -lmbedx509 -lmbedcrypto.
+   Mbed TLS 2.28 or 3.x (tests/tls.sh passes with 2.28 and 3.6): define
+   DNSTAP_WITH_MBEDTLS where the implementation is built (and wherever
+   dnstap_tls_t is used) and link with -lmbedtls -lmbedx509 -lmbedcrypto.
+   With 3.x, dnstap_init() calls psa_crypto_init(); the application may free
+   PSA's global state with mbedtls_psa_crypto_free() once, at exit.
        static dnstap_tls_t tls;                // Mbed TLS's contexts, your memory
        d.endpoint = "tls://192.0.2.10:6000";
        d.tls_ca_file = "/etc/dnstap/ca.pem";   // and/or d.tls_ca_path (a directory)
@@ -161,6 +238,18 @@
      skipverify       no certificate check at all (CoreDNS's skipverify);
                       dnstap_init() and every connection log a WARN line. A
                       pin, if given, is still enforced.
+     tls_ciphersuites the suites offered. Default: TLS 1.3's three (3.x) and,
+                      for TLS 1.2, ECDHE (forward secrecy) with AES-GCM or
+                      ChaCha20-Poly1305 only, as modern server profiles; a
+                      server that offers nothing else (static RSA, CBC,
+                      SHA-1 MACs) is refused. To widen or narrow it, a list
+                      separated by ':', ',' or spaces of IANA names
+                      (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_AES_128_GCM_SHA256),
+                      Mbed TLS names (TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA) or
+                      numbers (0xC013), at most DNSTAP_TLS_SUITES_MAX; a name
+                      Mbed TLS does not know or was built without is
+                      DNSTAP_ERR_INVALID. With 3.x, TLS 1.3 (1.2) is offered
+                      only if the list has a suite for it.
    CoreDNS's `dnstap tls://192.0.2.10:6000 full { skipverify }` is
    d.endpoint = "tls://192.0.2.10:6000", d.full = true, d.skipverify = true.
    The TCP connect and then the handshake run inside the connection state
@@ -169,7 +258,10 @@
    that fails (certificate refused, alert, reset) counts in
    stats.handshake_failures, is logged with Mbed TLS's reason and retried
    after the backoff: nothing is written to the connection before the server
-   is verified. A handshake step takes the CPU for its public-key operations
+   is verified. A peer that does not speak TLS (a plain TCP receiver at a
+   tls:// endpoint: it sends bytes that are no TLS record, closes, or never
+   answers the ClientHello, the last noticed at connect_timeout_ms less
+   min(1/4 of it, 250 ms)) is such a failure, logged as "does not speak TLS". A handshake step takes the CPU for its public-key operations
    (ECDHE + ECDSA P-256: 5-20 ms on x86-64 with Debian's Mbed TLS 2.28);
    with MBEDTLS_ECP_RESTARTABLE and mbedtls_ecp_set_max_ops() they are cut
    into short steps (CRYPTO_IN_PROGRESS is "would block" here).
@@ -269,6 +361,8 @@
    DNSTAP_STATIC                make every function static
    DNSTAP_MAX_QUEUES            producer queues per tap (8)
    DNSTAP_EXTRA_MAX             stack bytes for a per-message extra (256)
+   DNSTAP_FLUSH_BYTES           default flush_bytes (32768) and flush_ms (10)
+   DNSTAP_FLUSH_MS              of the FLUSH POLICY
    DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
    DNSTAP_NO_UNIX_SOCKET        of them: unix://, tcp:// (and so tls://), file:
    DNSTAP_NO_TCP                (dnstap_init() answers DNSTAP_ERR_UNSUPPORTED)
@@ -333,6 +427,15 @@
 #define DNSTAP_VERSION_PATCH 0
 #define DNSTAP_VERSION_STRING "0.1.0"
 
+/* Zero initialiser for dnstap_desc_t, dnstap_encoder_desc_t, dnstap_msg_t and
+   the other plain structs, without warnings in C and C++:
+   dnstap_desc_t d = DNSTAP_ZERO; */
+#ifdef __cplusplus
+#define DNSTAP_ZERO {}
+#else
+#define DNSTAP_ZERO {0}
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -396,7 +499,7 @@ typedef enum dnstap_result_t {
     DNSTAP_ERR_UNSUPPORTED    = -18, /* not available in this build */
     DNSTAP_ERR_FULL           = -19, /* queue full: message dropped (counted) */
     DNSTAP_ERR_DISCONNECTED   = -20, /* not connected, DROP policy: dropped (counted) */
-    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write or FINISH timed out */
+    DNSTAP_ERR_TIMEOUT        = -21, /* connect, handshake, write, FINISH or shutdown timed out */
     DNSTAP_ERR_HANDSHAKE      = -22, /* receiver did not ACCEPT our content type */
     DNSTAP_ERR_CLOSED         = -23, /* peer closed the connection */
     DNSTAP_ERR_CONNECT        = -24, /* cannot connect: refused, unreachable, unresolved */
@@ -444,7 +547,10 @@ typedef enum dnstap_policy_match_t {
    Messages
    ------------------------------------------------------------------------ */
 
-/* Bytes in the caller's memory. Present when data != NULL (len may be 0). */
+/* Bytes in the caller's memory. Present when data != NULL (len may be 0).
+   Any len is safe to pass: one that does not fit the payload limit (up to
+   SIZE_MAX, alone or summed with others) is DNSTAP_ERR_TOO_LONG, and
+   nothing is read. */
 typedef struct dnstap_bytes_t {
     const uint8_t *data;
     size_t len;
@@ -469,19 +575,21 @@ typedef struct dnstap_policy_t {
     dnstap_bytes_t value;
 } dnstap_policy_t;
 
-/* One dnstap event. Zero-initialise, then fill what you know. */
+/* One dnstap event. Zero-initialise, then fill what you know. The encoders
+   refuse with DNSTAP_ERR_INVALID the values marked "else INVALID", which
+   dnstap readers reject or misread; fields marked absent are not checked. */
 typedef struct dnstap_msg_t {
     dnstap_message_type_t type;                /* required */
     dnstap_socket_family_t socket_family;      /* 0: absent */
     dnstap_socket_protocol_t socket_protocol;  /* 0: absent */
     uint32_t has;                              /* DNSTAP_HAS_* bits */
-    dnstap_bytes_t query_address;              /* 4 or 16 bytes, network order */
-    dnstap_bytes_t response_address;
-    uint32_t query_port;
-    uint32_t response_port;
+    dnstap_bytes_t query_address;              /* network order: 4 bytes (INET) or 16 (INET6), either */
+    dnstap_bytes_t response_address;           /*   when socket_family is 0; else INVALID */
+    uint32_t query_port;                       /* 0 to 65535, else INVALID */
+    uint32_t response_port;                    /* 0 to 65535, else INVALID */
     uint64_t query_time_sec;
-    uint32_t query_time_nsec;
-    uint32_t response_time_nsec;
+    uint32_t query_time_nsec;                  /* below 1,000,000,000, else INVALID */
+    uint32_t response_time_nsec;               /* below 1,000,000,000, else INVALID */
     uint64_t response_time_sec;
     dnstap_bytes_t query_message;              /* DNS wire format */
     dnstap_bytes_t query_zone;                 /* wire-format name */
@@ -524,6 +632,7 @@ DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnst
 
 /* Encode msg as one Dnstap protobuf payload into buf[0..cap).
    Returns: DNSTAP_OK and *len; DNSTAP_ERR_MISSING (type 0), DNSTAP_ERR_ENUM,
+   DNSTAP_ERR_INVALID (a value readers reject: see dnstap_msg_t),
    DNSTAP_ERR_TOO_LONG (payload above payload_max), DNSTAP_ERR_NOSPACE
    (cap too small). Writes nothing unless it returns DNSTAP_OK.
    Thread safety: any number of threads may share one encoder.
@@ -620,9 +729,13 @@ typedef struct dnstap_frame_t {
 
 /* Which side of a stream the reader is on. */
 typedef enum dnstap_reader_role_t {
-    DNSTAP_READ_WRITER_STREAM = 0,  /* a file, or a receiver reading a writer:
-                                       READY* START data* STOP */
-    DNSTAP_READ_RECEIVER_REPLIES = 1 /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_WRITER_STREAM = 0,   /* a receiver reading a writer on a socket:
+                                        READY* START data* STOP (READY only
+                                        when bidirectional; lenient for files) */
+    DNSTAP_READ_RECEIVER_REPLIES = 1, /* a writer reading its receiver: ACCEPT FINISH */
+    DNSTAP_READ_FILE = 2             /* a file: START data* STOP, strictly; READY
+                                        is DNSTAP_ERR_SEQUENCE, as in libfstrm
+                                        and golang-dnstap */
 } dnstap_reader_role_t;
 
 typedef struct dnstap_reader_t {
@@ -809,7 +922,8 @@ typedef enum dnstap_disconnected_t {
    named in brackets. */
 typedef struct dnstap_desc_t {
     const char *endpoint;      /* [SOCKET] "/path", "unix:///path", "tcp://host:port",
-                                  "tcp://[v6]:port", "file:/path"; NULL with .transport */
+                                  "tcp://[v6]:port" (port 1..65535, IPv6 in brackets),
+                                  "file:/path"; NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
     size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
@@ -848,11 +962,15 @@ typedef struct dnstap_desc_t {
     const char *tls_key_file;       /* [tls KEY] its private key */
     const uint8_t *tls_pin_sha256;  /* 32 bytes: SHA-256 of the server's SubjectPublicKeyInfo */
     const char *tls_server_name;    /* name verified and sent as SNI (default: endpoint host) */
+    const char *tls_ciphersuites;   /* suites offered (default: ECDHE + AEAD only), see TLS */
     bool skipverify;                /* [skipverify] no certificate checks; logged loudly */
     void *tls_state;                /* your dnstap_tls_t: Mbed TLS contexts live there */
 } dnstap_desc_t;
 
 #ifdef DNSTAP_WITH_MBEDTLS
+#ifndef DNSTAP_TLS_SUITES_MAX
+#define DNSTAP_TLS_SUITES_MAX 32     /* entries of desc.tls_ciphersuites */
+#endif
 /* State of a tls:// endpoint (see TLS in the manual above): the Mbed TLS
    contexts, in memory you own. Pass a pointer in desc.tls_state; dnstap_init()
    sets it up, dnstap_poll() uses it (one thread), dnstap_tls_free() releases
@@ -874,6 +992,10 @@ typedef struct dnstap_tls_t {
     size_t ip_len;
     int state, used, verify, has_pin, pin_only, pin_ok;
     int want;                        /* what the handshake waits for: DNSTAP_WANT_* */
+    int suites[DNSTAP_TLS_SUITES_MAX + 1];   /* offered, 0-terminated */
+    uint64_t attempt_ms;             /* this connection attempt began, + 1 (0: none) */
+    uint32_t answer_ms;              /* no byte from the peer by then: not TLS */
+    int rx_first;                    /* the peer's first byte (-1: none yet) */
 } dnstap_tls_t;
 
 /* Free what Mbed TLS allocated in *tls: after dnstap_closed(), before the
@@ -890,7 +1012,7 @@ typedef struct dnstap_stats_t {
     uint64_t writes;               /* data writes the transport took (write() or writev() calls) */
     uint64_t dropped_full;         /* queue full */
     uint64_t dropped_too_big;      /* above payload_max or the queue size */
-    uint64_t dropped_invalid;      /* missing type, bad enum value */
+    uint64_t dropped_invalid;      /* missing type, bad enum value, INVALID value */
     uint64_t dropped_disconnected; /* DROP policy while disconnected; or left at close */
     uint64_t dropped_write_error;  /* DROP policy: the frame being written when it failed */
     uint64_t queued;               /* frames waiting in the queues */
@@ -938,6 +1060,7 @@ typedef struct dnstap_t {
     size_t again_len;
     bool data_blocked;             /* a data write would block: wait until writable */
     uint64_t pending_since_ms;     /* dnstap_poll() first saw frames waiting (DNSTAP__NONE: none) */
+    uint64_t probed_ms;            /* the receiver's side last read while connected */
     uint64_t writes;
     uint8_t ctl[64];               /* control frame being sent: READY, START (42 bytes), STOP */
     size_t ctl_len, ctl_off;
@@ -974,6 +1097,12 @@ DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg);
    same time each use their own queue; no lock is taken. */
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg);
 
+/* Queue an already encoded Dnstap payload on queue q as it is, for a relay
+   that forwards what it received (the bytes are copied, not checked).
+   Results and accounting as dnstap_log_queue(); DNSTAP_ERR_TOO_LONG above
+   payload_max. */
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned q, const uint8_t *payload, size_t len);
+
 /* Log one event to several taps (each on queue q), encoding it once per
    distinct encoding (e.g. once for all `full` taps with the same identity)
    and copying the frame to the others. Returns the first error, if any. */
@@ -1003,15 +1132,16 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
 DNSTAP_API void dnstap_forget(dnstap_t *tap);
 
 /* Queue an already-encoded data frame on queue q: a 4-byte big-endian
-   payload length, then a Dnstap payload (what dnstap_encode_frame() makes).
-   The frame is copied and sent as it is (the tap's `full`, identity and
-   extra do not apply). Counted like dnstap_log(): logged, then sent, dropped
-   or queued. Refused and counted as dropped: len < 5 or a length field other
-   than len - 4 (DNSTAP_ERR_INVALID, dropped_invalid); a payload above
-   payload_max or the queue (DNSTAP_ERR_TOO_LONG, dropped_too_big); also
-   DNSTAP_ERR_FULL and DNSTAP_ERR_DISCONNECTED as dnstap_log(). The payload
-   is not parsed. Not counted: tap or frame NULL, or q out of range
-   (DNSTAP_ERR_INVALID). Same thread rules as dnstap_log_queue(). */
+   payload length, then a Dnstap payload (what dnstap_encode_frame() makes),
+   e.g. one a forked child sent up a pipe. dnstap_log_payload() of the
+   payload once the frame's length field is checked: the bytes are copied
+   and sent as they are (the tap's `full`, identity and extra do not apply).
+   Counted like dnstap_log(): logged, then sent, dropped or queued. Refused
+   and counted as dropped: len < 5 or a length field other than len - 4
+   (DNSTAP_ERR_INVALID, dropped_invalid); a payload above payload_max or the
+   queue (DNSTAP_ERR_TOO_LONG, dropped_too_big); also DNSTAP_ERR_FULL and
+   DNSTAP_ERR_DISCONNECTED as dnstap_log(). Not counted: tap or frame NULL,
+   or q out of range (DNSTAP_ERR_INVALID). Thread rules of dnstap_log_queue(). */
 DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned q, const uint8_t *frame, size_t len);
 
 /* Drive the connection: connect, handshake, send queued frames, time out,
@@ -1025,7 +1155,8 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now_ms);
 
 /* What to wait for before the next dnstap_poll(): the descriptor, whether
    to wait until it is readable and/or writable, and a deadline (UINT64_MAX:
-   nothing pending). A tap with queued frames asks for now. */
+   nothing pending). Queued frames set the deadline by the flush policy
+   (FLUSH POLICY in the manual, with a table of the answers by state). */
 DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
@@ -1057,7 +1188,8 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 /* POSIX with DNSTAP_WITH_THREAD (link with -pthread): a writer thread that
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
-   every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
+   every thread_wake_ms (every millisecond while frames wait, writing them
+   by the flush policy). Do not call dnstap_poll() yourself meanwhile.
    dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
@@ -1108,10 +1240,12 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #define DNSTAP__CHECKRETURN __attribute__((warn_unused_result))
 #define DNSTAP__MAYBE_UNUSED __attribute__((unused))
 #define DNSTAP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define DNSTAP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define DNSTAP__CHECKRETURN
 #define DNSTAP__MAYBE_UNUSED
 #define DNSTAP__LIKELY(x) (x)
+#define DNSTAP__UNLIKELY(x) (x)
 #endif
 
 #if defined(DNSTAP_ENCODER_NANOPB) && defined(DNSTAP_NO_NANOPB_ENCODE)
@@ -1558,9 +1692,56 @@ static bool dnstap__equal(const void *a, const void *b, size_t n) {
     return true;
 }
 
-/* Size of a bytes field (tag, length, value) or 0 when absent. */
-DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b) {
-    return b->data ? 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len : 0;
+/* 0 leaves out the checks of lengths and of the readers' rules below, for
+   tests/bench.sh to measure what they cost. Never 0 elsewhere: a wrapped
+   length then corrupts memory. */
+#ifndef DNSTAP__VALUE_CHECKS
+#define DNSTAP__VALUE_CHECKS 1
+#endif
+
+/* Size of a bytes field (tag, length, value) or 0 when absent. Its length
+   is OR-ed into *check, for the one test that keeps the sums from wrapping. */
+DNSTAP__INLINE uint64_t dnstap__bytes_field_len(const dnstap_bytes_t *b, uint64_t *check) {
+    if (b->data == NULL) return 0;
+    if (DNSTAP__VALUE_CHECKS) *check |= b->len;
+    return 1u + (b->len < 0x80u ? 1u : dnstap__varint_len(b->len)) + (uint64_t)b->len;
+}
+
+/* Nanoseconds of 1e9 or more carry into bit 32 when this is added. */
+#define DNSTAP__NSEC_CARRY (((uint64_t)1 << 32) - 1000000000u)
+
+/* 1 where an address of that length (0 to 16 bytes; longer ones are
+   looked up as 0) does not fit the socket family: 4 bytes for INET, 16
+   for INET6, either when the family is absent. */
+static const uint8_t dnstap__bad_address[3][17] = {
+    { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 },
+    { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
+    { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 } };
+
+/* Size of an address field or 0 when absent; bit 32 of *check set unless
+   its length fits the family (bad_len: the family's row of
+   dnstap__bad_address). */
+DNSTAP__INLINE uint64_t dnstap__address_field_len(const dnstap_bytes_t *b, const uint8_t *bad_len, uint64_t *check) {
+    if (b->data == NULL) return 0;
+    if (DNSTAP__VALUE_CHECKS) *check |= (uint64_t)bad_len[b->len <= 16u ? b->len : 0u] << 32;
+    return 2u + (uint64_t)b->len;
+}
+
+/* Whether m breaks a reader's rule (written out here; dnstap__measure()
+   tests the same by bit tricks, and asks this only when refusing m, to
+   tell DNSTAP_ERR_INVALID from DNSTAP_ERR_TOO_LONG). */
+static bool dnstap__breaks_reader_rule(const dnstap_msg_t *m) {
+    const uint32_t has = m->has;
+    const uint8_t *bad_len = dnstap__bad_address[m->socket_family];
+    const dnstap_bytes_t *a[2];
+    unsigned i;
+    a[0] = &m->query_address; a[1] = &m->response_address;
+    for (i = 0; i < 2; i++)
+        if (a[i]->data && (a[i]->len > 16u || bad_len[a[i]->len])) return true;
+    return ((has & DNSTAP_HAS_QUERY_PORT) && m->query_port > 0xFFFFu) ||
+           ((has & DNSTAP_HAS_RESPONSE_PORT) && m->response_port > 0xFFFFu) ||
+           ((has & DNSTAP_HAS_QUERY_TIME_NSEC) && m->query_time_nsec >= 1000000000u) ||
+           ((has & DNSTAP_HAS_RESPONSE_TIME_NSEC) && m->response_time_nsec >= 1000000000u);
 }
 
 DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
@@ -1572,20 +1753,18 @@ DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const d
     return p + n;
 }
 
-/* Addresses: 4 or 16 bytes, copied inline rather than by a call. */
+/* Addresses: 4 or 16 bytes (measured), copied inline rather than by a call. */
 DNSTAP__INLINE uint8_t *dnstap__put_address_field(uint8_t *p, uint8_t tag, const dnstap_bytes_t *b) {
     if (b->data == NULL) return p;
+    p[0] = tag;
     if (b->len == 4) {
-        p[0] = tag; p[1] = 4;
+        p[1] = 4;
         DNSTAP_MEMCPY(p + 2, b->data, 4);
         return p + 6;
     }
-    if (b->len == 16) {
-        p[0] = tag; p[1] = 16;
-        DNSTAP_MEMCPY(p + 2, b->data, 16);
-        return p + 18;
-    }
-    return dnstap__put_bytes_field(p, tag, b);
+    p[1] = 16;
+    DNSTAP_MEMCPY(p + 2, b->data, 16);
+    return p + 18;
 }
 
 /* The sizes of one message, computed arithmetically (no sizing pass). */
@@ -1607,29 +1786,48 @@ DNSTAP__INLINE bool dnstap__has_policy(const dnstap_msg_t *m) {
 DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
                                                                    const dnstap_msg_t *m, dnstap__sizes_t *sz) {
     const uint32_t has = m->has;
-    /* Sums in 64 bits cannot wrap: a length describes memory, so it is far
-       below 2^60 even where size_t has 64 bits, and 32-bit ones add up to
-       less than 2^36. Only the total is compared with the limit. */
-    uint64_t n, p = 0, payload;
+    /* Sums in 64 bits cannot wrap once each length is below 2^32: at most
+       14 of them add up to less than 2^36. A caller's length can be
+       anything (end - p with p past end), so the lengths are OR-ed into
+       `check`, tested once at the end. What dnstap readers reject sets bit
+       32 or above of `check` too: an address that does not fit the family,
+       a port above 16 bits, nanoseconds of 1e9 or more. */
+    uint64_t n, p = 0, payload, check = 0;
+    const uint8_t *bad_len;
     /* enums: the type is required, the others absent (0) or in range */
     if ((unsigned)m->type - 1u >= 14u) return m->type == 0 ? DNSTAP_ERR_MISSING : DNSTAP_ERR_ENUM;
     if (((unsigned)m->socket_family > 2u) | ((unsigned)m->socket_protocol > 7u) | ((unsigned)m->http_protocol > 3u))
         return DNSTAP_ERR_ENUM;
     n = 2 + (m->socket_family ? 2u : 0u) + (m->socket_protocol ? 2u : 0u) + (m->http_protocol ? 3u : 0u);
-    n += dnstap__bytes_field_len(&m->query_address) + dnstap__bytes_field_len(&m->response_address);
-    if (has & DNSTAP_HAS_QUERY_PORT) n += 1 + dnstap__varint_len(m->query_port);
-    if (has & DNSTAP_HAS_RESPONSE_PORT) n += 1 + dnstap__varint_len(m->response_port);
+    bad_len = dnstap__bad_address[m->socket_family];
+    n += dnstap__address_field_len(&m->query_address, bad_len, &check) +
+         dnstap__address_field_len(&m->response_address, bad_len, &check);
+    if (has & DNSTAP_HAS_QUERY_PORT) {
+        n += 1 + dnstap__varint_len(m->query_port);
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->query_port << 16;
+    }
+    if (has & DNSTAP_HAS_RESPONSE_PORT) {
+        n += 1 + dnstap__varint_len(m->response_port);
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->response_port << 16;
+    }
+    if (has & DNSTAP_HAS_QUERY_TIME_NSEC) {
+        n += 5;
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->query_time_nsec + DNSTAP__NSEC_CARRY;
+    }
+    if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) {
+        n += 5;
+        if (DNSTAP__VALUE_CHECKS) check |= (uint64_t)m->response_time_nsec + DNSTAP__NSEC_CARRY;
+    }
     if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__time_len(m->query_time_sec);
     if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__time_len(m->response_time_sec);
-    n += 5u * ((has / DNSTAP_HAS_QUERY_TIME_NSEC) & 1u) + 5u * ((has / DNSTAP_HAS_RESPONSE_TIME_NSEC) & 1u);
-    n += dnstap__bytes_field_len(&m->query_message) + dnstap__bytes_field_len(&m->query_zone) +
-         dnstap__bytes_field_len(&m->response_message);
+    n += dnstap__bytes_field_len(&m->query_message, &check) + dnstap__bytes_field_len(&m->query_zone, &check) +
+         dnstap__bytes_field_len(&m->response_message, &check);
     sz->has_policy = dnstap__has_policy(m);
     if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
         if ((unsigned)pol->action > 6u || (unsigned)pol->match > 5u) return DNSTAP_ERR_ENUM;
-        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type) +
-            dnstap__bytes_field_len(&pol->rule) + dnstap__bytes_field_len(&pol->value);
+        p = (pol->action ? 2u : 0u) + (pol->match ? 2u : 0u) + dnstap__bytes_field_len(&pol->type, &check) +
+            dnstap__bytes_field_len(&pol->rule, &check) + dnstap__bytes_field_len(&pol->value, &check);
         n += 1 + dnstap__varint_len(p) + p;
     }
     /* identity, version, extra; the Message field; type = MESSAGE */
@@ -1642,10 +1840,15 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
         o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
         payload = 0;
         for (i = 0; i < 3; i++)
-            payload += o[i]->data ? dnstap__bytes_field_len(o[i]) : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+            payload += o[i]->data ? dnstap__bytes_field_len(o[i], &check)
+                                  : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
     }
     payload += 1 + (n < 0x80u ? 1u : dnstap__varint_len(n)) + n + 2;
-    if (payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    /* one test for all, the total above the limit included (it carries
+       into bit 32 when added) */
+    if (DNSTAP__UNLIKELY(DNSTAP__VALUE_CHECKS ? ((check | (payload + (0xFFFFFFFFu - enc->payload_max))) >> 32) != 0
+                                              : payload > enc->payload_max))
+        return dnstap__breaks_reader_rule(m) ? DNSTAP_ERR_INVALID : DNSTAP_ERR_TOO_LONG;
     sz->policy = (size_t)p;       /* all below payload_max <= 2^26 now */
     sz->message = (size_t)n;
     sz->payload = (size_t)payload;
@@ -2181,9 +2384,10 @@ DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, 
 
 /* Check a complete frame against the stream's sequence rules. */
 static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t *f) {
+    bool writer = r->role != DNSTAP_READ_RECEIVER_REPLIES;   /* a writer's stream or a file */
     if (r->stopped) return DNSTAP_ERR_SEQUENCE;
     if (f->kind == DNSTAP_FRAME_DATA) {
-        if (r->role != DNSTAP_READ_WRITER_STREAM || !r->started) return DNSTAP_ERR_SEQUENCE;
+        if (!writer || !r->started) return DNSTAP_ERR_SEQUENCE;
         return DNSTAP_OK;
     }
     {
@@ -2198,10 +2402,10 @@ static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t 
         e = dnstap__control_parse(f->control, f->data, f->len, &f->content_types, &f->content_type);
         if (e != DNSTAP_OK) return e;
     }
-    if (r->role == DNSTAP_READ_WRITER_STREAM) {
+    if (writer) {
         switch (f->control) {
         case DNSTAP_CONTROL_READY:
-            if (r->started) return DNSTAP_ERR_SEQUENCE;
+            if (r->started || r->role == DNSTAP_READ_FILE) return DNSTAP_ERR_SEQUENCE;
             return DNSTAP_OK;
         case DNSTAP_CONTROL_START:
             if (r->started) return DNSTAP_ERR_SEQUENCE;
@@ -2571,13 +2775,27 @@ enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
 enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's thread_stop */
 
-/* Reserve need bytes on q for a frame, counting a drop when they are not there. */
-static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+/* dnstap__q_claim() when there is no room right after head. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static uint8_t *dnstap__q_claim_rest(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint8_t *dst;
     if (need > q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
     dst = dnstap__q_reserve(q, need, new_head);
     if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
     return dst;
+}
+
+/* Reserve need bytes on q for a frame, counting a drop when they are not
+   there. First the common case: same lap, room after head. */
+DNSTAP__INLINE uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+    uint32_t h = q->head, ho = DNSTAP__OFF(h);
+    if (!((h ^ DNSTAP__LOAD_ACQ(&q->tail)) & DNSTAP__LAP) && q->cap - ho >= need) {
+        *new_head = h + need;
+        return q->buf + ho;
+    }
+    return dnstap__q_claim_rest(q, need, new_head, r);
 }
 
 /* Encode m straight into q and publish it. */
@@ -2621,18 +2839,25 @@ static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q
 /* Queue msg on tap's queue qi: encode it straight into the ring, or copy
    the frame made for a tap with the same encoding. *made receives where
    the frame went. */
-static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
-                                   const uint8_t *frame, uint8_t **made) {
-    dnstap_queue_t *q;
-    *made = NULL;
-    if (tap == NULL || (msg == NULL && frame == NULL) || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
+/* Count a message logged on q; refused (and counted) when the tap takes none now. */
+static dnstap_result_t dnstap__admit(dnstap_t *tap, dnstap_queue_t *q) {
     DNSTAP__INC64(&q->logged);
     if (DNSTAP__LOAD_RLX(&tap->shutting_down) ||
         (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && !DNSTAP__LOAD_ACQ(&tap->accepting))) {
         DNSTAP__INC64(&q->dropped_disconnected);
         return DNSTAP_ERR_DISCONNECTED;
     }
+    return DNSTAP_OK;
+}
+
+static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
+                                   const uint8_t *frame, uint8_t **made) {
+    dnstap_queue_t *q;
+    dnstap_result_t admitted;
+    *made = NULL;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((admitted = dnstap__admit(tap, q)) != DNSTAP_OK) return admitted;
     if (frame) {
         uint32_t len = dnstap__frame_len_at(frame), nh;
         dnstap_result_t r;
@@ -2657,22 +2882,32 @@ DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
     return dnstap__log(tap, 0, msg, NULL, &made);
 }
 
-DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const uint8_t *frame, size_t len) {
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const uint8_t *payload, size_t len) {
     dnstap_queue_t *q;
-    uint8_t *made;
-    if (tap == NULL || frame == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    dnstap_result_t r;
+    uint32_t nh;
+    uint8_t *dst;
+    if (tap == NULL || payload == NULL || len == 0 || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
     q = &tap->q[qi];
+    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    if (len > tap->enc.payload_max) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
+    dst = dnstap__q_claim(q, 4 + (uint32_t)len, &nh, &r);
+    if (dst == NULL) return r;
+    dnstap__put_be32(dst, (uint32_t)len);
+    DNSTAP_MEMCPY(dst + 4, payload, len);
+    DNSTAP__STORE_REL(&q->head, nh);
+    return DNSTAP_OK;
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const uint8_t *frame, size_t len) {
+    if (tap == NULL || frame == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
     if (len < 5 || dnstap__get_be32(frame) != len - 4) {   /* length 0 would be a control frame */
+        dnstap_queue_t *q = &tap->q[qi];
         DNSTAP__INC64(&q->logged);
         DNSTAP__INC64(&q->dropped_invalid);
         return DNSTAP_ERR_INVALID;
     }
-    if (len - 4 > tap->enc.payload_max) {
-        DNSTAP__INC64(&q->logged);
-        DNSTAP__INC64(&q->dropped_too_big);
-        return DNSTAP_ERR_TOO_LONG;
-    }
-    return dnstap__log(tap, qi, NULL, frame, &made);
+    return dnstap_log_payload(tap, qi, frame + 4, len - 4);
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -2965,6 +3200,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
     int k, n;
     *blocked = false;
     while ((k = dnstap__gather(tap, iov, iq)) > 0) {
+        tap->tx_queue = iq[0];   /* where a write that would block resumes (rule 3) */
         if (tap->tr.writev) n = dnstap__xwritev(tap, iov, k);
         else n = dnstap__xwrite(tap, iov[0].base, iov[0].len);   /* rule 3: after AGAIN, its own buf */
         tap->data_blocked = n == DNSTAP_ERR_AGAIN;
@@ -3175,15 +3411,21 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             continue;
         }
         case DNSTAP__S_RUNNING: {
-            bool blocked;
+            bool blocked, due;
             dnstap_result_t e;
-            /* on every step, busy or idle: a receiver that sent FINISH or
-               left is seen before more is written into a dead connection
-               (over TCP such writes "succeed" and their frames vanish) */
-            e = dnstap__probe(tap);
-            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (tap->pending_since_ms == DNSTAP__NONE && dnstap__queued(tap)) tap->pending_since_ms = now;
-            if (!tap->shutting_down && !tap->data_blocked && dnstap__flush_at(tap, now) > now) {
+            due = tap->shutting_down || tap->data_blocked || dnstap__flush_at(tap, now) <= now;
+            /* before every write: a receiver that sent FINISH or left is seen
+               before more is written into a dead connection (over TCP such
+               writes "succeed" and their frames vanish); between writes at
+               most once a millisecond, so a host that polls after every
+               query makes no system call for it */
+            if (due || now != tap->probed_ms) {
+                tap->probed_ms = now;
+                e = dnstap__probe(tap);
+                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            }
+            if (!due) {
                 tap->last_progress_ms = now;   /* held back by the flush policy, not blocked */
                 goto out;
             }
@@ -3361,7 +3603,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     r = dnstap_encoder_init(&tap->enc, &ed);
     if (r != DNSTAP_OK) return r;
     tap->backoff_ms = tap->desc.backoff_min_ms;
-    tap->pending_since_ms = DNSTAP__NONE;
+    tap->pending_since_ms = tap->probed_ms = DNSTAP__NONE;
     tap->rng = (uint32_t)(uintptr_t)tap ^ 0x9E3779B9u;
     tap->reconnect = 1;
     tap->last_error = DNSTAP_OK;
@@ -3578,6 +3820,15 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
+/* A malformed endpoint: say why, at init, where the caller can fix it. */
+static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    dnstap__line_t l;
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+    return DNSTAP_ERR_INVALID;
+}
+
 /* Parse an endpoint into the stock transport. */
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     dnstap__sock_t *s = (dnstap__sock_t *)(void *)tap->stock.bytes;
@@ -3599,6 +3850,8 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
+        unsigned colons = 0;
+        uint32_t port = 0;
 #ifdef DNSTAP_NO_TCP
         return DNSTAP_ERR_UNSUPPORTED;
 #endif
@@ -3606,18 +3859,20 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
             host = rest + 1;
             host_end = host;
             while (*host_end && *host_end != ']') host_end++;
-            if (*host_end != ']' || host_end[1] != ':') return DNSTAP_ERR_INVALID;
+            if (*host_end != ']' || host_end[1] != ':') return dnstap__endpoint_invalid(tap, "needs [v6]:port");
             colon = host_end + 1;
         } else {
-            for (p = rest; *p; p++) if (*p == ':') colon = p;
-            if (colon == NULL) return DNSTAP_ERR_INVALID;
+            for (p = rest; *p; p++) if (*p == ':') { colon = p; colons++; }
+            if (colons > 1)   /* 2001:db8::1 or 2001:db8::1:6000: which is the port? */
+                return dnstap__endpoint_invalid(tap, "an IPv6 address needs brackets: [2001:db8::1]:6000");
+            if (colon == NULL) return dnstap__endpoint_invalid(tap, "needs host:port");
             host_end = colon;
         }
-        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)) ||
-            !dnstap__copy(s->port, sizeof s->port, colon + 1, dnstap_str(colon + 1).len) || !s->port[0])
-            return DNSTAP_ERR_INVALID;
-        for (p = s->port; *p; p++) if (*p < '0' || *p > '9') return DNSTAP_ERR_INVALID;
-        if (p - s->port > 5 || (p - s->port == 5 && s->port[0] > '6')) return DNSTAP_ERR_INVALID;
+        if (host_end == host || !dnstap__copy(s->host, sizeof s->host, host, (size_t)(host_end - host)))
+            return dnstap__endpoint_invalid(tap, "bad host");
+        for (p = colon + 1; *p >= '0' && *p <= '9' && port <= 65535; p++) port = port * 10 + (uint32_t)(*p - '0');
+        if (*p || port < 1 || port > 65535 || !dnstap__copy(s->port, sizeof s->port, colon + 1, (size_t)(p - colon - 1)))
+            return dnstap__endpoint_invalid(tap, "the port must be a number from 1 to 65535");
         s->kind = DNSTAP__K_TCP;
         /* here, once: never in dnstap_poll(), where a lookup would stall the
            host's event loop (on a router, possibly waiting on itself) */
@@ -3874,6 +4129,7 @@ static int dnstap__tls_send(void *ctx, const unsigned char *buf, size_t len) {
 static int dnstap__tls_recv(void *ctx, unsigned char *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int n = t->inner.read(t->inner.ctx, buf, len);
+    if (n > 0 && t->rx_first < 0) t->rx_first = buf[0];
     if (n >= 0) return n;   /* 0: end of stream */
     if (n == DNSTAP_ERR_AGAIN) return MBEDTLS_ERR_SSL_WANT_READ;
     return n == DNSTAP_ERR_CLOSED ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
@@ -3920,6 +4176,17 @@ static void dnstap__tls_handshake_failed(dnstap_tls_t *t, int ret) {
     uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
     dnstap__tls_head(t, &l, "TLS handshake failed: ");
     dnstap__tls_adderr(&l, ret);
+    if (t->rx_first >= 0 && (t->rx_first < 20 || t->rx_first > 23)) {   /* TLS record types are 20..23 */
+        char hex[3];
+        hex[0] = "0123456789abcdef"[(t->rx_first >> 4) & 15];
+        hex[1] = "0123456789abcdef"[t->rx_first & 15];
+        hex[2] = 0;
+        dnstap__add(dnstap__add(dnstap__add(&l, "; the peer does not speak TLS: its first byte, 0x"), hex),
+                    ", begins no TLS record (a plain TCP receiver at a tls:// endpoint?)");
+    } else if (t->rx_first < 0 && (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_NET_CONN_RESET)) {
+        dnstap__add(&l, "; the peer closed the connection without a TLS answer: it does not speak TLS "
+                        "(a plain TCP receiver at a tls:// endpoint?)");
+    }
     if (t->has_pin && !t->pin_ok && flags != (uint32_t)-1 && (flags & (uint32_t)MBEDTLS_X509_BADCERT_OTHER))
         dnstap__add(&l, "; the server's key does not match tls_pin_sha256");
 #if !defined(MBEDTLS_X509_REMOVE_INFO)
@@ -3940,8 +4207,12 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     int ret;
     if (t->state == DNSTAP__TLS_OPEN) return DNSTAP_OK;
     if (t->state != DNSTAP__TLS_HANDSHAKE) {
-        dnstap_result_t r = t->inner.connect(t->inner.ctx);
+        dnstap_result_t r;
+        if (t->attempt_ms == 0) t->attempt_ms = dnstap_clock_ms() + 1;   /* + 1: never 0 */
+        r = t->inner.connect(t->inner.ctx);
         t->want = DNSTAP_WANT_WRITE;
+        t->rx_first = -1;
+        if (r != DNSTAP_ERR_AGAIN && r != DNSTAP_OK) t->attempt_ms = 0;
         if (r != DNSTAP_OK) return r;   /* TCP: in progress, or refused (not a handshake failure) */
         if (t->used && (ret = mbedtls_ssl_session_reset(&t->ssl)) != 0) {
             dnstap__tls_handshake_failed(t, ret);
@@ -3955,8 +4226,22 @@ static dnstap_result_t dnstap__tls_connect(void *ctx) {
     if (dnstap__tls_again(ret)) {
         t->want = ret == MBEDTLS_ERR_SSL_WANT_WRITE ? DNSTAP_WANT_WRITE
                 : ret == MBEDTLS_ERR_SSL_WANT_READ ? DNSTAP_WANT_READ : DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+        /* A TLS server answers a ClientHello at once; a plain TCP receiver
+           (a Frame Streams one waits for READY) never does. Say so before
+           the connect timeout would call it a mere timeout. */
+        if (t->rx_first < 0 && t->answer_ms && dnstap_clock_ms() + 1 >= t->attempt_ms + t->answer_ms) {
+            dnstap__line_t l;
+            dnstap__tls_head(t, &l, "TLS handshake failed: no answer to the ClientHello in ");
+            dnstap__add(dnstap__addu(&l, t->answer_ms), " ms: the peer does not speak TLS (a plain TCP "
+                                                         "receiver at a tls:// endpoint?)");
+            dnstap__tls_log(t, DNSTAP_LOG_WARN, &l);
+            t->state = DNSTAP__TLS_BROKEN;
+            t->attempt_ms = 0;
+            return DNSTAP_ERR_TLS;
+        }
         return DNSTAP_ERR_AGAIN;
     }
+    t->attempt_ms = 0;
     if (ret == 0 && ((t->verify && mbedtls_ssl_get_verify_result(&t->ssl) != 0) || (t->has_pin && !t->pin_ok)))
         ret = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;   /* not reached with VERIFY_REQUIRED; never trust it */
     if (ret != 0) {
@@ -4022,11 +4307,80 @@ static void dnstap__tls_close(void *ctx) {
     if (t->state == DNSTAP__TLS_OPEN) (void)mbedtls_ssl_close_notify(&t->ssl);
     if (t->inner.close) t->inner.close(t->inner.ctx);
     t->state = DNSTAP__TLS_TCP;
+    t->attempt_ms = 0;
 }
 
 static int dnstap__tls_fd(void *ctx) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     return t->inner.fd ? t->inner.fd(t->inner.ctx) : -1;
+}
+
+/* Offered by default: TLS 1.3's suites (3.x), and for TLS 1.2 only ECDHE
+   (forward secrecy) with AEAD ciphers, as modern server profiles do; no CBC,
+   no SHA-1 MAC, no static RSA key exchange. Suites not built into Mbed TLS
+   are left out of the ClientHello. */
+static const int dnstap__tls_default_suites[] = {
+#ifdef MBEDTLS_TLS1_3_AES_128_GCM_SHA256
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256, MBEDTLS_TLS1_3_AES_256_GCM_SHA384, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+#endif
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, 0
+};
+
+/* desc.tls_ciphersuites into t->suites: names separated by ':', ',' or
+   spaces, in IANA spelling (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+   TLS_AES_128_GCM_SHA256) or Mbed TLS's (TLS-ECDHE-RSA-WITH-AES-128-GCM-SHA256,
+   TLS1-3-AES-128-GCM-SHA256), or IANA numbers (0xC02F). NULL when all are
+   known and built in, else the first bad name (cut to fit *bad). */
+static const char *dnstap__tls_suites(dnstap_tls_t *t, const char *list, char *bad, size_t bad_cap) {
+    size_t n = 0;
+    if (list == NULL) {
+        while (dnstap__tls_default_suites[n]) { t->suites[n] = dnstap__tls_default_suites[n]; n++; }
+        t->suites[n] = 0;
+        return NULL;
+    }
+    while (*list) {
+        char name[80];
+        size_t k = 0, len = 0;
+        int id = 0;
+        while (*list == ':' || *list == ',' || *list == ' ' || *list == '\t') list++;
+        while (list[len] && list[len] != ':' && list[len] != ',' && list[len] != ' ' && list[len] != '\t') len++;
+        if (len == 0) break;
+        if (len < sizeof name) {
+            for (k = 0; k < len; k++) {
+                char c = list[k];
+                name[k] = c == '_' ? '-' : (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+            }
+            name[len] = 0;
+            if (name[0] == '0' && name[1] == 'X') {   /* an IANA number */
+                for (k = 2; name[k] && k < 6; k++) {
+                    char c = name[k];
+                    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                    if (v < 0) break;
+                    id = id * 16 + v;
+                }
+                if (name[k] || k == 2 || mbedtls_ssl_ciphersuite_from_id(id) == NULL) id = 0;
+            } else {
+                const char *rest;
+                if ((dnstap__prefix(name, "TLS-AES-", &rest) || dnstap__prefix(name, "TLS-CHACHA20-", &rest)) &&
+                    len + 3 < sizeof name) {   /* TLS 1.3's IANA names: Mbed TLS says TLS1-3-... */
+                    for (k = len + 1; k-- > 3;) name[k + 3] = name[k];
+                    DNSTAP_MEMCPY(name, "TLS1-3", 6);
+                }
+                id = mbedtls_ssl_get_ciphersuite_id(name);
+            }
+        }
+        if (id == 0 || n == DNSTAP_TLS_SUITES_MAX) {
+            if (!dnstap__copy(bad, bad_cap, list, len)) dnstap__copy(bad, bad_cap, list, bad_cap - 1);
+            return bad;
+        }
+        t->suites[n++] = id;
+        list += len;
+    }
+    t->suites[n] = 0;
+    if (n == 0) { dnstap__copy(bad, bad_cap, "(empty list)", 12); return bad; }
+    return NULL;
 }
 
 /* Setup failure: log, free what Mbed TLS allocated, return r. */
@@ -4128,6 +4482,29 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     ret = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                       MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0) return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID, "TLS: configuration", NULL, ret);
+    {
+        char bad[64];
+        if (dnstap__tls_suites(t, d->tls_ciphersuites, bad, sizeof bad) != NULL)
+            return dnstap__tls_setup_failed(t, DNSTAP_ERR_INVALID,
+                                            "TLS: tls_ciphersuites: unknown, not built into Mbed TLS, or too many:",
+                                            bad, 0);
+        mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000 && defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_PROTO_TLS1_2)
+        {   /* offer a version only with suites for it: a TLS 1.2 server that
+               knows 1.3 marks its answer as a downgrade, which ends the handshake */
+            bool v13 = false, v12 = false;
+            int *p;
+            for (p = t->suites; *p; p++) {
+                if ((*p & 0xFF00) == 0x1300) v13 = true;
+                else v12 = true;
+            }
+            if (!v13) mbedtls_ssl_conf_max_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+            if (!v12) mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+        }
+#endif
+    }
+    /* no answer to the ClientHello by then: not a TLS server (see connect) */
+    t->answer_ms = d->connect_timeout_ms - (d->connect_timeout_ms / 4 < 250 ? d->connect_timeout_ms / 4 : 250);
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3); /* TLS 1.2 */
 #endif

@@ -14,8 +14,11 @@
    Unlike `dnstap -u -w`, the file is always complete: buffered frames are
    written at least once a second, and SIGINT/SIGTERM close it with STOP. A
    peer that misbehaves (garbage, a frame above CAPTURE_FRAME_MAX, the wrong
-   content type, no handshake within 5 s) is disconnected with the reason
-   logged; the other connections carry on.
+   content type, no handshake within 2 s) is disconnected with the reason
+   logged; the other connections carry on. Peers that connect and stay
+   silent cannot lock producers out: when every slot is taken, a new
+   connection evicts the one that has been idle longest (no byte received
+   for the longest time, handshake done or not).
 
    Rotation: with -r BYTES, a file is closed (with STOP) before a frame
    would make it larger than BYTES, and the capture continues in FILE.1,
@@ -27,13 +30,15 @@
            capture -l [::]:6000 -u /tmp/tap.sock -w dns.dnstap -r 10M
    Options: -u PATH and -l HOST:PORT (up to 4 listeners in all; "[v6]:port",
    ":port" for any address), -w FILE ("-": standard output, no rotation),
-   -r BYTES (suffix k, M or G), -q (log errors only). On exit it prints
+   -r BYTES (suffix k, M or G), -n SLOTS (connections at once, 16 by default,
+   at most CAPTURE_MAX_CONN), -i MS (close a connection silent for MS
+   milliseconds), -q (log errors only). On exit it prints
    "capture: N connections, N frames, N bytes, N files" on stderr.
 
-   Memory: CAPTURE_MAX_CONN connections (16) with a CAPTURE_FRAME_MAX (the
+   Memory: CAPTURE_MAX_CONN slots (64) with a CAPTURE_FRAME_MAX (the
    libfstrm limit, 262,140 bytes) frame buffer each, all static; pages are
-   only touched as large frames arrive. Build with -DCAPTURE_FRAME_MAX=...
-   to trade the largest accepted frame for memory.
+   only touched as connections and large frames arrive. Build with
+   -DCAPTURE_FRAME_MAX=... to trade the largest accepted frame for memory.
 
    TLS: built with -DDNSTAP_WITH_MBEDTLS (link -lmbedtls -lmbedx509
    -lmbedcrypto), -c CERT -k KEY make every TCP listener a TLS listener
@@ -44,7 +49,13 @@
 
    Fuzzing: fuzz/fuzz_capture.c includes this file with -DCAPTURE_FUZZ; it
    supplies the transport hooks itself and calls conn_new() and conn_event()
-   as poll() would; main() becomes capture_main(). */
+   as poll() would; main() becomes capture_main().
+
+   The dtap tool (examples/dtap.c) includes this file with -DCAPTURE_EMBEDDED:
+   it runs capture_main() as its receiver and, when it prints or relays
+   instead of writing a dnstap file, takes the output through the three
+   CAPTURE_OUT_* hooks (start, one frame's payload, end). -i MS closes a
+   connection that sent nothing for MS milliseconds (dtap -t). */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
 #include "../dnstap.h"
@@ -70,11 +81,15 @@
 #ifndef CAPTURE_FRAME_MAX
 #define CAPTURE_FRAME_MAX DNSTAP_PAYLOAD_MAX_FSTRM
 #endif
-#ifndef CAPTURE_MAX_CONN
-#define CAPTURE_MAX_CONN 16
+#ifndef CAPTURE_NAME
+#define CAPTURE_NAME "capture"   /* what the messages on stderr start with */
 #endif
+#ifndef CAPTURE_MAX_CONN
+#define CAPTURE_MAX_CONN 64
+#endif
+#define DEFAULT_SLOTS 16
 #define MAX_LISTEN 4
-#define HANDSHAKE_MS 5000
+#define HANDSHAKE_MS 2000
 #define FLUSH_MS 1000
 
 typedef struct conn_t {
@@ -83,6 +98,7 @@ typedef struct conn_t {
     int started, stopped;          /* START, STOP seen */
     int stopping;                  /* STOP seen or refused: close once out is sent */
     uint64_t deadline_ms;          /* handshake must be done by then; 0 after START */
+    uint64_t active_ms;            /* last byte received (or accepted then) */
     uint8_t out[64];               /* ACCEPT / FINISH waiting to be sent */
     size_t out_len;
     unsigned long long frames, bad;
@@ -96,8 +112,11 @@ typedef struct conn_t {
 } conn_t;
 
 static conn_t conns[CAPTURE_MAX_CONN];
+static int slots = CAPTURE_MAX_CONN < DEFAULT_SLOTS ? CAPTURE_MAX_CONN : DEFAULT_SLOTS;   /* -n */
 static uint8_t rx[4 + 65536];             /* 4 bytes of headroom, then received bytes */
 static int quiet;                  /* 1: errors only (-q); 2: nothing (fuzzing) */
+static uint64_t loop_ms;           /* the clock when poll() returned */
+static uint64_t idle_ms;           /* -i: close a connection silent this long (0: never) */
 
 /* the output file(s) */
 static dnstap_encoder_t enc;
@@ -115,7 +134,7 @@ static void logmsg(int err, const char *fmt, ...) {
     va_list ap;
     if (quiet > 1 || (quiet && !err)) return;
     va_start(ap, fmt);
-    fputs("capture: ", stderr);
+    fputs(CAPTURE_NAME ": ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -165,6 +184,9 @@ static int tls_setup(const char *cert, const char *key, const char *ca) {
     mbedtls_pk_init(&tls_key);
     mbedtls_entropy_init(&tls_entropy);
     mbedtls_ctr_drbg_init(&tls_drbg);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    if (psa_crypto_init() != PSA_SUCCESS) return tls_fail("psa_crypto_init", 0);   /* TLS 1.3 needs it */
+#endif
     if ((ret = mbedtls_ctr_drbg_seed(&tls_drbg, mbedtls_entropy_func, &tls_entropy, pers, sizeof pers - 1)) != 0)
         return tls_fail("random generator", ret);
     if ((ret = mbedtls_x509_crt_parse_file(&tls_cert, cert)) != 0) return tls_fail(cert, ret);
@@ -253,6 +275,10 @@ static void conn_close(conn_t *c, int err, const char *why) {
     close(c->fd);
     c->fd = -1;
 }
+#ifdef CAPTURE_EMBEDDED   /* examples/dtap.c runs the receiver as its own */
+#define main capture_main
+int capture_main(int argc, char **argv);
+#endif
 #else   /* fuzz/fuzz_capture.c defines the hooks */
 static int conn_accepted(conn_t *c);
 static ssize_t conn_recv(conn_t *c, uint8_t *b, size_t n);
@@ -322,6 +348,14 @@ static int file_append(uint8_t *p, size_t len) {
     return 0;
 }
 
+/* The output: this dnstap file, unless a program that includes this file
+   takes the frames itself (examples/dtap.c). */
+#ifndef CAPTURE_OUT_START
+#define CAPTURE_OUT_START file_start
+#define CAPTURE_OUT_FRAME file_append
+#define CAPTURE_OUT_END file_end
+#endif
+
 /* ---- connections ---- */
 static int set_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL);
@@ -366,6 +400,7 @@ static uint8_t *payload_ptr(conn_t *c, const dnstap_frame_t *f, size_t got) {
 static int conn_input(conn_t *c) {
     ssize_t n = conn_recv(c, rx + 4, sizeof rx - 4);
     size_t pos = 0;
+    if (n > 0) c->active_ms = loop_ms;
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (n < 0) { conn_close(c, 1, strerror(errno)); return 0; }
     if (n == 0) {
@@ -390,7 +425,7 @@ static int conn_input(conn_t *c) {
                 continue;
             }
             c->frames++;
-            if (file_append(p, f.len) != 0) return -1;
+            if (CAPTURE_OUT_FRAME(p, f.len) != 0) return -1;
         } else if (f.control == DNSTAP_CONTROL_READY) {
             int offered = dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE);
             c->bidir = 1;
@@ -421,27 +456,45 @@ static int conn_input(conn_t *c) {
 static conn_t *conn_new(int fd, uint64_t now) {
     conn_t *c;
     int i;
-    for (i = 0; i < CAPTURE_MAX_CONN && conns[i].fd >= 0; i++) {}
-    if (i == CAPTURE_MAX_CONN) return NULL;
+    for (i = 0; i < slots && conns[i].fd >= 0; i++) {}
+    if (i == slots) return NULL;
     c = &conns[i];
     c->fd = fd;
     c->bidir = c->started = c->stopped = c->stopping = 0;
     c->out_len = 0;
     c->frames = c->bad = 0;
     c->deadline_ms = now + HANDSHAKE_MS;
+    c->active_ms = now;
     total_conns++;
     dnstap_reader_init(&c->rd, c->buf + 4, sizeof c->buf - 4);
     return c;
+}
+
+/* Every slot is taken: free the one idle longest, so that peers which
+   connect and say nothing cannot lock producers out. */
+static void conn_evict(uint64_t now) {
+    conn_t *idle = NULL;
+    int i;
+    for (i = 0; i < slots; i++)
+        if (conns[i].fd >= 0 && (idle == NULL || conns[i].active_ms < idle->active_ms)) idle = &conns[i];
+    if (idle == NULL) return;
+    logmsg(1, "%s: evicted after %llu ms idle: all %d slots taken", idle->name,
+           (unsigned long long)(now - idle->active_ms), slots);
+    conn_close(idle, 1, "evicted");
 }
 
 static void conn_accept(int lfd, int is_unix, uint64_t now) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
-    const char *why;
+    const char *why = NULL;
     conn_t *c = NULL;
     if (fd < 0) return;
-    why = set_nonblock(fd) != 0 ? strerror(errno) : (c = conn_new(fd, now)) == NULL ? "too many" : NULL;
+    if (set_nonblock(fd) != 0) why = strerror(errno);
+    else if ((c = conn_new(fd, now)) == NULL) {
+        conn_evict(now);
+        if ((c = conn_new(fd, now)) == NULL) why = "too many";
+    }
     if (why) {
         logmsg(1, "refusing a connection: %s", why);
         close(fd);
@@ -560,7 +613,7 @@ static uint64_t parse_size(const char *s) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-q]"
+    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-n SLOTS] [-i MS] [-q]"
 #ifdef DNSTAP_WITH_MBEDTLS
                     " [-c CERT -k KEY [-a CA]]"
 #endif
@@ -576,7 +629,7 @@ int main(int argc, char **argv) {
     struct sigaction sa;
 
     const char *tls_cert_file = NULL, *tls_key_file = NULL, *tls_ca_file = NULL;
-    while ((opt = getopt(argc, argv, "u:l:w:r:qc:k:a:")) != -1) {
+    while ((opt = getopt(argc, argv, "u:l:w:r:n:i:qc:k:a:")) != -1) {
         switch (opt) {
         case 'u': case 'l':
             if (nl == MAX_LISTEN) return usage();
@@ -584,6 +637,11 @@ int main(int argc, char **argv) {
             break;
         case 'w': base_path = optarg; break;
         case 'r': if ((rotate_bytes = parse_size(optarg)) == 0) return usage(); break;
+        case 'n':
+            slots = atoi(optarg);
+            if (slots < 1 || slots > CAPTURE_MAX_CONN) return usage();
+            break;
+        case 'i': idle_ms = strtoull(optarg, NULL, 10); break;
         case 'q': quiet = 1; break;
         case 'c': tls_cert_file = optarg; break;
         case 'k': tls_key_file = optarg; break;
@@ -615,7 +673,7 @@ int main(int argc, char **argv) {
     if (dnstap_encoder_init(&enc, &ed) != DNSTAP_OK) return 1;
     for (i = 0; i < CAPTURE_MAX_CONN; i++) conns[i].fd = -1;
     for (i = 0; i < nl; i++) if ((lst[i].fd = listen_on(lst[i].spec, lst[i].is_unix)) < 0) return 1;
-    if (file_start() != 0) return 1;
+    if (CAPTURE_OUT_START() != 0) return 1;
     last_flush_ms = dnstap_clock_ms();
 
     while (!got_stop) {
@@ -624,10 +682,13 @@ int main(int argc, char **argv) {
         if (file.used) timeout = now - last_flush_ms >= FLUSH_MS ? 0 : (int)(last_flush_ms + FLUSH_MS - now);
         pfd[np].fd = sigfd[0]; pfd[np].events = POLLIN; idx[np++] = -1;
         for (i = 0; i < nl; i++) { pfd[np].fd = lst[i].fd; pfd[np].events = POLLIN; idx[np++] = -2 - i; }
-        for (i = 0; i < CAPTURE_MAX_CONN; i++) {
+        for (i = 0; i < slots; i++) {
             conn_t *c = &conns[i];
             if (c->fd < 0) continue;
-            if (c->deadline_ms && now >= c->deadline_ms) { conn_close(c, 1, "no handshake within 5 s"); continue; }
+            if (c->deadline_ms && now >= c->deadline_ms) { conn_close(c, 1, "no handshake within 2 s"); continue; }
+            if (idle_ms && now - c->active_ms >= idle_ms) { conn_close(c, 1, "idle timeout"); continue; }
+            if (idle_ms && (timeout < 0 || c->active_ms + idle_ms - now < (uint64_t)timeout))
+                timeout = (int)(c->active_ms + idle_ms - now);
             if (c->deadline_ms && (timeout < 0 || c->deadline_ms - now < (uint64_t)timeout))
                 timeout = (int)(c->deadline_ms - now);
             pfd[np].fd = c->fd;
@@ -635,7 +696,7 @@ int main(int argc, char **argv) {
             idx[np++] = i;
         }
         if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) { perror("capture: poll"); status = 1; break; }
-        now = dnstap_clock_ms();
+        now = loop_ms = dnstap_clock_ms();
         if (pfd[0].revents) { char b[16]; while (read(sigfd[0], b, sizeof b) > 0) {} }
         if (got_stop) break;
         if (got_hup) {
@@ -661,8 +722,8 @@ int main(int argc, char **argv) {
         close(lst[i].fd);
         if (lst[i].is_unix) unlink(lst[i].spec);
     }
-    if (file_end() != 0) status = 1;
-    fprintf(stderr, "capture: %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
+    if (CAPTURE_OUT_END() != 0) status = 1;
+    fprintf(stderr, CAPTURE_NAME ": %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
             total_bytes, nfiles, nfiles == 1 ? "" : "s");
     return status;
 }

@@ -9,6 +9,12 @@
    --timeout milliseconds gets the client a SERVFAIL. One thread, one poll(2)
    loop, non-blocking sockets, static memory only.
 
+   TCP clients get --tcp-clients slots (16; at most FWD_MAX_TCP). A client
+   must send its first query within 2 s and may then stay idle 10 s between
+   queries; when every slot is taken, a new connection evicts the client
+   idle longest among those not waiting for an answer, so connections that
+   say nothing cannot keep TCP DNS from being answered.
+
    It taps four events: CLIENT_QUERY and CLIENT_RESPONSE (between a client
    and us), FORWARDER_QUERY and FORWARDER_RESPONSE (between us and the
    upstream), to one or more taps whose options mirror CoreDNS's
@@ -63,7 +69,7 @@
 #define FWD_MAX_PENDING 64          /* queries waiting for the upstream */
 #endif
 #ifndef FWD_MAX_TCP
-#define FWD_MAX_TCP 8               /* TCP client connections */
+#define FWD_MAX_TCP 64              /* TCP client connections: --tcp-clients at most */
 #endif
 #ifndef FWD_QUEUE_UNIT
 #define FWD_QUEUE_UNIT (256u << 10) /* --queue 1: bytes of frames a tap may hold */
@@ -73,6 +79,7 @@
 #endif
 #define FWD_STOP_MS 5000            /* at exit: longest wait for the taps */
 #define FWD_IDLE_MS 10000           /* TCP client idle or stuck writing */
+#define FWD_FIRST_MS 2000           /* TCP client: connected, no query yet */
 #define FWD_QCOPY 300               /* query header + question, for a SERVFAIL */
 
 typedef struct addr_t {
@@ -98,10 +105,12 @@ typedef struct conn_t {
     int state, fd;
     addr_t peer, local;
     uint64_t deadline;
+    uint64_t active;                /* accepted, or last byte moved */
     size_t have, want;              /* bytes read or written / to read or write */
     uint8_t buf[2 + 65535];         /* length-prefixed query, then the answer */
 } conn_t;
 static conn_t conns[FWD_MAX_TCP];
+static size_t tcp_slots = FWD_MAX_TCP < 16 ? FWD_MAX_TCP : 16;   /* --tcp-clients */
 
 /* A query sent upstream. For TCP the message lives in its client's buffer. */
 enum { P_FREE, P_SEND, P_WAIT };
@@ -394,6 +403,7 @@ static void conn_write(conn_t *c) {
         return;
     }
     c->have += (size_t)n;
+    c->active = now_ms;
     if (c->have < c->want) return;
     c->state = C_READ;                  /* next query */
     c->have = 0;
@@ -489,18 +499,33 @@ static void udp_readable(size_t li) {
     }
 }
 
+/* A slot for a new TCP client: a free one, else the one idle longest among
+   those reading (a client waiting for its answer keeps its slot); NULL if
+   every client waits for an answer. */
+static conn_t *tcp_slot(void) {
+    conn_t *idle = NULL;
+    size_t i;
+    for (i = 0; i < tcp_slots; i++) {
+        conn_t *c = &conns[i];
+        if (c->state == C_FREE) return c;
+        if (c->state == C_READ && (idle == NULL || c->active < idle->active)) idle = c;
+    }
+    if (idle) conn_close(idle);
+    return idle;
+}
+
+/* At most half the slots per round: a client accepted now has its query
+   read before a burst of later connections could evict it. */
 static void tcp_accept(size_t li) {
-    for (;;) {
+    size_t k;
+    for (k = 0; k < (tcp_slots + 1) / 2; k++) {
         addr_t peer;
-        conn_t *c = NULL;
-        size_t i;
+        conn_t *c;
         int fd;
         peer.len = sizeof peer.sa;
         fd = accept(lis[li].tcp, sa(&peer), &peer.len);
         if (fd < 0) return;
-        for (i = 0; i < FWD_MAX_TCP && c == NULL; i++)
-            if (conns[i].state == C_FREE) c = &conns[i];
-        if (c == NULL) { close(fd); continue; }   /* full: the client retries */
+        if ((c = tcp_slot()) == NULL) { close(fd); continue; }   /* all busy: the client retries */
         c->fd = nonblock(fd);
         c->peer = peer;
         c->local.len = sizeof c->local.sa;
@@ -508,7 +533,8 @@ static void tcp_accept(size_t li) {
         c->state = C_READ;
         c->have = 0;
         c->want = 2;
-        c->deadline = now_ms + FWD_IDLE_MS;
+        c->deadline = now_ms + FWD_FIRST_MS;
+        c->active = now_ms;
     }
 }
 
@@ -520,6 +546,7 @@ static void conn_read(conn_t *c) {
         return;
     }
     c->have += (size_t)n;
+    c->active = now_ms;
     if (c->have == 2 && c->want == 2) {
         c->want = 2 + get16(c->buf);
         if (c->want < 2 + 12) conn_close(c);
@@ -649,11 +676,13 @@ static unsigned long number(const char *opt, const char *v, unsigned long max) {
 }
 
 static void usage(void) {
-    fputs("usage: forwarder -l ADDR:PORT [-l ...] -u ADDR:PORT [--timeout MS]\n"
+    fputs("usage: forwarder -l ADDR:PORT [-l ...] -u ADDR:PORT [--timeout MS] [--tcp-clients N]\n"
           "                 [-t ENDPOINT [tap options]]...\n"
           "  -l ADDR:PORT   listen on UDP and TCP (IPv6 as [ADDR]:PORT; port 0 picks one)\n"
           "  -u ADDR:PORT   upstream server\n"
           "  --timeout MS   upstream answer timeout, then SERVFAIL (2000)\n"
+          "  --tcp-clients N  TCP client connections at once (16); when all are taken,\n"
+          "                 the one idle longest makes room\n"
           "  -t ENDPOINT    a tap: unix:///path, /path, tcp://host:port, tls://host:port,\n"
           "                 file:/path; the options after it are its own:\n"
           "    --full            include the DNS messages\n"
@@ -704,6 +733,11 @@ static void parse_args(int argc, char **argv) {
         }
         if (!strcmp(a, "--timeout")) {
             timeout_ms = number(a, v, 3600000);
+            continue;
+        }
+        if (!strcmp(a, "--tcp-clients")) {
+            tcp_slots = number(a, v, FWD_MAX_TCP);
+            if (tcp_slots == 0) die("bad number for", a);
             continue;
         }
         if (!strcmp(a, "-t")) {

@@ -91,6 +91,25 @@ static inline const char *fz_bytes_outside(const dnstap_msg_t *m, const uint8_t 
 
 static inline int fz_enum_bad(int v, int max) { return v != 0 && (v < 1 || v > max); }
 
+/* The readers' rules the encoders enforce (DNSTAP_ERR_INVALID): addresses
+   of the family's length (4 or 16 bytes, either without a family), ports
+   of 16 bits, nanoseconds below 1e9. */
+static inline int fz_address_bad(const dnstap_bytes_t *a, int family) {
+    if (a->data == NULL) return 0;
+    if (family == DNSTAP_INET) return a->len != 4;
+    if (family == DNSTAP_INET6) return a->len != 16;
+    return a->len != 4 && a->len != 16;
+}
+
+static inline int fz_readers_reject(const dnstap_msg_t *m) {
+    return fz_address_bad(&m->query_address, (int)m->socket_family) ||
+           fz_address_bad(&m->response_address, (int)m->socket_family) ||
+           ((m->has & DNSTAP_HAS_QUERY_PORT) && m->query_port > 65535) ||
+           ((m->has & DNSTAP_HAS_RESPONSE_PORT) && m->response_port > 65535) ||
+           ((m->has & DNSTAP_HAS_QUERY_TIME_NSEC) && m->query_time_nsec >= 1000000000u) ||
+           ((m->has & DNSTAP_HAS_RESPONSE_TIME_NSEC) && m->response_time_nsec >= 1000000000u);
+}
+
 /* Whether a message holds an enum value dnstap_encode() must refuse. */
 static inline int fz_msg_enum_bad(const dnstap_msg_t *m) {
     return (int)m->type < 1 || (int)m->type > 14 ||

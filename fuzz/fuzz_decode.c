@@ -7,8 +7,9 @@
      the input (the decoder is documented as zero copy).
    - Re-encoding (encoder with an empty desc) succeeds unless an enum holds a
      value outside the schema (the decoder keeps those, the encoder refuses
-     them with DNSTAP_ERR_ENUM); the canonical encoding is never longer than
-     the input.
+     them with DNSTAP_ERR_ENUM) or a value breaks a reader's rule (an
+     address, port or nanoseconds field: DNSTAP_ERR_INVALID); the canonical
+     encoding is never longer than the input.
    - The direct writer and nanopb produce the same bytes; encoded_size and
      encode_frame agree with them; exact cap and exact payload_max succeed,
      one byte less fails (NOSPACE / TOO_LONG) and leaves the buffer alone.
@@ -70,6 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(r == r2, "dnstap_encode %d, dnstap_encode_nanopb %d", (int)r, (int)r2);
     if (fz_msg_enum_bad(&m)) {
         FUZZ_CHECK(r == DNSTAP_ERR_ENUM, "message with an out-of-schema enum encoded with result %d", (int)r);
+        FUZZ_CHECK(untouched(a, cap) && untouched(b, cap), "failed encode wrote into the buffer");
+        goto out;
+    }
+    if (fz_readers_reject(&m)) {
+        FUZZ_CHECK(r == DNSTAP_ERR_INVALID, "message breaking a reader's rule encoded with result %d", (int)r);
         FUZZ_CHECK(untouched(a, cap) && untouched(b, cap), "failed encode wrote into the buffer");
         goto out;
     }

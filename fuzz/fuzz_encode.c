@@ -9,19 +9,25 @@
               (value specs), the 8 bytes fields and 3 overrides (bytes specs),
               cap spec
    A bytes spec is one byte: bit 0 present, bits 1-2 length class (0: empty,
-   1: < 33, 2: < 1024, 3: large, 60,000 to 300,000 when bit 7 is also set
-   and the field may be large, else < 256); the value bytes follow (at most
-   64 for a large field; the rest is filled with a pattern). Every bytes
-   field gets its own allocation of exactly its length, so that ASan sees any
-   read past it.
+   or hostile when bit 7 is also set; 1: < 33, for an address 4 or 16 bytes
+   unless bit 4 is set; 2: < 1024; 3: large, 60,000 to 300,000 when bit 7
+   is also set and the field may be large, else < 256); the value bytes
+   follow (at most 64 for a large field; the rest is filled with a
+   pattern). Every bytes field gets its own allocation of exactly its
+   length, so that ASan sees any read past it. A hostile length is one no
+   message can hold, over a real 8-byte allocation: SIZE_MAX - k, a power
+   of two from 2^27 up, SIZE_MAX / k + 1 (k of them wrap a sum), or
+   just above DNSTAP_PAYLOAD_MAX_LIMIT; one more spec byte chooses.
 
    Invariants:
    - dnstap_encoder_init() fails exactly when it must (INVALID: payload_max
      above the limit; TOO_LONG: prefix above DNSTAP_PREFIX_MAX or no room for
      the smallest message).
    - Both encoders return the same result, one of the errors that apply to
-     the message (MISSING, ENUM, TOO_LONG from an independent size model,
-     NOSPACE from cap), or OK when none applies; on OK byte-identical output
+     the message (MISSING, ENUM, INVALID by the readers' rules (written out in
+     fuzz_common.h), TOO_LONG from an independent size model or a hostile length,
+     NOSPACE from cap), or OK when none applies; a hostile length is never
+     OK (nor NOSPACE) and never read; on OK byte-identical output
      of the size the model predicts; on error the buffer is untouched (canary),
      and on OK nothing is written past *len.
    - dnstap_encoded_size() and dnstap_encode_frame() agree.
@@ -84,16 +90,37 @@ static uint64_t int_val(fz_t *f) {
     }
 }
 
-static dnstap_bytes_t bytes_val(fz_t *f, int big_ok) {
+/* A length no message can hold (all above DNSTAP_PAYLOAD_MAX_LIMIT). */
+static size_t hostile_len(fz_t *f) {
+    const unsigned bits = (unsigned)sizeof(size_t) * 8u;
+    uint8_t h = u8(f);
+    switch (h & 3) {
+    case 0: return SIZE_MAX - (size_t)u32n(f, 2);                 /* end - p with p past end */
+    case 1: return (size_t)1 << (27u + (h >> 2) % (bits - 27u));  /* 2^27 .. 2^63 */
+    case 2: return SIZE_MAX / (2u + (h >> 2) % 12u) + 1u;         /* k of them wrap the sum */
+    default: return (size_t)DNSTAP_PAYLOAD_MAX_LIMIT + 1u + (size_t)u32n(f, 3);
+    }
+}
+
+static dnstap_bytes_t bytes_val(fz_t *f, int big_ok, int address, int *hostile) {
     dnstap_bytes_t b;
     uint8_t s = u8(f), *d;
     size_t len, take, limit = (size_t)-1;
     b.data = NULL;
     b.len = 0;
     if (!(s & 1)) return b;
+    if (((s >> 1) & 3) == 0 && (s & 0x80)) {
+        d = (uint8_t *)malloc(8);
+        f->alloc[f->nalloc++] = d;
+        memset(d, s, 8);
+        b.data = d;
+        b.len = hostile_len(f);
+        *hostile = 1;
+        return b;
+    }
     switch ((s >> 1) & 3) {
     case 0: len = 0; break;
-    case 1: len = u8(f) % 33; break;
+    case 1: len = address && !(s & 0x10) ? (s & 8 ? 16u : 4u) : u8(f) % 33; break;
     case 2: len = u32n(f, 2) % 1024; break;
     default:
         if (big_ok && (s & 0x80)) { len = 60000 + u32n(f, 3) % 240000; limit = 64; }
@@ -120,8 +147,11 @@ static size_t vlen(uint64_t v) {
     return n;
 }
 
+/* (a hostile length: a sentinel, so that sums in size_t cannot wrap;
+   such messages are judged by the hostile flag, not by their size) */
 static size_t bfield(const dnstap_bytes_t *b) {
-    return b->data ? 1 + vlen(b->len) + b->len : 0;
+    size_t len = b->len > DNSTAP_PAYLOAD_MAX_LIMIT ? (size_t)DNSTAP_PAYLOAD_MAX_LIMIT + 1u : b->len;
+    return b->data ? 1 + vlen(len) + len : 0;
 }
 
 static size_t efield(int v, size_t tag) {
@@ -175,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     dnstap_result_t r, r2, rs, rf;
     size_t model, cap, n1 = 0, n2 = 0, ns = 0, nf = 0, prefix, eff_max;
     uint8_t s, *b1, *b2, *bf;
-    int want_missing, want_enum, want_too_long, want_nospace, init_fail;
+    int want_missing, want_enum, want_invalid, want_too_long, want_nospace, init_fail, hostile = 0;
     const char *where;
     unsigned i;
 
@@ -186,9 +216,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&m, 0, sizeof m);
 
     /* encoder */
-    desc.identity = bytes_val(&f, 0);
-    desc.version = bytes_val(&f, 0);
-    desc.extra = bytes_val(&f, 0);
+    desc.identity = bytes_val(&f, 0, 0, &hostile);
+    desc.version = bytes_val(&f, 0, 0, &hostile);
+    desc.extra = bytes_val(&f, 0, 0, &hostile);
     s = u8(&f);
     if (s < 0x80) desc.payload_max = 0;
     else if (s < 0xC0) desc.payload_max = u32n(&f, 2) % 2048;
@@ -227,21 +257,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     m.query_time_nsec = (uint32_t)int_val(&f);
     m.response_time_sec = int_val(&f);
     m.response_time_nsec = (uint32_t)int_val(&f);
-    m.query_address = bytes_val(&f, 0);
-    m.response_address = bytes_val(&f, 0);
-    m.query_message = bytes_val(&f, 1);
-    m.query_zone = bytes_val(&f, 0);
-    m.response_message = bytes_val(&f, 1);
-    m.policy.type = bytes_val(&f, 0);
-    m.policy.rule = bytes_val(&f, 0);
-    m.policy.value = bytes_val(&f, 0);
-    m.identity = bytes_val(&f, 0);
-    m.version = bytes_val(&f, 0);
-    m.extra = bytes_val(&f, 0);
+    m.query_address = bytes_val(&f, 0, 1, &hostile);
+    m.response_address = bytes_val(&f, 0, 1, &hostile);
+    m.query_message = bytes_val(&f, 1, 0, &hostile);
+    m.query_zone = bytes_val(&f, 0, 0, &hostile);
+    m.response_message = bytes_val(&f, 1, 0, &hostile);
+    m.policy.type = bytes_val(&f, 0, 0, &hostile);
+    m.policy.rule = bytes_val(&f, 0, 0, &hostile);
+    m.policy.value = bytes_val(&f, 0, 0, &hostile);
+    m.identity = bytes_val(&f, 0, 0, &hostile);
+    m.version = bytes_val(&f, 0, 0, &hostile);
+    m.extra = bytes_val(&f, 0, 0, &hostile);
 
     model = model_size(&m, &desc);
     s = u8(&f);
-    if (s < 0xA0) cap = model + (s & 7) - (model >= 3 ? 3 : model); /* around the exact size */
+    if (hostile) cap = s < 0xF0 ? u32n(&f, 2) % 4096 : 0;           /* a real buffer: never written */
+    else if (s < 0xA0) cap = model + (s & 7) - (model >= 3 ? 3 : model); /* around the exact size */
     else if (s < 0xE0) cap = u32n(&f, 2) % 4096;
     else if (s < 0xF0) cap = 0;
     else cap = model + 100;
@@ -250,7 +281,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     want_enum = (m.type != 0 && ((int)m.type < 1 || (int)m.type > 14)) || fz_enum_bad((int)m.socket_family, 2) ||
                 fz_enum_bad((int)m.socket_protocol, 7) || fz_enum_bad((int)m.http_protocol, 3) ||
                 fz_enum_bad((int)m.policy.action, 6) || fz_enum_bad((int)m.policy.match, 5);
-    want_too_long = model > enc.payload_max;
+    want_invalid = fz_readers_reject(&m);
+    want_too_long = hostile || model > enc.payload_max;
     want_nospace = model > cap;
 
     /* exact-size buffers (ASan catches writes past cap), canary-filled */
@@ -270,10 +302,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(r == rf, "encode %d, encode_frame (cap+4) %d", (int)r, (int)rf);
     FUZZ_CHECK(rs == r || (r == DNSTAP_ERR_NOSPACE && rs == DNSTAP_OK), "encode %d, encoded_size %d", (int)r,
                (int)rs);
+    FUZZ_CHECK(!hostile || r == DNSTAP_ERR_TOO_LONG || r == DNSTAP_ERR_INVALID || r == DNSTAP_ERR_ENUM ||
+               r == DNSTAP_ERR_MISSING, "a hostile length gave %d (%s)", (int)r, dnstap_result_str(r));
     if (r == DNSTAP_OK) {
-        FUZZ_CHECK(!want_missing && !want_enum && !want_too_long && !want_nospace,
-                   "OK although missing=%d enum=%d too_long=%d (model %zu, max %u) nospace=%d (cap %zu)",
-                   want_missing, want_enum, want_too_long, model, enc.payload_max, want_nospace, cap);
+        FUZZ_CHECK(!want_missing && !want_enum && !want_invalid && !want_too_long && !want_nospace,
+                   "OK although missing=%d enum=%d invalid=%d too_long=%d (model %zu, max %u) nospace=%d (cap %zu)",
+                   want_missing, want_enum, want_invalid, want_too_long, model, enc.payload_max, want_nospace, cap);
         FUZZ_CHECK(n1 == model, "encoded %zu bytes, model says %zu", n1, model);
         FUZZ_CHECK(n1 == n2 && memcmp(b1, b2, n1) == 0, "direct writer and nanopb output differ (%zu/%zu bytes)",
                    n1, n2);
@@ -303,10 +337,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(where == NULL, "decoded message differs from the input in %s", where);
     } else {
         FUZZ_CHECK((r == DNSTAP_ERR_MISSING && want_missing) || (r == DNSTAP_ERR_ENUM && want_enum) ||
-                   (r == DNSTAP_ERR_TOO_LONG && want_too_long) || (r == DNSTAP_ERR_NOSPACE && want_nospace),
-                   "result %d (%s) but missing=%d enum=%d too_long=%d (model %zu, max %u) nospace=%d (cap %zu)",
-                   (int)r, dnstap_result_str(r), want_missing, want_enum, want_too_long, model, enc.payload_max,
-                   want_nospace, cap);
+                   (r == DNSTAP_ERR_INVALID && want_invalid) || (r == DNSTAP_ERR_TOO_LONG && want_too_long) ||
+                   (r == DNSTAP_ERR_NOSPACE && want_nospace),
+                   "result %d (%s) but missing=%d enum=%d invalid=%d too_long=%d (model %zu, max %u) nospace=%d "
+                   "(cap %zu)", (int)r, dnstap_result_str(r), want_missing, want_enum, want_invalid, want_too_long,
+                   model, enc.payload_max, want_nospace, cap);
         FUZZ_CHECK(untouched(b1, cap), "direct writer wrote into the buffer and returned %d", (int)r);
         FUZZ_CHECK(untouched(b2, cap), "nanopb wrote into the buffer and returned %d", (int)r);
         FUZZ_CHECK(untouched(bf, cap + 4), "encode_frame wrote into the buffer and returned %d", (int)r);

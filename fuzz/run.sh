@@ -5,6 +5,10 @@
 #   BUILD_DIR/fuzz_X            ${CC:-cc} -fsanitize=address,undefined + fuzz/fuzz_main.c
 #                               (standalone driver: corpus replay and a random mutator)
 #   BUILD_DIR/fuzz_X.libfuzzer  clang -fsanitize=fuzzer,address,undefined, when libFuzzer links
+# each with nanopb's runtime (pb_encode.c, pb_decode.c, pb_common.c) built from
+# the sources of the installed version (Debian's source package, fetched into
+# BUILD_DIR/matrix/third_party/nanopb-src by tests/matrix_deps.sh) with the
+# same sanitizers and, for libFuzzer, coverage: the search reaches into nanopb.
 # then replays fuzz/corpus/fuzz_X/ through the standalone build (the crash-*
 # files too, each on its own: they are regression inputs for bugs found by
 # fuzzing, and fail until the bug is fixed) and, if SECONDS > 0, fuzzes each target
@@ -37,7 +41,6 @@ CLANG=${CLANG:-clang}
 TARGETS=${FUZZ_TARGETS:-"fuzz_reader fuzz_decode fuzz_encode fuzz_conn fuzz_capture"}
 FLAGS="-std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -I."
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-LIBS="-lprotobuf-nanopb"
 mkdir -p "$BUILD/logs" "$BUILD/artifacts" "$BUILD/work" || exit 2
 
 # Is libFuzzer available?
@@ -57,6 +60,38 @@ if [ $LIBFUZZER = 1 ]; then
 else
     echo "run.sh: libFuzzer not available; using the standalone mutator"
 fi
+
+# nanopb's runtime, instrumented like the targets (its own code is not
+# -Werror clean under our warning set, so it gets only the language level)
+PB_SRC=$BUILD/matrix/third_party/nanopb-src
+if ! tests/matrix_deps.sh "$BUILD" nanopb-src > "$BUILD/logs/nanopb-src.log" 2>&1; then
+    echo "FAIL: fuzz: nanopb sources not available ($(tail -n 1 "$BUILD/logs/nanopb-src.log"))"
+    exit 1
+fi
+pb_build() {   # DIR COMPILER FLAGS...: DIR/pb_*.o
+    dir=$1 comp=$2
+    shift 2
+    mkdir -p "$dir"
+    for c in pb_common pb_encode pb_decode; do
+        $comp -std=c99 -g -O1 -I"$PB_SRC" "$@" -c "$PB_SRC/$c.c" -o "$dir/$c.o" >> "$BUILD/logs/nanopb-build.log" 2>&1 ||
+            return 1
+    done
+}
+: > "$BUILD/logs/nanopb-build.log"
+# shellcheck disable=SC2086
+if ! pb_build "$BUILD/nanopb-san" "$CC" $SAN; then
+    echo "FAIL: fuzz: nanopb runtime does not build with $CC (see $BUILD/logs/nanopb-build.log)"
+    exit 1
+fi
+LIBS="$BUILD/nanopb-san/pb_common.o $BUILD/nanopb-san/pb_encode.o $BUILD/nanopb-san/pb_decode.o"
+if [ $LIBFUZZER = 1 ]; then
+    if ! pb_build "$BUILD/nanopb-fuzz" "$CLANG" -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all; then
+        echo "FAIL: fuzz: nanopb runtime does not build with $CLANG (see $BUILD/logs/nanopb-build.log)"
+        exit 1
+    fi
+fi
+FUZZ_LIBS="$BUILD/nanopb-fuzz/pb_common.o $BUILD/nanopb-fuzz/pb_encode.o $BUILD/nanopb-fuzz/pb_decode.o"
+FLAGS="$FLAGS -I$PB_SRC"
 
 # first line of a log that says what went wrong
 why() {
@@ -80,7 +115,7 @@ for T in $TARGETS; do
     # 2. libFuzzer build
     if [ $LIBFUZZER = 1 ]; then
         # shellcheck disable=SC2086
-        if ! $CLANG $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all "$src" $LIBS \
+        if ! $CLANG $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all "$src" $FUZZ_LIBS \
             -o "$BUILD/$T.libfuzzer" > "$log.libfuzzer-build.log" 2>&1; then
             echo "FAIL: $T: libFuzzer build failed (see $log.libfuzzer-build.log)"
             FAILED=1; continue

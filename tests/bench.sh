@@ -18,7 +18,8 @@
 # (runs of the whole ladder, 2), BENCH_LIVE_QUEUE (dnstap.h queue bytes,
 # 82432 = 512 x 161: the frames of libfstrm's 512 slots), BENCH_LAT_RATE
 # (100000), BENCH_LAT_SECONDS (2 s healthy, then 2 s stopped),
-# BENCH_LAT_SENDERS ("poll thread fstrm"). The end-to-end runs need
+# BENCH_LAT_SENDERS ("poll thread fstrm"); the flush policy's table: the
+# knobs of tests/bench_flush.sh. The end-to-end runs need
 # fstrm_capture (Debian fstrm-bin); without it they are skipped, with a note.
 set -eu
 cd "$(dirname "$0")/.."
@@ -49,6 +50,13 @@ $CC -O2 -gdwarf-4 -o "$D/bench" "$D/bench.o" "$D/bench_lib.o" "$D/bench_peers.o"
     "$D/dnstap.pb-c.o" \
     -lprotobuf-nanopb -Wl,-Bstatic -lfstrm -lprotobuf-c -Wl,-Bdynamic -lpthread \
     -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+# The same without the encoder's value checks (lengths that cannot wrap,
+# addresses, ports, nanoseconds), only to measure what they cost.
+$CC $CFLAGS -DDNSTAP__VALUE_CHECKS=0 -I. -c tests/bench_lib.c -o "$D/bench_lib_unchecked.o"
+$CC -O2 -gdwarf-4 -o "$D/bench_unchecked" "$D/bench.o" "$D/bench_lib_unchecked.o" "$D/bench_peers.o" \
+    "$D/bench_live.o" "$D/dnstap.pb-c.o" \
+    -lprotobuf-nanopb -Wl,-Bstatic -lfstrm -lprotobuf-c -Wl,-Bdynamic -lpthread \
+    -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 
 # Correctness first: it aborts (and so do we) if any encoder disagrees.
 "$D/bench" verify "$D"
@@ -72,6 +80,16 @@ if ! xargs -P "$JOBS" -n 3 sh -c 'valgrind --tool=callgrind --callgrind-out-file
     echo "bench: a callgrind run failed; see $D/cg.*.log" >&2
     exit 1
 fi
+for v in response query; do
+    for e in direct tap; do
+        for n in 0 "$N"; do
+            valgrind --tool=callgrind --callgrind-out-file="$D/cg.unchecked-$e.$v.$n" \
+                "$D/bench_unchecked" count "$e" "$v" "$n" >/dev/null 2>"$D/cg.unchecked-$e.$v.$n.log" || {
+                echo "bench: a callgrind run failed; see $D/cg.unchecked-$e.$v.$n.log" >&2; exit 1; }
+            echo "unchecked-$e $v $n"
+        done
+    done
+done >> "$D/runs.txt"
 while read -r e v n; do
     ir=$(awk '/^totals:/ { print $2; exit }' "$D/cg.$e.$v.$n")
     [ -n "$ir" ] || { echo "bench: no totals in $D/cg.$e.$v.$n" >&2; exit 1; }
@@ -256,8 +274,30 @@ END {
     print "refused message aborts the bench, so every figure is the encode-into-ring path, never a drop."
     print "Whole program: as in the tables above (includes the loop and, for (a++), the drain). ns/msg:"
     print "median wall clock; allocations/msg: malloc/calloc/realloc calls while logging, setup to close."
+    print ""
+    print "**What the encoder'"'"'s value checks cost** (lengths that cannot wrap, addresses, ports, nanoseconds;"
+    print "whole-program instructions per message, callgrind; unchecked: the same build with"
+    print "`-DDNSTAP__VALUE_CHECKS=0`, for this measurement only)"
+    print ""
+    print "| variant | (a) checked | (a) unchecked | cost | (a++) `dnstap_log()` checked | (a++) unchecked | cost | (a++) / floor |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for (k = 1; k <= nv; k++) {
+        v = vs[k]
+        wa = (ir["direct", v, N] - ir["direct", v, 0]) / N
+        ua = (ir["unchecked-direct", v, N] - ir["unchecked-direct", v, 0]) / N
+        wt = (ir["tap", v, N] - ir["tap", v, 0]) / N
+        ut = (ir["unchecked-tap", v, N] - ir["unchecked-tap", v, 0]) / N
+        fl = (ir["floor", v, N] - ir["floor", v, 0]) / N
+        printf "| %s | %s | %s | %+d | %s | %s | %+d | %.2fx |\n", title[v], commas(wa), commas(ua), wa - ua,
+            commas(wt), commas(ut), wt - ut, wt / fl
+        ratio[v] = wt / fl
+    }
+    printf "\n`dnstap_log()` (a++, whole program, the queue drain included) / floor (e): %.2fx (CLIENT_RESPONSE),\n", ratio["response"]
+    printf "%.2fx (CLIENT_QUERY); target <= 1.5x: %s.\n", ratio["query"],
+        ratio["response"] <= 1.5 && ratio["query"] <= 1.5 ? "met" : "not met"
 }' "$D/time.txt" "$D/counts.txt"
 
+if [ "$LIVE" != 0 ]; then printf '\n'; tests/bench_flush.sh "$1"; fi
 if [ -n "$LIVE_NOTE" ]; then printf '\n%s\n' "$LIVE_NOTE"; fi
 [ -s "$D/live.txt" ] || exit 0
 awk -v qb="$QB" -v loadavg="$LOADAVG" -v ncpu="$NCPU" -v lat_rate="$LAT_RATE" -v lat_secs="$LAT_SECS" -v secs="$LSECS" -v reps="$LREPS" '

@@ -25,6 +25,11 @@
 #   tls       four tls:// taps to socat (OpenSSL) in front of fstrm_capture:
 #             --ca, --pin and --skipverify connect and deliver every frame; a
 #             wrong --pin never connects and DNS is answered all the same
+#   idle      1,000 idle TCP connections (nothing, or a partial query), then
+#             32 silent clients (16 say nothing, 16 stay after one answer):
+#             a real TCP client still gets every answer within 2 s (50
+#             queries on one connection, 20 on connections of their own) and
+#             the tap holds the 4 events of every query answered
 # Prints "PASS: name" / "FAIL: name: why"; exits 1 if anything failed.
 # Needs: gcc, clang, libnanopb-dev, libmbedtls-dev, fstrm-bin, knot-dnsutils
 # (kdig), golang-github-dnstap-golang-dnstap-cli, python3-protobuf,
@@ -322,6 +327,80 @@ elif clang $WARN -g -O1 $SAN -DDNSTAP_WITH_MBEDTLS -I. examples/forwarder.c -o "
         fail tls "capture: $frames frames, want 24"
 else
     fail "build: forwarder, clang ASan+UBSan -DDNSTAP_WITH_MBEDTLS" "$(head -c 600 "$B/fwd-build.log")"
+fi
+
+# ==== 5. idle: connections that say nothing cannot keep TCP DNS unanswered ====
+cat >"$T/idle.py" <<'PYEOF'
+import socket, struct, sys, time
+sys.path.insert(0, "tests")
+from check_forwarder import make_query, read_tcp, question
+host, port, nidle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def conn():
+    return socket.create_connection((host, port), timeout=5)
+def ask(s, name, qid):   # one query on s, its answer within 2 s: the latency, or None
+    q = make_query(name, 1, qid=qid)
+    t = time.monotonic()
+    try:
+        s.settimeout(2.0)
+        s.sendall(struct.pack(">H", len(q)) + q)
+        r = read_tcp(s)
+    except Exception:
+        return None
+    return time.monotonic() - t if r[:2] == q[:2] and question(r)[0] == name + "." else None
+held = []
+for i in range(nidle):      # idle: nothing, one byte of the length, or a partial query
+    s = conn()
+    if i % 3 == 1: s.sendall(b"\x00")
+    if i % 3 == 2: s.sendall(b"\x00\x20\x12\x34")
+    held.append(s)
+answered_silent = 0
+for i in range(32):         # silent: 16 say nothing, 16 stay after one answer
+    s = conn()
+    if i % 2 and ask(s, "www.example.test", 3000 + i) is not None: answered_silent += 1
+    held.append(s)
+ok, worst = 0, 0.0
+try:
+    s = conn()
+    for i in range(50):     # the real client: 50 queries on one connection
+        t = ask(s, ("www", "mail")[i % 2] + ".example.test", 4000 + i)
+        if t is None: break
+        ok += 1; worst = max(worst, t)
+    s.close()
+except Exception:
+    pass
+for i in range(20):         # ... and 20 on connections of their own
+    try:
+        with conn() as s:
+            t = ask(s, "www.example.test", 5000 + i)
+    except Exception:
+        t = None
+    if t is not None: ok += 1; worst = max(worst, t)
+closed = 0
+for s in held:
+    s.setblocking(False)
+    try: closed += s.recv(100) == b""
+    except BlockingIOError: pass
+    except OSError: closed += 1
+print(f"answered {ok} of 70, slowest {worst * 1000:.0f} ms; silent clients answered {answered_silent} of 16; "
+      f"{closed} of {len(held)} idle and silent connections closed by the forwarder")
+sys.exit(0 if ok == 70 and answered_silent == 16 else 1)
+PYEOF
+start_forwarder fwd5 -t "file:$T/idle.dnstap" --full || exit 1
+if $PY "$T/idle.py" 127.0.0.1 "$P4" 1000 >"$T/idle.out" 2>&1; then
+    answered=$((16 + 70))
+    pass "idle: 1,000 idle TCP connections + 32 silent clients, 16 slots: $(cat "$T/idle.out")"
+else
+    answered=0
+    fail idle "$(tail -n 3 "$T/idle.out")"
+fi
+stop $FWD 10 || fail idle "forwarder exit status $?"
+sanitizer_clean "$T/fwd5.log" || fail "fwd5 sanitizers" "$(grep -A5 -E 'runtime error|Sanitizer' "$T/fwd5.log" | head -20)"
+frames=$($CHECK count "$T/idle.dnstap")
+s=$(last_stats "$T/fwd5.log" 0)
+if [ $answered -gt 0 ] && [ "$frames" = $((4 * answered)) ] && [ "$(echo "$s" | field dropped)" = 0 ]; then
+    pass "idle: the tap file holds the 4 events of each of the $answered queries answered ($frames frames), nothing dropped"
+elif [ $answered -gt 0 ]; then
+    fail "idle: tap" "$frames frames for $answered queries; $s"
 fi
 
 stop $UP 5 || true

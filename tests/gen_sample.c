@@ -727,9 +727,7 @@ int main(int argc, char **argv) {
 
     memset(&m, 0, sizeof m);
     m.type = DNSTAP_STUB_RESPONSE;
-    m.socket_family = DNSTAP_INET;
-    m.query_address = EMPTY;
-    m.response_address = EMPTY;
+    m.socket_family = DNSTAP_INET;   /* addresses are 4 bytes or absent: never empty */
     m.query_message = EMPTY;
     m.query_zone = EMPTY;
     m.response_message = EMPTY;
@@ -751,7 +749,7 @@ int main(int argc, char **argv) {
 
     memset(&m, 0, sizeof m);
     m.type = DNSTAP_RESOLVER_QUERY;
-    endpoints(&m, DNSTAP_INET, DNSTAP_UDP, "192.0.2.1", 65535, "192.0.2.2", (int64_t)UINT32_MAX);
+    endpoints(&m, DNSTAP_INET, DNSTAP_UDP, "192.0.2.1", 65535, "192.0.2.2", 65535);
     emit("ports-max", 0, &m, NULL, NULL, NULL);
 
     /* --- times ---------------------------------------------------------- */
@@ -782,7 +780,7 @@ int main(int argc, char **argv) {
 
     memset(&m, 0, sizeof m);
     m.type = DNSTAP_FORWARDER_RESPONSE;
-    dnstap_msg_set_query_time(&m, T0, UINT32_MAX);   /* fixed32 holds more than 1e9 */
+    dnstap_msg_set_query_time(&m, T0, 999999999);   /* 1e9 and more: INVALID, readers misread it */
     dnstap_msg_set_response_time(&m, T0 + 1, 999999999);
     emit("time-nsec-max", 0, &m, NULL, NULL, NULL);
 

@@ -23,6 +23,10 @@
 #              replaced (KEEP).
 #   no-accept  a listener that takes the connection but never sends ACCEPT;
 #              and fstrm_capture expecting another content type.
+#   leaving    over TCP, a collector that ACCEPTs and closes every connection
+#              at once (no more connections than the backoff allows), and
+#              one that sends FINISH and closes its side under full load
+#              (the tap leaves that connection at once and reconnects).
 #   threads    4 producer threads on 4 queues (dnstap_log_queue), ASan; and
 #              under TSan with small queues and a receiver killed twice.
 # Some runs use the client's strict host mode (-S: dnstap_poll() only when
@@ -646,6 +650,129 @@ if wait_unix "$sock"; then
         "$(val wrong-type dropped_disconnected)" = "$(val wrong-type logged)"
 else
     fail wrong-type "fstrm_capture did not listen"
+fi
+
+# --- 5d. collectors that leave (TCP) ------------------------------------------
+# leave.py PORT MODE: accept-close answers READY with ACCEPT and closes at
+# once, every time; finish, on its first connection, reads 100 KB after
+# ACCEPT, sends FINISH, closes its side (shutdown SHUT_WR), and counts what
+# still arrives until the tap closes; later connections are served normally.
+# A small receive buffer keeps what is in flight when FINISH goes out small.
+cat >"$T/leave.py" <<'EOF'
+import socket, struct, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+CT = b"protobuf:dnstap.Dnstap"
+def control(ftype, ct=None):
+    body = struct.pack(">I", ftype) + (struct.pack(">II", 1, len(ct)) + ct if ct else b"")
+    return struct.pack(">II", 0, len(body)) + body
+def read_frame(c, buf):
+    # the next frame: ("data", bytes) or ("control", type); None at the end
+    while True:
+        if len(buf) >= 4:
+            n = struct.unpack(">I", buf[:4])[0]
+            if n and len(buf) >= 4 + n:
+                f = bytes(buf[4:4 + n]); del buf[:4 + n]; return ("data", f)
+            if n == 0 and len(buf) >= 12:
+                m = struct.unpack(">I", buf[4:8])[0]
+                if len(buf) >= 8 + m:
+                    t = struct.unpack(">I", buf[8:12])[0]; del buf[:8 + m]; return ("control", t)
+        try:
+            d = c.recv(65536)
+        except OSError:
+            d = b""
+        if not d:
+            return None
+        buf += d
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.bind(("127.0.0.1", port))
+s.listen(64)
+n = 0
+while True:
+    c, _ = s.accept()
+    n += 1
+    print("connection", n, flush=True)
+    buf = bytearray()
+    if read_frame(c, buf) != ("control", 4):     # READY
+        c.close(); continue
+    c.sendall(control(1, CT))                    # ACCEPT
+    if mode == "accept-close":
+        c.close(); continue
+    if n == 1:
+        got = len(buf)
+        while got < 100000:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        c.sendall(control(5))                    # FINISH
+        c.shutdown(socket.SHUT_WR)
+        after = 0
+        while True:
+            try:
+                d = c.recv(65536)
+            except OSError:
+                d = b""
+            if not d:
+                break
+            after += len(d)
+        print("after_finish", after, flush=True)
+        c.close(); continue
+    while True:
+        f = read_frame(c, buf)
+        if f is None:
+            break
+        if f == ("control", 3):                  # STOP
+            c.sendall(control(5))
+    c.close()
+EOF
+
+# A collector that drops every connection at once: in a 6 s run with backoff
+# 100 ms doubling to 1600 ms (-25 % jitter at most), the tap may connect
+# once, then once after each delay of the schedule, and once more at
+# shutdown. A backoff that started over after each handshake gave ~60.
+run=accept-close
+port=$(free_port)
+start accept-close.recv "$py" "$T/leave.py" "$port" accept-close
+if wait_tcp "$port"; then
+    run_client accept-close -e "tcp://127.0.0.1:$port" -n 0 -d 6000 -r 1000 -q 1048576 -p keep -f 1 \
+        -t 1000 -b 100 -B 1600 -W 2000
+    kill -TERM "$RPID"
+    wait_gone "$RPID" 30
+    client_ok accept-close
+    allowed=2 t=0 b=100
+    while [ $((t + b - b / 4)) -le 6000 ]; do
+        t=$((t + b - b / 4)) allowed=$((allowed + 1)) b=$((b * 2))
+        [ $b -gt 1600 ] && b=1600
+    done
+    n=$(grep -c '^connection' "$T/accept-close.recv.log")
+    expect accept-close "connections=$n, at most $allowed as the backoff allows in 6 s (and at least 5)" \
+        "$n" -le "$allowed" -a "$n" -ge 5
+else
+    fail accept-close "leave.py did not listen"
+fi
+
+# A collector that sends FINISH and closes its side while frames flow as fast
+# as the tap logs them: the tap leaves that connection at its next
+# dnstap_poll() and reconnects. What reaches the collector after its FINISH
+# is what the small buffers held and one poll's writing, at most a queue
+# (1 MB) more (without the read watch: everything for the rest of the run).
+run=finish-load
+port=$(free_port)
+start finish-load.recv "$py" "$T/leave.py" "$port" finish
+if wait_tcp "$port"; then
+    run_client finish-load -e "tcp://127.0.0.1:$port" -n 0 -d 2000 -r 0 -q 1048576 -p keep -f 1 \
+        -t 1000 -b 100 -B 400 -s 65536
+    kill -TERM "$RPID"
+    wait_gone "$RPID" 30
+    client_ok finish-load
+    after=$(sed -n 's/^after_finish //p' "$T/finish-load.recv.log")
+    n=$(grep -c '^connection' "$T/finish-load.recv.log")
+    expect finish-load "left at the collector's FINISH (${after:-no} bytes after it, < 4 MB) and reconnected (connections=$n, reconnects=$(val finish-load reconnects))" \
+        "${after:-99999999}" -lt 4000000 -a "$n" -ge 2 -a "$(val finish-load reconnects)" -ge 1
+else
+    fail finish-load "leave.py did not listen"
 fi
 
 # --- 6. producer threads, one queue each (dnstap_log_queue) -------------------

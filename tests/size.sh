@@ -116,7 +116,7 @@ for c in enc dec pbenc all; do
     $CC $ARCH $WARN $(cfg_defs $c) -DDNSTAP_FREESTANDING $INC -c "$O/core.c" -o "$O/core-$c.o" 2>"$O/core-$c.err" ||
         fail "core ($c): $(head -n 5 "$O/core-$c.err")"
     $CC $ARCH $WARN $(cfg_defs $c) -DDNSTAP_FREESTANDING $INC examples/baremetal.c $(cfg_pb $c) $LINK \
-        -o "$O/baremetal-$c.elf" 2>"$O/baremetal-$c.err" ||
+        -nostartfiles -T examples/baremetal_m4.ld -o "$O/baremetal-$c.elf" 2>"$O/baremetal-$c.err" ||
         fail "examples/baremetal.c ($c): $(head -n 5 "$O/baremetal-$c.err")"
 done
 $CC $ARCH $WARN $INC -DDNSTAP_FREESTANDING -DDNSTAP_NO_DECODE -DDNSTAP_NO_NANOPB_ENCODE "$O/encode_only.c" \

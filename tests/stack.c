@@ -181,7 +181,6 @@ static size_t extra_fn(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t 
 }
 
 /* ---- the scenario ---------------------------------------------------- */
-static const uint8_t addr4[4] = { 192, 0, 2, 1 };
 static const uint8_t addr6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53 };
 static uint8_t wire[512];
 
@@ -191,7 +190,7 @@ static void make_msg(dnstap_msg_t *m, uint32_t i) {
     m->socket_family = DNSTAP_INET6;
     m->socket_protocol = DNSTAP_UDP;
     m->query_address.data = addr6; m->query_address.len = 16;
-    m->response_address.data = addr4; m->response_address.len = 4;   /* odd, but legal */
+    m->response_address.data = addr6; m->response_address.len = 16;
     m->query_port = 40000u + i; m->response_port = 53;
     m->has = DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT;
     dnstap_msg_set_query_time(m, 1700000000u + i, i * 1000u);

@@ -50,6 +50,7 @@
        --cert FILE      tls_cert_file          --key FILE     tls_key_file
        --pin HEX        tls_pin_sha256 (64 hex digits)
        --sni NAME       tls_server_name        --skipverify   skipverify
+       --ciphersuites LIST  tls_ciphersuites
      Message i (0, 1, ...) is CLIENT_QUERY for even i and CLIENT_RESPONSE for
      odd i, query_time = 1700000000 s + i ns, identity "tap_client", and
      carries a DNS query (and for responses a DNS response) whose ID is
@@ -556,6 +557,13 @@ static int check_main(int argc, char **argv) {
 static dnstap_t tap;
 #ifdef TAP_CLIENT_TLS
 static dnstap_tls_t tls;
+/* Mbed TLS 3.x: PSA crypto's global state (psa_crypto_init() in
+   dnstap_init()) is the application's to free, once, at the end. */
+static void tls_global_free(void) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    mbedtls_psa_crypto_free();
+#endif
+}
 #endif
 
 /* -P: message m grown by an extra of zeros to a payload of exactly the
@@ -771,6 +779,7 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "--cert") == 0) d.tls_cert_file = v;
         else if (strcmp(o, "--key") == 0) d.tls_key_file = v;
         else if (strcmp(o, "--sni") == 0) d.tls_server_name = v;
+        else if (strcmp(o, "--ciphersuites") == 0) d.tls_ciphersuites = v;
         else if (strcmp(o, "--pin") == 0) { ok = parse_hex32(v, pin); d.tls_pin_sha256 = pin; }
 #endif
         else ok = 0;
@@ -832,6 +841,7 @@ int main(int argc, char **argv) {
     if (init_only || r != DNSTAP_OK) {
 #ifdef TAP_CLIENT_TLS
         if (r == DNSTAP_OK) dnstap_tls_free(&tls);   /* a failed dnstap_init() has done it */
+        tls_global_free();
 #endif
         SET_PHASE(PH_START);
         print_log_counts();
@@ -937,6 +947,7 @@ int main(int argc, char **argv) {
     st = dnstap_stats(&tap);
 #ifdef TAP_CLIENT_TLS
     dnstap_tls_free(&tls);
+    tls_global_free();
 #endif
     SET_PHASE(PH_START);   /* the library is done: what is live now stays */
 

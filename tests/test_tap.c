@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "test.h"
+#include "hostile.h"
 
 /* ---- allocation counter ---------------------------------------------- */
 static volatile int allocs_counting;
@@ -118,6 +119,7 @@ typedef struct fake_t {
     uint32_t seqs[MAX_SEQ];
     unsigned producer[MAX_SEQ];
     size_t nseq;
+    size_t relayed;              /* data frames with identity "relayed" (dnstap_log_payload) */
     int stream_errors;
 } fake_t;
 
@@ -169,6 +171,7 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
         } else {
             dnstap_msg_t m;
             if (dnstap_decode(fr.data, fr.len, &m) != DNSTAP_OK) { f->stream_errors++; continue; }
+            if (m.identity.len == 7 && memcmp(m.identity.data, "relayed", 7) == 0) f->relayed++;
             if (f->nseq < MAX_SEQ) {
                 f->seqs[f->nseq] = m.query_time_nsec;
                 f->producer[f->nseq] = m.query_port;
@@ -215,8 +218,10 @@ static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
     return (int)n;
 }
 
+static unsigned long fake_read_calls;
 static int fake_read(void *ctx, uint8_t *buf, size_t len) {
     fake_t *f = (fake_t *)ctx;
+    fake_read_calls++;
     size_t n = f->reply_len - f->reply_off;
     if (!f->connected) return DNSTAP_ERR_IO;
     if (n == 0) return (f->accept_mode == 3 && f->saw_ready) || f->eof_after_reply ? 0 : DNSTAP_ERR_AGAIN;
@@ -430,6 +435,42 @@ static void test_queue_full_and_too_big(void) {
     finish(&tap);
     CHECK(invariant_ok(&tap));
     CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);   /* after shutdown: counted */
+    CHECK(invariant_ok(&tap));
+}
+
+/* dnstap_log_payload(): payloads encoded elsewhere (another identity) go out
+   as they are, in order, with the same accounting and refusals as dnstap_log(). */
+static void test_log_payload(void) {
+    dnstap_encoder_t e;
+    dnstap_encoder_desc_t ed;
+    dnstap_msg_t m;
+    static uint8_t pl[DNSTAP_PAYLOAD_MAX_DEFAULT + 1];
+    size_t n, i, na = 0;
+    memset(&ed, 0, sizeof ed);
+    ed.identity = dnstap_str("relayed");
+    CHECK_EQ(dnstap_encoder_init(&e, &ed), DNSTAP_OK);
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    for (i = 0; i < 3000; i++) {   /* a 64 KiB ring: some are dropped as full, counted */
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_encode(&e, &m, pl, sizeof pl, &n), DNSTAP_OK);
+        if (dnstap_log_payload(&tap, 0, pl, n) == DNSTAP_OK) accepted[na++] = (uint32_t)i;
+        if (i % 1000 == 999) run_for(&tap, 1000, 10);
+    }
+    CHECK(na > 0 && na < 3000);
+    CHECK_EQ(dnstap_stats(&tap).dropped_full, 3000 - na);
+    CHECK_EQ(dnstap_log_payload(&tap, 0, NULL, 10), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, 0), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_payload(&tap, 1, pl, n), DNSTAP_ERR_INVALID);   /* no such queue */
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, DNSTAP_PAYLOAD_MAX_DEFAULT + 1), DNSTAP_ERR_TOO_LONG);
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 1);
+    run_for(&tap, 200000, 10);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.relayed, na);
+    CHECK(arrived_exactly(accepted, na));
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, n), DNSTAP_ERR_DISCONNECTED);   /* after shutdown */
     CHECK(invariant_ok(&tap));
 }
 
@@ -755,7 +796,8 @@ static void test_flush_policy(void) {
 
 /* A host loop at 20,000 queries/s (two frames each), polling after each
    query and when dnstap_io() asks: one write per 50 queries at most with
-   the defaults; one per query with DNSTAP_FLUSH_AT_ONCE. */
+   the defaults, and the receiver's side read at most once a millisecond
+   (not once a poll); one write per query with DNSTAP_FLUSH_AT_ONCE. */
 static void test_flush_write_count(void) {
     unsigned k;
     for (k = 0; k < 2; k++) {
@@ -769,6 +811,7 @@ static void test_flush_write_count(void) {
             CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
         }
         run_for(&tap, 5, 10);
+        fake_read_calls = 0;
         for (us = 0; us < 1000000; us += 50) {   /* one query every 50 us, 1 s */
             uint64_t now = sim_now + us / 1000;
             dnstap_msg_t m;
@@ -780,13 +823,13 @@ static void test_flush_write_count(void) {
             (void)dnstap_poll(&tap, now);
             if (dnstap_io(&tap, now).deadline_ms <= now) (void)dnstap_poll(&tap, now);
         }
+        writes = dnstap_stats(&tap).writes;
+        printf("  %s: %llu writes, %lu reads for 20000 queries in 1 s\n", k ? "DNSTAP_FLUSH_AT_ONCE" : "defaults",
+               (unsigned long long)writes, fake_read_calls);
+        if (k) CHECK_EQ(writes, 20000);
+        else CHECK(writes * 50 <= 20000 && fake_read_calls <= 1000 + writes);
         sim_now += 1000;
         run_for(&tap, 20, 10);
-        writes = dnstap_stats(&tap).writes;
-        printf("  %s: %llu writes for 20000 queries\n", k ? "DNSTAP_FLUSH_AT_ONCE" : "defaults",
-               (unsigned long long)writes);
-        if (k) CHECK_EQ(writes, 20000);
-        else CHECK(writes * 50 <= 20000);
         finish(&tap);
         CHECK(invariant_ok(&tap));
         CHECK_EQ(fake.nseq, seq);
@@ -840,6 +883,36 @@ static void test_writev_runs(void) {
         scenario(2000, 3, "writev");
     }
     fake_use_writev = 0;
+}
+
+/* A write that would block resumes with the same buffer, from the same
+   queue, even when an earlier queue has got frames meanwhile (found by
+   fuzz_conn: the retry took the other queue's run and cut the stream). */
+static void test_blocked_write_resumes_its_queue(void) {
+    dnstap_msg_t m;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 2 * 4096, 2), DNSTAP_OK);
+    tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    seq_msg(&m, 1, 0);
+    CHECK_EQ(dnstap_log_queue(&tap, 1, &m), DNSTAP_OK);
+    fake.stall_after_start = 1;
+    run_for(&tap, 1, 1);
+    CHECK(tap.data_blocked);
+    seq_msg(&m, 0, 1);
+    m.query_message.len = 10;   /* another size than the frame that waits */
+    CHECK_EQ(dnstap_log_queue(&tap, 0, &m), DNSTAP_OK);
+    fake.stall_after_start = 0;
+    run_for(&tap, 5, 1);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    finish(&tap);
+    CHECK_EQ(fake.violations, 0);
+    CHECK_EQ(fake.stream_errors, 0);
+    accepted[0] = 0;
+    accepted[1] = 1;
+    CHECK(arrived_once(accepted, 2, 2));
+    CHECK(invariant_ok(&tap));
 }
 
 /* dnstap_io() in each state, as the manual's table says. */
@@ -915,6 +988,15 @@ static void test_io_states(void) {
     io = dnstap_io(&tap, sim_now);
     CHECK(io.fd == -1 && !io.want_read && !io.want_write && io.deadline_ms == UINT64_MAX);
     CHECK(invariant_ok(&tap));
+    /* a control frame that would block: writability, by that step's timeout */
+    fake_reset();
+    fake.again_every = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(dnstap_poll(&tap, 7000), DNSTAP_OK);
+    CHECK_EQ(tap.state, DNSTAP__S_CTL);
+    io = dnstap_io(&tap, 7001);
+    CHECK(io.want_write && !io.want_read && io.deadline_ms == 7000 + 4000);
+    dnstap_close_now(&tap);
 }
 
 static void test_handshake_failures_and_backoff(void) {
@@ -1075,9 +1157,9 @@ static size_t extra_fn(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t 
     return 6;
 }
 
-static void test_many_taps(void) {
-    dnstap_t *list[3];
-    unsigned i, k;
+/* Three taps on fakes[]: two `full` with the same encoding, one not. */
+static void three_taps(dnstap_t **list) {
+    unsigned k;
     for (k = 0; k < 3; k++) {
         dnstap_desc_t d;
         memset(&fakes[k], 0, sizeof fakes[k]);
@@ -1095,6 +1177,12 @@ static void test_many_taps(void) {
         CHECK_EQ(dnstap_init(&taps3[k], &d), DNSTAP_OK);
         list[k] = &taps3[k];
     }
+}
+
+static void test_many_taps(void) {
+    dnstap_t *list[3];
+    unsigned i, k;
+    three_taps(list);
     for (i = 0; i < 200; i++) {
         dnstap_msg_t m;
         seq_msg(&m, i % 4, i);
@@ -1136,6 +1224,84 @@ static void test_many_taps(void) {
         CHECK(dm.extra.len == 6 && memcmp(dm.extra.data, "port=7", 6) == 0);
         CHECK(dm.query_message.data == NULL);     /* not `full` */
         (void)fr; (void)used;
+    }
+}
+
+/* Issue 10, items 1 and 4, on the tap: dnstap_log() and dnstap_log_all()
+   refuse lengths that do not fit (TOO_LONG, counted in dropped_too_big;
+   the data is never read: hostile.h) and what readers reject (INVALID,
+   counted in dropped_invalid). Nothing is queued, the invariant holds. */
+static void test_hostile_messages(void) {
+    static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t five[5] = { 192, 0, 2, 1, 9 };
+    dnstap_t *list[3];
+    dnstap_msg_t m;
+    unsigned f, i, k, n;
+    uint64_t too_big = 0, invalid = 0, stripped = 0;
+    int ok = 1;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    three_taps(list);
+    /* field f < HOSTILE_FIELDS: one hostile length; then the combinations */
+    n = HOSTILE_FIELDS * HOSTILE_LENS + HOSTILE_COMBOS;
+    for (k = 0; k < n && ok; k++) {
+        dnstap_result_t r, ra, want2 = DNSTAP_ERR_TOO_LONG;
+        seq_msg(&m, 0, k);
+        if (k < HOSTILE_FIELDS * HOSTILE_LENS) {
+            size_t len = hostile_len(k % HOSTILE_LENS);
+            f = k / HOSTILE_LENS;
+            if (len == 0) continue;
+            hostile_set(&m, f, len);
+            if (f <= 1) want2 = DNSTAP_OK;   /* the tap that is not `full` leaves the DNS messages out */
+        } else {
+            i = k - HOSTILE_FIELDS * HOSTILE_LENS;
+            hostile_combo(&m, i);
+            if (HOSTILE_COMBO_DNS_ONLY(i)) want2 = DNSTAP_OK;
+        }
+        r = dnstap_log(&tap, &m);
+        ra = dnstap_log_all(list, 3, 0, &m);
+        too_big++;
+        if (want2 == DNSTAP_OK) stripped++;
+        if (r != DNSTAP_ERR_TOO_LONG || ra != DNSTAP_ERR_TOO_LONG ||
+            dnstap_stats(&taps3[2]).dropped_too_big != too_big - stripped) {
+            printf("  case %u: dnstap_log %d, dnstap_log_all %d\n", k, r, ra);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    /* what readers reject */
+    for (k = 0; k < 6 && ok; k++) {
+        dnstap_result_t r, ra;
+        seq_msg(&m, 0, k);
+        switch (k) {
+        case 0: m.query_address.data = five; m.query_address.len = 5; break;
+        case 1: m.query_address.data = v6; m.query_address.len = 16; break;   /* INET */
+        case 2: m.socket_family = DNSTAP_INET6; break;                        /* 4 bytes */
+        case 3: m.query_time_nsec = 1000000000u; break;
+        case 4: m.query_port = 65536; break;
+        default: m.response_port = 0xFFFFFFFFu; m.has |= DNSTAP_HAS_RESPONSE_PORT; break;
+        }
+        r = dnstap_log(&tap, &m);
+        ra = dnstap_log_all(list, 3, 0, &m);
+        invalid++;
+        if (r != DNSTAP_ERR_INVALID || ra != DNSTAP_ERR_INVALID) {
+            printf("  reader rule %u: dnstap_log %d, dnstap_log_all %d\n", k, r, ra);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    CHECK(too_big > HOSTILE_FIELDS * HOSTILE_NEAR_MAX);
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, too_big);
+    CHECK_EQ(dnstap_stats(&tap).dropped_invalid, invalid);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    CHECK(invariant_ok(&tap));
+    for (k = 0; k < 3; k++) {
+        dnstap_stats_t s = dnstap_stats(&taps3[k]);
+        CHECK_EQ(s.dropped_too_big, k == 2 ? too_big - stripped : too_big);
+        CHECK_EQ(s.dropped_invalid, invalid);
+        CHECK_EQ(s.dropped_full, 0);
+        CHECK_EQ(s.queued, k == 2 ? stripped : 0);
+        CHECK(invariant_ok(&taps3[k]));
     }
 }
 
@@ -1438,13 +1604,15 @@ static void *slow_receiver_main(void *arg) {
    500 ms. dnstap_run() (or, threaded, dnstap_thread_stop()) returns with
    the tap closed within the limit (plus a generous margin for a loaded
    machine), the rest dropped and counted; the receiver got exactly what
-   was counted as sent. */
-static void slow_receiver_shutdown(int threaded) {
+   was counted as sent. how: 0 dnstap_run(), 1 dnstap_thread_stop(),
+   2 dnstap_close_now() on the writer thread (at once: no timeout). */
+static void slow_receiver_shutdown(int how) {
+    int threaded = how != 0;
     char ep[128];
     pthread_t rth;
     size_t i;
     uint64_t t0, elapsed, end;
-    dnstap_result_t r;
+    dnstap_result_t r = DNSTAP_OK;
     dnstap_stats_t s;
     memset(&rx, 0, sizeof rx);
     CHECK_EQ(receiver_listen(), 0);
@@ -1468,7 +1636,9 @@ static void slow_receiver_shutdown(int threaded) {
         (void)dnstap_log(&tap, &m);
     }
     t0 = dnstap_clock_ms();
-    if (threaded) {
+    if (how == 2) {
+        dnstap_close_now(&tap);
+    } else if (threaded) {
         r = dnstap_thread_stop(&tap);
     } else {
         dnstap_shutdown(&tap, t0);
@@ -1476,13 +1646,15 @@ static void slow_receiver_shutdown(int threaded) {
     }
     elapsed = dnstap_clock_ms() - t0;
     s = dnstap_stats(&tap);
-    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the limit\n",
-           threaded ? "dnstap_thread_stop()" : "dnstap_run()", (unsigned long long)elapsed,
+    printf("  %s: closed after %llu ms (limit 500), %llu sent, %llu dropped at the end\n",
+           how == 2 ? "dnstap_close_now()" : threaded ? "dnstap_thread_stop()" : "dnstap_run()",
+           (unsigned long long)elapsed,
            (unsigned long long)s.sent, (unsigned long long)s.dropped_disconnected);
-    CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
+    if (how != 2) CHECK_EQ(r, threaded ? DNSTAP_ERR_TIMEOUT : DNSTAP_OK);   /* thread_stop: the last error */
     CHECK(dnstap_closed(&tap));
     CHECK(elapsed < 500 + 2500);
-    CHECK_EQ(s.timeouts, 1);
+    CHECK_EQ(s.timeouts, how == 2 ? 0 : 1);
+    CHECK(!tap.thread_running);
     CHECK_EQ(s.queued, 0);
     CHECK(s.dropped_disconnected > 0);
     CHECK_EQ(s.dropped_disconnected + s.dropped_full + s.sent, s.logged);
@@ -1502,6 +1674,7 @@ static void slow_receiver_shutdown(int threaded) {
 
 static void test_real_socket_slow_receiver_run(void) { slow_receiver_shutdown(0); }
 static void test_real_socket_slow_receiver_thread_stop(void) { slow_receiver_shutdown(1); }
+static void test_real_socket_slow_receiver_close_now(void) { slow_receiver_shutdown(2); }
 
 /* The optional writer thread: the program only logs. */
 static volatile int receiver_quit;
@@ -1879,6 +2052,47 @@ static void test_fork_log_frame(void) {
     CHECK(invariant_ok(&tap));
 }
 
+/* Ports are 1..65535 for tcp:// (tls:// shares the parser: tests/tls.sh):
+   65536..69999 once wrapped to 0..4463 and port 0 was taken. An unbracketed
+   IPv6 address is refused with a message that asks for brackets. */
+static void test_endpoint_ports(void) {
+    static const char *const bad[] = { "tcp://127.0.0.1:0", "tcp://127.0.0.1:00000", "tcp://127.0.0.1:65536",
+                                       "tcp://127.0.0.1:69536", "tcp://127.0.0.1:69999", "tcp://127.0.0.1:70000",
+                                       "tcp://127.0.0.1:4294967297", "tcp://127.0.0.1:",
+                                       "tcp://[::1]:0", "tcp://[::1]:65536", "tcp://[::1]:-1" };
+    static const struct { const char *ep; unsigned port; } good[] = {
+        { "tcp://127.0.0.1:1", 1 }, { "tcp://127.0.0.1:65535", 65535 }, { "tcp://[::1]:6000", 6000 },
+        { "tcp://127.0.0.1:06000", 6000 } };
+    dnstap_desc_t d;
+    size_t i;
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = 4096;
+    d.logger.func = logger;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d.endpoint = bad[i];
+        last_log[0] = 0;
+        if (dnstap_init(&tap, &d) != DNSTAP_ERR_INVALID) { printf("  accepted %s\n", bad[i]); CHECK(0); }
+        else if (!strstr(last_log, "1 to 65535")) { printf("  %s: log \"%s\"\n", bad[i], last_log); CHECK(0); }
+    }
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const dnstap__sock_t *s = (const dnstap__sock_t *)(const void *)tap.stock.bytes;
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)&s->addr;
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&s->addr;
+        d.endpoint = good[i].ep;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+        CHECK_EQ(ntohs(s->addr.ss_family == AF_INET ? in4->sin_port : in6->sin6_port), good[i].port);
+    }
+    d.endpoint = "tcp://2001:db8::1";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+    d.endpoint = "tcp://2001:db8::1:6000";
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
+    CHECK(strstr(last_log, "brackets") != NULL);
+}
+
 /* ---- the end, reconnects, a receiver leaving ---------------------------- */
 
 /* A slow receiver (64 KB every 1.5 s, never stalled long enough for the
@@ -2091,6 +2305,7 @@ int main(void) {
     TEST(test_would_block_everywhere);
     TEST(test_failure_at_every_offset);
     TEST(test_queue_full_and_too_big);
+    TEST(test_log_payload);
     TEST(test_ring_wraps);
     TEST(test_empty_queue_takes_half_plus);
     TEST(test_empty_queue_any_position);
@@ -2099,12 +2314,14 @@ int main(void) {
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
     TEST(test_io_states);
+    TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
     TEST(test_clock_jumps);
     TEST(test_unidirectional);
     TEST(test_many_taps);
+    TEST(test_hostile_messages);
     TEST(test_threads);
     TEST(test_threads_large_frames);
     TEST(test_real_socket_no_allocations);
@@ -2116,11 +2333,13 @@ int main(void) {
     TEST(test_log_gives_cause);
     TEST(test_fork_forget);
     TEST(test_fork_log_frame);
+    TEST(test_endpoint_ports);
     TEST(test_shutdown_limit_slow_receiver);
     TEST(test_close_now);
     TEST(test_no_reconnect_storm);
     TEST(test_receiver_leaves_under_load);
     TEST(test_real_socket_slow_receiver_run);
     TEST(test_real_socket_slow_receiver_thread_stop);
+    TEST(test_real_socket_slow_receiver_close_now);
     return TEST_EXIT();
 }

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 
 #include "test.h"
+#include "hostile.h"
 
 static const char *testdata_dir = "../shared/testdata";
 
@@ -132,11 +133,20 @@ static void rnd_msg(dnstap_msg_t *m, size_t maxlen) {
     if (rnd_below(4) == 0) m->http_protocol = (dnstap_http_protocol_t)(1 + rnd_below(3));
     m->has = rnd() & (DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_PORT | DNSTAP_HAS_QUERY_TIME |
                       DNSTAP_HAS_RESPONSE_TIME);
-    m->query_port = rnd_u32(); m->response_port = rnd_u32();
+    /* mostly what readers accept (16-bit ports, nanoseconds below 1e9,
+       addresses of the family's length), at times not */
+    m->query_port = rnd_u32() % (rnd_below(8) ? 65536u : 0xFFFFFFFFu);
+    m->response_port = rnd_u32() % (rnd_below(8) ? 65536u : 0xFFFFFFFFu);
     m->query_time_sec = rnd_u64(); m->response_time_sec = rnd_u64();
-    m->query_time_nsec = rnd_u32(); m->response_time_nsec = rnd_u32();
+    m->query_time_nsec = rnd_u32() % (rnd_below(8) ? 1000000000u : 0xFFFFFFFFu);
+    m->response_time_nsec = rnd_u32() % (rnd_below(8) ? 1000000000u : 0xFFFFFFFFu);
     m->query_address = rnd_bytes(60, 16);
     m->response_address = rnd_bytes(60, 16);
+    if (rnd_below(8)) {
+        size_t len = m->socket_family == DNSTAP_INET6 || (!m->socket_family && rnd_below(2)) ? 16 : 4;
+        if (m->query_address.data) { m->query_address.data = pool + 16 * rnd_below(1000); m->query_address.len = len; }
+        if (m->response_address.data) { m->response_address.data = pool + 16 * rnd_below(1000); m->response_address.len = len; }
+    }
     m->query_message = rnd_bytes(60, maxlen);
     m->query_zone = rnd_bytes(20, 255);
     m->response_message = rnd_bytes(50, maxlen);
@@ -217,6 +227,7 @@ static void test_roundtrip_every_value(void) {
         m.socket_family = (dnstap_socket_family_t)v;
         m.query_address.data = v == 1 ? wl_qaddr : v6;
         m.query_address.len = v == 1 ? 4 : 16;
+        m.response_address = m.query_address;
         roundtrip_one(&enc, &m);
     }
     for (v = 1; v <= 7; v++) { m.socket_protocol = (dnstap_socket_protocol_t)v; roundtrip_one(&enc, &m); }
@@ -679,6 +690,17 @@ static void test_reader_errors(void) {
     n += control(s + n, 2, DNSTAP_CONTENT_TYPE, NULL);
     n += control(s + n, 3, NULL, NULL);
     CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_OK);
+    /* ... but not in a file (libfstrm and golang-dnstap refuse it too); a
+       file with START first reads as in a writer stream */
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_FILE), DNSTAP_ERR_SEQUENCE);
+    CHECK_EQ(read_bytes(s, control(s, 4, DNSTAP_CONTENT_TYPE, NULL), DNSTAP_READ_FILE), DNSTAP_ERR_SEQUENCE);
+    n = control(s, 2, DNSTAP_CONTENT_TYPE, NULL);
+    n += put32(s + n, 6); memcpy(s + n, "\x72\x02\x08\x05\x78\x01", 6); n += 6;
+    n += control(s + n, 3, NULL, NULL);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_FILE), DNSTAP_OK);
+    n = control(s, 2, DNSTAP_CONTENT_TYPE, NULL);
+    n += control(s + n, 4, DNSTAP_CONTENT_TYPE, NULL);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_FILE), DNSTAP_ERR_SEQUENCE);
 
     /* wrong content type; no content type; two content types in START */
     n = control(s, 2, "protobuf:other.Thing", NULL);
@@ -892,6 +914,160 @@ static void test_sockaddr_and_time(void) {
     CHECK(strcmp(dnstap_result_str((dnstap_result_t)-99), "?") == 0);
 }
 
+/* ---- every encode path, by one signature ---- */
+typedef dnstap_result_t (*encode_path_fn)(const dnstap_encoder_t *enc, const dnstap_msg_t *m, uint8_t *buf,
+                                          size_t cap, size_t *len);
+static dnstap_result_t path_size(const dnstap_encoder_t *enc, const dnstap_msg_t *m, uint8_t *buf, size_t cap,
+                                 size_t *len) {
+    (void)buf; (void)cap;
+    return dnstap_encoded_size(enc, m, len);
+}
+static sink_t sink_path;
+/* dnstap_file_log() into buf; *len: the bytes it added after START */
+static dnstap_result_t path_file(const dnstap_encoder_t *enc, const dnstap_msg_t *m, uint8_t *buf, size_t cap,
+                                 size_t *len) {
+    dnstap_file_t f;
+    dnstap_result_t r;
+    *len = 0;
+    sink_path.len = 0;
+    if (dnstap_file_init(&f, enc, buf, cap, sink_write, &sink_path) != DNSTAP_OK) return DNSTAP_ERR_IO;
+    r = dnstap_file_log(&f, m);
+    *len = f.used - 42 + sink_path.len;
+    return r;
+}
+static const struct { const char *name; encode_path_fn fn; } encode_paths[] = {
+    { "dnstap_encode_frame", dnstap_encode_frame }, { "dnstap_encode", dnstap_encode },
+    { "dnstap_file_log", path_file }, { "dnstap_encode_nanopb", dnstap_encode_nanopb },
+    { "dnstap_encoded_size", path_size } };
+#define ENCODE_PATHS (sizeof encode_paths / sizeof encode_paths[0])
+
+/* m must be refused with want on every path, writing nothing. */
+static int refused_everywhere(const dnstap_encoder_t *enc, const dnstap_msg_t *m, dnstap_result_t want,
+                              const char *what, size_t what_n) {
+    static uint8_t out[4096];
+    size_t p, i;
+    for (p = 0; p < ENCODE_PATHS; p++) {
+        size_t n = 123;
+        dnstap_result_t r;
+        memset(out, 0xA5, sizeof out);
+        r = encode_paths[p].fn(enc, m, out, sizeof out, &n);
+        for (i = encode_paths[p].fn == path_file ? 42 : 0; i < sizeof out && out[i] == 0xA5; i++) {}
+        if (r != want || n != 0 || i != sizeof out) {
+            printf("  %s (%s %zu): result %d (want %d), length %zu, wrote byte %zu\n", encode_paths[p].name,
+                   what, what_n, r, want, n, i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Issue 10, item 1: lengths whose sum wraps are TOO_LONG, never copied. */
+static void test_wrapped_lengths(void) {
+    dnstap_encoder_t enc;
+    dnstap_msg_t m;
+    unsigned f, i, c, tried = 0;
+    size_t n = 0;
+    int ok = 1;
+    workload_encoder(&enc);
+    for (f = 0; f < HOSTILE_FIELDS && ok; f++) {
+        for (i = 0; i < HOSTILE_LENS && ok; i++) {
+            size_t len = hostile_len(i);
+            if (len == 0) continue;
+            workload_msg(&m, 1);
+            hostile_set(&m, f, len);
+            ok = refused_everywhere(&enc, &m, DNSTAP_ERR_TOO_LONG, "field", f);
+            if (!ok) printf("  length %zu\n", len);
+            tried++;
+        }
+    }
+    for (c = 0; c < HOSTILE_COMBOS && ok; c++) {
+        workload_msg(&m, 1);
+        hostile_combo(&m, c);
+        ok = refused_everywhere(&enc, &m, DNSTAP_ERR_TOO_LONG, "combination", c);
+        tried++;
+    }
+    /* an address of such a length is not 4 or 16 bytes: invalid */
+    for (i = 0; i < HOSTILE_LENS && ok; i++) {
+        size_t len = hostile_len(i);
+        if (len == 0) continue;
+        workload_msg(&m, 1);
+        m.response_address.data = hostile_data;
+        m.response_address.len = len;
+        ok = refused_everywhere(&enc, &m, DNSTAP_ERR_INVALID, "address length index", i);
+    }
+    CHECK(ok);
+    if (ok) CHECK(tried >= HOSTILE_FIELDS * (HOSTILE_NEAR_MAX + 4) + HOSTILE_COMBOS);
+    /* absent fields: their length is not looked at */
+    workload_msg(&m, 1);
+    m.query_zone.len = SIZE_MAX;
+    m.extra.len = SIZE_MAX - 20;
+    CHECK_EQ(dnstap_encoded_size(&enc, &m, &n), DNSTAP_OK);
+    CHECK_EQ(n, 157);
+}
+
+/* Issue 10, item 4: what dnstap readers reject or misread, refused on
+   every path; the values at the edges still pass. */
+static void test_reader_rules(void) {
+    static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t five[5] = { 192, 0, 2, 1, 9 };
+    dnstap_encoder_t enc;
+    dnstap_msg_t m, d;
+    uint8_t a[512], b[512];
+    size_t na = 0, nb = 0;
+    unsigned k, len;
+    workload_encoder(&enc);
+    for (k = 0; k < 14; k++) {
+        workload_msg(&m, 1);
+        switch (k) {
+        case 0: m.query_address.data = five; m.query_address.len = 5; break;
+        case 1: m.response_address.len = 0; break;
+        case 2: m.query_address.data = v6; m.query_address.len = 16; break;             /* INET, 16 bytes */
+        case 3: m.socket_family = DNSTAP_INET6; break;                                   /* INET6, 4 bytes */
+        case 4: m.socket_family = DNSTAP_INET6; m.query_address.data = v6; m.query_address.len = 16; break;
+        case 5: m.socket_family = (dnstap_socket_family_t)0; m.query_address.len = 3; break;
+        case 6: m.query_time_nsec = 1000000000u; break;
+        case 7: m.response_time_nsec = 1000000000u; break;
+        case 8: m.query_time_nsec = 0xFFFFFFFFu; break;
+        case 9: m.query_port = 65536; break;
+        case 10: m.response_port = 0xFFFFFFFFu; break;
+        case 11: m.policy.value = dnstap_str("x"); m.query_address.data = pool; m.query_address.len = 17; break;
+        case 12: m.response_address.data = v6; m.response_address.len = 16;
+                 m.socket_family = (dnstap_socket_family_t)0; m.query_address.data = pool; m.query_address.len = 8;
+                 break;
+        default: m.has &= ~(uint32_t)DNSTAP_HAS_QUERY_TIME_NSEC; m.query_port = 70000; break;
+        }
+        if (!refused_everywhere(&enc, &m, DNSTAP_ERR_INVALID, "reader rule", k)) CHECK(0);
+    }
+    /* the edges, and values of fields marked absent, are accepted */
+    for (k = 0; k < 6; k++) {
+        workload_msg(&m, 1);
+        switch (k) {
+        case 0: m.query_time_nsec = 999999999u; m.response_time_nsec = 999999999u; break;
+        case 1: m.query_port = 65535; m.response_port = 0; break;
+        case 2: m.socket_family = (dnstap_socket_family_t)0; m.query_address.data = v6; m.query_address.len = 16; break;
+        case 3: m.socket_family = DNSTAP_INET6; m.query_address.data = v6; m.query_address.len = 16;
+                m.response_address = m.query_address; break;
+        case 4: m.has &= ~(uint32_t)(DNSTAP_HAS_QUERY_PORT | DNSTAP_HAS_RESPONSE_TIME_NSEC);
+                m.query_port = 0xFFFFFFFFu; m.response_time_nsec = 0xFFFFFFFFu; break;
+        default: m.query_address.data = NULL; m.query_address.len = 5; break;
+        }
+        CHECK_EQ(dnstap_encode(&enc, &m, a, sizeof a, &na), DNSTAP_OK);
+        CHECK_EQ(dnstap_encode_nanopb(&enc, &m, b, sizeof b, &nb), DNSTAP_OK);
+        CHECK(na == nb && memcmp(a, b, na) == 0);
+        CHECK_EQ(dnstap_decode(a, na, &d), DNSTAP_OK);
+        CHECK(msg_eq(&m, &d));
+    }
+    /* every address length but 4 and 16, on both addresses */
+    for (len = 0; len <= 64; len++) {
+        if (len == 4 || len == 16) continue;
+        workload_msg(&m, 0);
+        m.socket_family = (dnstap_socket_family_t)0;
+        (len & 1 ? &m.query_address : &m.response_address)->data = pool;
+        (len & 1 ? &m.query_address : &m.response_address)->len = len;
+        if (!refused_everywhere(&enc, &m, DNSTAP_ERR_INVALID, "address length", len)) { CHECK(0); break; }
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) testdata_dir = argv[1];
     TEST(test_workload_frame_sizes);
@@ -909,5 +1085,7 @@ int main(int argc, char **argv) {
     TEST(test_testdata_bind);
     TEST(test_testdata_dnsdist);
     TEST(test_sockaddr_and_time);
+    TEST(test_wrapped_lengths);
+    TEST(test_reader_rules);
     return TEST_EXIT();
 }

@@ -34,14 +34,23 @@
 #             duplicates), logged == sent + dropped + queued.
 #   close-notify  a Python ssl receiver that refuses an unexpected EOF sees
 #             close_notify after STOP/FINISH.
-#   stall     a server that accepts TCP and never answers the handshake:
-#             each attempt ends at connect_timeout_ms (a timeout).
+#   suites    the ClientHello offers only TLS 1.3 and ECDHE+AEAD suites
+#             (recording proxy); a server (RSA key) offering only
+#             TLS-RSA-WITH-AES-128-CBC-SHA and ECDHE-RSA-AES128-SHA is refused;
+#             tls_ciphersuites naming such a suite connects to it.
+#   plain     plain TCP servers at a tls:// endpoint (fstrm_capture on TCP,
+#             one that never answers, one that sends text, one that closes):
+#             each attempt is a handshake failure whose log line says the peer
+#             does not speak TLS, not a mere timeout.
 #   allocs    heap allocations per phase (all Mbed TLS's): none per message.
 #   init      configuration errors refused by dnstap_init(); without
 #             DNSTAP_WITH_MBEDTLS, tls:// is DNSTAP_ERR_UNSUPPORTED.
 # Prints "PASS: name" / "FAIL: name: why" and "INFO: ..." lines with the
 # figures; exits 1 if any check failed. Files go to BUILD_DIR/tls.XXXXXX,
 # kept when something failed.
+#
+# Another Mbed TLS than Debian's: MBEDTLS_CFLAGS (e.g. -I/opt/mbedtls/include)
+# and MBEDTLS_LIBS (its three libraries) are used for every build.
 #
 # Needs: gcc, g++, clang, libnanopb-dev, libmbedtls-dev, openssl, socat,
 # fstrm_capture (fstrm-bin), /usr/bin/python3, ss (iproute2), setsid
@@ -51,7 +60,9 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need gcc g++ clang openssl socat fstrm_capture ss setsid timeout
 [ -x "$py" ] || { fail "tools" "$py not found"; exit 1; }
-[ -f /usr/include/mbedtls/ssl.h ] || { fail "tools" "libmbedtls-dev not installed"; exit 1; }
+MBEDTLS_CFLAGS=${MBEDTLS_CFLAGS:-}
+MBEDTLS_LIBS=${MBEDTLS_LIBS:--lmbedtls -lmbedx509 -lmbedcrypto}
+[ -n "$MBEDTLS_CFLAGS" ] || [ -f /usr/include/mbedtls/ssl.h ] || { fail "tools" "libmbedtls-dev not installed"; exit 1; }
 
 T=$(mktemp -d "$build/tls.XXXXXX") || exit 2
 S=$T
@@ -76,8 +87,10 @@ t_begin=$(date +%s)
 # --- build ------------------------------------------------------------------
 WARN="-std=c99 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -Wshadow -Wcast-qual \
 -Wstrict-prototypes -Wmissing-prototypes"
-LIBS="-lprotobuf-nanopb -lmbedtls -lmbedx509 -lmbedcrypto"
-SRC="-DTAP_CLIENT_TLS -pthread tests/tap_client.c"
+LIBS="-lprotobuf-nanopb $MBEDTLS_LIBS"
+SRC="$MBEDTLS_CFLAGS -DTAP_CLIENT_TLS -pthread tests/tap_client.c"
+# shellcheck disable=SC2086
+info "Mbed TLS $(printf '#include <mbedtls/version.h>\nMBEDTLS_VERSION_STRING\n' | gcc -E -P $MBEDTLS_CFLAGS - | tail -n 1)"
 client=$build/tap_client_tls
 allocs=$build/tap_client_tls_allocs
 b() {   # b NAME COMMAND...: one build, PASS or FAIL
@@ -101,7 +114,10 @@ C=$T/certs
 mkdir -p "$C/newcerts" || exit 2
 (
     cd "$C" || exit 1
-    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    key() {
+        if [ "${KEYALG:-ec}" = rsa ]; then openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null
+        else openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; fi
+    }
     root() {
         key "$1.key" &&
         openssl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 2 -out "$1.crt" \
@@ -147,12 +163,13 @@ EOF
         -startdate 20200101000000Z -enddate 20200102000000Z &&
     leaf wrongname wrong.example "DNS:wrong.example" serverAuth ca -days 2 &&
     leaf client tap-client "" clientAuth ca -days 2 &&
+    KEYALG=rsa leaf rsa localhost "DNS:localhost,IP:127.0.0.1" serverAuth ca -days 2 &&
     mkdir cadir && cp ca.crt cadir/ && echo "not a certificate" >cadir/README
 ) >"$T/certs.log" 2>&1
-if [ -s "$C/client.crt" ] && openssl verify -CAfile "$C/ca.crt" "$C/server.crt" "$C/wrongname.crt" \
-        "$C/client.crt" >/dev/null 2>&1 && ! openssl verify -CAfile "$C/ca.crt" "$C/expired.crt" >/dev/null 2>&1 &&
+if [ -s "$C/rsa.crt" ] && openssl verify -CAfile "$C/ca.crt" "$C/server.crt" "$C/wrongname.crt" \
+        "$C/client.crt" "$C/rsa.crt" >/dev/null 2>&1 && ! openssl verify -CAfile "$C/ca.crt" "$C/expired.crt" >/dev/null 2>&1 &&
         ! openssl verify -CAfile "$C/ca.crt" "$C/wrongca.crt" >/dev/null 2>&1; then
-    pass "certificates: CA, server (localhost, 127.0.0.1), other CA, expired (2020-01-01..02), other name, client"
+    pass "certificates: CA, server (localhost, 127.0.0.1), other CA, expired (2020-01-01..02), other name, client, RSA server"
 else
     fail "certificates" "$(tail -n 5 "$T/certs.log" | tr '\n' ' ')"
     exit 1
@@ -184,9 +201,10 @@ wait_unix() {
 
 # socat_start RUN CERT [VERIFY]: the TLS terminator on $PORT, forwarding
 # each connection to $SOCK; VERIFY=1 requires a client certificate from
-# our CA. SPGID is its process group.
+# our CA; $SOCAT_TLS adds socat options. SPGID is its process group.
+SOCAT_TLS=""
 socat_start() {
-    opts="bind=127.0.0.1,reuseaddr,fork,cert=$C/$2.crt,key=$C/$2.key"
+    opts="bind=127.0.0.1,reuseaddr,fork,cert=$C/$2.crt,key=$C/$2.key${SOCAT_TLS:+,$SOCAT_TLS}"
     if [ "${3:-0}" = 1 ]; then opts="$opts,verify=1,cafile=$C/ca.crt"; else opts="$opts,verify=0"; fi
     setsid socat -d -d "OPENSSL-LISTEN:$PORT,$opts" "UNIX-CONNECT:$SOCK" >>"$T/$1.socat" 2>&1 &
     SPGID=$!
@@ -275,8 +293,13 @@ def sni_of(body):
             return body[p + 9:p + 9 + int.from_bytes(body[p + 7:p + 9], "big")].decode()
         p += 4 + l
     return "none"
+def suites_of(body):
+    p = 2 + 32
+    p += 1 + body[p]
+    n = int.from_bytes(body[p:p + 2], "big")
+    return ["%04x" % int.from_bytes(body[p + 2 + i:p + 4 + i], "big") for i in range(0, n, 2)]
 def analyze(d):
-    conns, types, snis, clear, bad = 0, {}, set(), 0, 0
+    conns, types, snis, clear, bad, suites = 0, {}, set(), 0, 0, set()
     for f in sorted(os.listdir(d)):
         data = open(os.path.join(d, f), "rb").read()
         conns += 1
@@ -296,6 +319,7 @@ def analyze(d):
                 encrypted = True
             if t == 22 and not encrypted and rec[:1] == b"\x01":
                 snis.add(sni_of(rec[4:]))
+                suites.update(suites_of(rec[4:]))
             p += 5 + l
     print("connections=%d" % conns)
     print("records=" + ",".join("%d:%d" % kv for kv in sorted(types.items())))
@@ -303,6 +327,7 @@ def analyze(d):
     print("sni=" + (",".join(sorted(snis)) or "none"))
     print("clear=%d" % clear)
     print("not_tls=%d" % bad)
+    print("suites=" + ",".join(sorted(suites)))
 def recv(port, cert, key):
     # A minimal Frame Streams receiver over Python's ssl (OpenSSL), strict
     # about the end of the stream: without close_notify, recv() raises.
@@ -417,6 +442,8 @@ good_run() {
 good_run good-ip server 127.0.0.1 --ca "$C/ca.crt"
 expect good-ip "log says the certificate was verified ($(grep -m 1 ': TLS TLSv' "$T/good-ip.err" | sed 's/^.*: TLS /TLS /'))" \
     "$(grep -c 'server certificate verified' "$T/good-ip.err")" = 1
+expect good-ip "the suite agreed is TLS 1.3's or ECDHE with AEAD" \
+    "$(grep -m 1 ': TLS TLSv' "$T/good-ip.err" | grep -c -e 'TLS1-3-' -e 'ECDHE.*\(GCM\|CHACHA20\)')" = 1
 if command -v dnstap >/dev/null 2>&1; then
     n=$(dnstap -r "$T/good-ip.fstrm" -j 2>"$T/good-ip.json.err" | grep -c '"type":"CLIENT_')
     expect good-ip "dnstap -r -j reads the same $n messages" "$n" = "$(val good-ip sent)"
@@ -437,6 +464,12 @@ if term_start "$run" server && proxy_start "$run"; then
     expect "$run" "SNI sent: $(wval "$run" sni)" "$(wval "$run" sni)" = localhost
     expect "$run" "on the wire only TLS records ($(wval "$run" records)), no Frame Streams byte in clear" \
         "$(wval "$run" clear)" = 0 -a "$(wval "$run" not_tls)" = 0 -a "$(wval "$run" app_data_records)" -gt 0
+    # ECDHE-ECDSA/RSA with AES-GCM or ChaCha20-Poly1305 (TLS 1.2), TLS 1.3's
+    # three, and the renegotiation-info signalling value 00ff
+    other=$(wval "$run" suites | tr ',' '\n' | grep -v -x -e c02b -e c02c -e c02f -e c030 -e cca8 -e cca9 \
+        -e 1301 -e 1302 -e 1303 -e 00ff | tr '\n' ' ')
+    expect "$run" "the ClientHello offers only ECDHE+AEAD suites ($(wval "$run" suites)), nothing else: '$other'" \
+        -n "$(wval "$run" suites)" -a -z "$other"
 fi
 
 # --- refused certificates ----------------------------------------------------------
@@ -560,25 +593,62 @@ else
     fail "$run" "python receiver did not listen"
 fi
 
-# --- a server that takes the TCP connection but never answers the handshake ----------------------
-# The TLS handshake runs inside connect(): connect_timeout_ms bounds it.
-run=stall
-PORT=$(free_port)
-setsid socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"sleep 30" >"$T/$run.socat" 2>&1 &
-SPGID=$!
-PGIDS="$PGIDS $SPGID"
-if wait_tcp "$PORT"; then
-    client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 2000 -r 1000 -t 500 -b 100 -B 400 --ca "$C/ca.crt"
-    socat_kill "$SPGID" KILL
+# --- cipher suites: a server that offers only weak ones ------------------------------------------
+# RSA key; TLS 1.2 at most; static-RSA CBC and ECDHE CBC with SHA-1 only.
+SOCAT_TLS="cipher=AES128-SHA:ECDHE-RSA-AES128-SHA,openssl-max-proto-version=TLS1.2"
+refused_run weak-suites rsa 127.0.0.1 "fatal alert message was received" 1 --ca "$C/ca.crt"
+expect weak-suites "the terminator found no suite in common ($(grep -m 1 'SSL_accept' "$T/weak-suites.socat" | sed 's/^.*SSL_accept(): //'))" \
+    "$(grep -c 'no shared cipher' "$T/weak-suites.socat")" -ge 3
+# the caller's own list wins: naming a weak suite (IANA spelling) connects
+good_run weak-chosen rsa 127.0.0.1 --ca "$C/ca.crt" --ciphersuites "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"
+expect weak-chosen "tls_ciphersuites chose the suite ($(grep -m 1 ': TLS TLSv' "$T/weak-chosen.err" | sed 's/^.*: TLS /TLS /'))" \
+    "$(grep -c ': TLS TLSv1.2 TLS-ECDHE-RSA-WITH-AES-128-CBC-SHA;' "$T/weak-chosen.err")" = 1
+SOCAT_TLS=""
+
+# --- plain TCP servers at a tls:// endpoint ---------------------------------------------------------
+# Each attempt must be a handshake failure (not a timeout) whose log line
+# says the peer does not speak TLS; connect_timeout_ms 1000.
+# plain_run RUN WHAT REASON: the server already listens on $PORT
+plain_run() {
+    run=$1 what=$2 reason=$3
+    client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 2000 -r 1000 -t 1000 -b 100 -B 200 --ca "$C/ca.crt"
     client_ok "$run"
-    expect "$run" "each handshake cut at connect_timeout_ms=500: timeouts=$(val "$run" timeouts) >= 3, connects=0, ends in $(val "$run" elapsed_ms) ms" \
-        "$(val "$run" timeouts)" -ge 3 -a "$(val "$run" connects)" = 0 -a "$(val "$run" sent)" = 0 \
-        -a "$(val "$run" elapsed_ms)" -lt 3500
-    info "$run: $(val "$run" polls) dnstap_poll() calls in $(val "$run" elapsed_ms) ms: while the handshake waits to" \
-         "read, dnstap_io() asks for writability (state CONNECTING), so a host loop wakes at once (busy-poll)"
+    hf=$(val "$run" handshake_failures)
+    expect "$run" "$what: handshake_failures=$hf >= 2, timeouts=$(val "$run" timeouts), connects=0; logged: $(val "$run" first_tls_failure | sed 's/^.*handshake failed: //')" \
+        "$hf" -ge 2 -a "$(val "$run" timeouts)" = 0 -a "$(val "$run" connects)" = 0 -a "$(val "$run" sent)" = 0 \
+        -a "$(val "$run" tls_failed_lines)" = "$hf" -a "$(val "$run" first_tls_failure | grep -c "does not speak TLS")" = 1 \
+        -a "$(val "$run" first_tls_failure | grep -c "$reason")" = 1
+}
+run=plain-fstrm
+PORT=$(free_port)
+fstrm_capture -t protobuf:dnstap.Dnstap -a 127.0.0.1 -p "$PORT" -w "$T/$run.fstrm" >"$T/$run.fstrm_capture" 2>&1 &
+FPID=$!
+PIDS="$PIDS $FPID"
+if wait_tcp "$PORT"; then
+    plain_run "$run" "fstrm_capture on plain TCP (waits for READY)" "no answer to the ClientHello"
+    kill -TERM "$FPID" 2>/dev/null
+    wait "$FPID" 2>/dev/null
 else
-    fail "$run" "socat did not listen"
+    fail "$run" "fstrm_capture did not listen"
 fi
+for kind in silent text close; do
+    run=plain-$kind
+    PORT=$(free_port)
+    case $kind in
+    silent) cmd='sleep 30' what="a server that never answers" reason="no answer to the ClientHello" ;;
+    text) cmd='echo "220 hello"; sleep 30' what="a server that greets in text" reason="its first byte, 0x32," ;;
+    close) cmd='exit 0' what="a server that closes at once" reason="closed the connection without a TLS answer" ;;
+    esac
+    setsid socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" SYSTEM:"$cmd" >"$T/$run.socat" 2>&1 &
+    SPGID=$!
+    PGIDS="$PGIDS $SPGID"
+    if wait_tcp "$PORT"; then
+        plain_run "$run" "$what" "$reason"
+    else
+        fail "$run" "socat did not listen"
+    fi
+    socat_kill "$SPGID" KILL
+done
 
 # --- heap allocations (gcc -O2 build that counts them) ---------------------------------------------
 run=allocs
@@ -625,6 +695,16 @@ init_case "key that does not match the certificate" -2 --ca "$C/ca.crt" --cert "
 init_case "valid configuration" 0 --ca "$C/ca.crt" --cert "$C/client.crt" --key "$C/client.key"
 init_case "endpoint without a port" -2 -e tls://127.0.0.1 --ca "$C/ca.crt"
 init_case "IPv6 literal endpoint" 0 -e "tls://[::1]:853" --ca "$C/ca.crt"
+init_case "port 0" -2 -e tls://127.0.0.1:0 --ca "$C/ca.crt"
+init_case "port 69536 (once wrapped to 4000)" -2 -e tls://127.0.0.1:69536 --ca "$C/ca.crt"
+init_case "port 65535" 0 -e tls://127.0.0.1:65535 --ca "$C/ca.crt"
+init_case "unbracketed IPv6 literal" -2 -v -e tls://2001:db8::1 --ca "$C/ca.crt"
+expect init "the unbracketed IPv6 endpoint is refused with a message asking for brackets" \
+    "$(grep -c 'needs brackets' "$T/init-unbracketed IPv6 literal.err")" = 1
+init_case "tls_ciphersuites: IANA, Mbed TLS and numeric names" 0 --ca "$C/ca.crt" \
+    --ciphersuites "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384, 0xCCA9"
+init_case "tls_ciphersuites: an unknown name" -2 -v --ca "$C/ca.crt" --ciphersuites "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:TLS_NO_SUCH_SUITE"
+expect init "the unknown suite is named in the log" "$(grep -c 'tls_ciphersuites.*TLS_NO_SUCH_SUITE' "$T/init-tls_ciphersuites: an unknown name.err")" = 1
 cat >"$T/nomb.c" <<'EOF'
 #define DNSTAP_IMPLEMENTATION
 #include "dnstap.h"
