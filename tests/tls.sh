@@ -555,7 +555,9 @@ fi
 # --- terminator restarted mid-stream ---------------------------------------------------------
 run=restart
 if term_start "$run" server; then
-    bg_client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 4000 -r 2000 -t 500 -b 100 -B 400 --ca "$C/ca.crt"
+    # 5.5 s: the backoff no longer resets at each handshake (it climbs to 400 ms
+    # over the kills), so the last reconnect needs time after the third kill
+    bg_client "$run" "tls://127.0.0.1:$PORT" -n 0 -d 5500 -r 2000 -t 500 -b 100 -B 400 --ca "$C/ca.crt"
     for k in 1 2 3; do
         sleep 0.9
         socat_kill "$SPGID" KILL
