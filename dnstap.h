@@ -12,6 +12,10 @@
        #include "dnstap.h"
    in *one* C or C++ file; include "dnstap.h" without the define elsewhere.
 
+   The descriptor and message structs are zero-initialised (zero means
+   default / absent): `= {0}` in C, `= {}` in C++ (g++ -Wextra warns about
+   `{0}` there), and `= DNSTAP_ZERO` in code built as both.
+
    TL;DR
    -----
        static dnstap_encoder_t enc;
@@ -327,6 +331,8 @@
    DNSTAP_STATIC                make every function static
    DNSTAP_MAX_QUEUES            producer queues per tap (8)
    DNSTAP_EXTRA_MAX             bytes of each queue set aside for extra_fn (256)
+   DNSTAP_FLUSH_BYTES           default flush_bytes (32768) and flush_ms (10)
+   DNSTAP_FLUSH_MS              of the FLUSH POLICY
    DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
    DNSTAP_NO_UNIX_SOCKET        of them: unix://, tcp:// (and so tls://), file:
    DNSTAP_NO_TCP                (dnstap_init() answers DNSTAP_ERR_UNSUPPORTED)
@@ -371,6 +377,15 @@
 #define DNSTAP_VERSION_MINOR 1
 #define DNSTAP_VERSION_PATCH 0
 #define DNSTAP_VERSION_STRING "0.1.0"
+
+/* Zero initialiser for dnstap_desc_t, dnstap_encoder_desc_t, dnstap_msg_t and
+   the other plain structs, without warnings in C and C++:
+   dnstap_desc_t d = DNSTAP_ZERO; */
+#ifdef __cplusplus
+#define DNSTAP_ZERO {}
+#else
+#define DNSTAP_ZERO {0}
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -1031,6 +1046,12 @@ DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg);
 /* As dnstap_log() on queue q (0 <= q < desc.queues): threads that log at the
    same time each use their own queue; no lock is taken. */
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg);
+
+/* Queue an already encoded Dnstap payload on queue q as it is, for a relay
+   that forwards what it received (the bytes are copied, not checked).
+   Results and accounting as dnstap_log_queue(); DNSTAP_ERR_TOO_LONG above
+   payload_max. */
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned q, const uint8_t *payload, size_t len);
 
 /* Log one event to several taps (each on queue q), encoding it once per
    distinct encoding (e.g. once for all `full` taps with the same identity)
@@ -2741,30 +2762,26 @@ static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q
     return dnstap__enqueue(tap, q, msg, tap->desc.full, extra, made);
 }
 
-/* The checks of every dnstap_log*() call: the queue to log msg on, or
-   NULL and why (a drop counted where there is a queue to count it on). */
-DNSTAP__INLINE dnstap_queue_t *dnstap__admit(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
-                                             dnstap_result_t *r) {
-    dnstap_queue_t *q;
-    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) { *r = DNSTAP_ERR_INVALID; return NULL; }
-    q = &tap->q[qi];
+/* Count a message logged on q; refused (and counted) when the tap takes none now. */
+DNSTAP__INLINE dnstap_result_t dnstap__admit(dnstap_t *tap, dnstap_queue_t *q) {
     DNSTAP__INC64(&q->logged);
     if (DNSTAP__UNLIKELY(DNSTAP__LOAD_RLX(&tap->shutting_down) ||
                          (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED &&
                           !DNSTAP__LOAD_ACQ(&tap->accepting)))) {
         DNSTAP__INC64(&q->dropped_disconnected);
-        *r = DNSTAP_ERR_DISCONNECTED;
-        return NULL;
+        return DNSTAP_ERR_DISCONNECTED;
     }
-    return q;
+    return DNSTAP_OK;
 }
 
 /* Queue msg on tap's queue qi, encoded straight into the ring. *made
    receives where the frame went. */
 DNSTAP__INLINE dnstap_result_t dnstap__log_msg(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg, uint8_t **made) {
+    dnstap_queue_t *q;
     dnstap_result_t r;
-    dnstap_queue_t *q = dnstap__admit(tap, qi, msg, &r);
-    if (q == NULL) return r;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
     if (DNSTAP__UNLIKELY(!tap->desc.full || tap->desc.extra_fn)) return dnstap__enqueue_adjusted(tap, q, msg, made);
     return dnstap__enqueue(tap, q, msg, true, &msg->extra, made);
 }
@@ -2779,8 +2796,9 @@ static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_
     uint8_t *dst;
     *made = NULL;
     if (frame == NULL) return dnstap__log_msg(tap, qi, msg, made);
-    q = dnstap__admit(tap, qi, msg, &r);
-    if (q == NULL) return r;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
     len = dnstap__frame_len_at(frame);
     dst = dnstap__q_claim(q, len, &nh, &r);
     if (dst == NULL) return r;
@@ -2797,6 +2815,23 @@ DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dns
 
 DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
     return dnstap_log_queue(tap, 0, msg);
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const uint8_t *payload, size_t len) {
+    dnstap_queue_t *q;
+    dnstap_result_t r;
+    uint32_t nh;
+    uint8_t *dst;
+    if (tap == NULL || payload == NULL || len == 0 || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    if (len > tap->enc.payload_max) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
+    dst = dnstap__q_claim(q, 4 + (uint32_t)len, &nh, &r);
+    if (dst == NULL) return r;
+    dnstap__put_be32(dst, (uint32_t)len);
+    DNSTAP_MEMCPY(dst + 4, payload, len);
+    DNSTAP__STORE_REL(&q->head, nh);
+    return DNSTAP_OK;
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -3070,6 +3105,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
     int k, n;
     *blocked = false;
     while ((k = dnstap__gather(tap, iov, iq)) > 0) {
+        tap->tx_queue = iq[0];   /* where a write that would block resumes (rule 3) */
         if (tap->tr.writev) n = dnstap__xwritev(tap, iov, k);
         else n = dnstap__xwrite(tap, iov[0].base, iov[0].len);   /* rule 3: after AGAIN, its own buf */
         tap->data_blocked = n == DNSTAP_ERR_AGAIN;
