@@ -2710,11 +2710,12 @@ static uint8_t *dnstap__q_claim_rest(dnstap_queue_t *q, uint32_t need, uint32_t 
 
 /* Reserve need bytes on q for a frame, counting a drop when they are not
    there. First the common case: room right after head, up to the end on
-   the same lap, up to the tail once wrapped. */
+   the same lap, up to the tail once wrapped (head may be past a tail
+   that lags at the wrap: dnstap__q_reserve() then decides). */
 DNSTAP__INLINE uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint32_t h = q->head, t = DNSTAP__LOAD_ACQ(&q->tail), ho = DNSTAP__OFF(h);
     uint32_t end = (h ^ t) & DNSTAP__LAP ? DNSTAP__OFF(t) : q->cap;
-    if (end - ho >= need) {
+    if (end >= ho && end - ho >= need) {
         *new_head = h + need;
         return q->buf + ho;
     }

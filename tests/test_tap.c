@@ -519,6 +519,37 @@ static int sized_msg(dnstap_msg_t *m, const dnstap_encoder_t *enc, unsigned prod
     return 0;
 }
 
+/* The producer past a tail that lags at the wrap (the consumer took all
+   before the wrap and has not followed yet): the room after head ends at
+   the ring's end, not at the tail. A frame that does not fit there is
+   refused as full and nothing is written past the ring (queue 1's memory
+   stays as it was). */
+static void test_claim_past_lagging_tail(void) {
+    static const size_t sizes[5] = { 400, 400, 400, 500, 90 };
+    dnstap_msg_t m;
+    dnstap_queue_t *q;
+    unsigned i;
+    fake_reset();
+    memset(queue_mem, 0x5A, 2000);
+    CHECK_EQ(fake_tap(&tap, 2000, 2), DNSTAP_OK);
+    run_for(&tap, 10, 10);   /* connected */
+    q = &tap.q[0];
+    for (i = 0; i < 5; i++) {
+        CHECK(sized_msg(&m, &tap.enc, 0, i, sizes[i]));
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+        if (i == 1) {   /* the consumer takes both, then stays away */
+            while (q->tail != q->head) (void)dnstap_poll(&tap, sim_now++);
+        }
+    }
+    /* tail on the old lap at the wrap (800); head on the new lap at 990 */
+    CHECK(((q->head ^ q->tail) & DNSTAP__LAP) && DNSTAP__OFF(q->tail) == 800 && DNSTAP__OFF(q->head) == 990);
+    CHECK(sized_msg(&m, &tap.enc, 0, 5, 200));
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_FULL);
+    for (i = 0; i < 1000 && queue_mem[1000 + i] == 0x5A; i++) {}
+    CHECK_EQ(i, 1000);
+    CHECK(invariant_ok(&tap));
+}
+
 /* Every accepted frame arrived once, in its producer's order (sequence
    numbers below seq_end). */
 static int arrived_once(const uint32_t *acc, size_t n, uint32_t seq_end) {
@@ -2189,6 +2220,7 @@ int main(void) {
     TEST(test_unidirectional);
     TEST(test_many_taps);
     TEST(test_extra_in_queue);
+    TEST(test_claim_past_lagging_tail);
     TEST(test_hostile_messages);
     TEST(test_threads);
     TEST(test_threads_large_frames);
