@@ -87,9 +87,10 @@
    with logged == sent + dropped + queued at every quiet moment.
 
    Connection. While connected, the receiver has nothing to say until
-   FINISH: dnstap_io() asks for readability and every dnstap_poll() reads,
-   so a FINISH or end of stream closes the connection at the next poll,
-   also while frames flow. A lost connection is retried after a backoff
+   FINISH: dnstap_io() asks for readability and dnstap_poll() reads (before
+   every write, and at most once a millisecond between writes), so a FINISH
+   or end of stream closes the connection at the next poll, also while
+   frames flow. A lost connection is retried after a backoff
    (backoff_min_ms, doubling up to backoff_max_ms, +-25 % jitter) that starts
    over only once a connection has stayed up backoff_reset_ms (5000): a
    receiver that accepts and drops connections at once meets a growing delay.
@@ -98,6 +99,76 @@
    are dropped (counted in dropped_disconnected), STOP is written only if
    the transport takes it at once. dnstap_run() and dnstap_thread_stop()
    end within that limit. dnstap_close_now() ends a tap at once.
+
+   FLUSH POLICY
+   ------------
+   dnstap_log() only queues; dnstap_poll() writes. It writes when
+     - flush_bytes are queued (all queues together; DNSTAP_FLUSH_BYTES,
+       32 KiB), or
+     - the oldest queued frame has waited flush_ms (DNSTAP_FLUSH_MS, 10 ms),
+       counted from the dnstap_poll() that first saw it (dnstap_log() reads
+       no clock), or
+     - a queue is more than half full, or dnstap_shutdown() was called,
+   whichever comes first, and then it writes everything queued: with the
+   stock transports in one sendmsg()/writev() per poll (each ring's frames
+   before and after its wrap, every queue), with others one write() per
+   contiguous run. dnstap_io().deadline_ms is when the next of these is
+   due, so a server loop that sleeps until it writes once per flush, not
+   once per query:
+       for (;;) {
+           dnstap_io_t io = dnstap_io(&tap, dnstap_clock_ms());
+           // wait for your sockets, and io.fd for io.want_read/want_write,
+           // until io.deadline_ms at the latest (UINT64_MAX: no deadline)
+           // handle what arrived, calling dnstap_log(&tap, &m) for each event
+           dnstap_poll(&tap, dnstap_clock_ms());   // after logging, every turn
+       }
+   A dnstap_poll() with nothing due makes no system call (it reads the
+   receiver's side at most once a millisecond), so calling it on every turn
+   is cheap; it must come after logging, as that is when it notes the new
+   frames' time. Delay added: a frame waits at most flush_ms after the
+   first dnstap_poll() that follows its dnstap_log(), plus however late the
+   loop polls after deadline_ms; under load less, the time it takes to
+   queue flush_bytes (32 KiB is about 140 queries logged as CLIENT_QUERY and
+   CLIENT_RESPONSE with `full`). libfstrm, for comparison, writes when its
+   8 KiB buffer hint fills or its 1 s flush timeout passes. Settings:
+     flush_bytes = DNSTAP_FLUSH_AT_ONCE   every frame at the first
+                                          dnstap_poll() after it: one write
+                                          per poll (the behaviour before
+                                          this policy);
+     a smaller flush_ms                   less delay, more writes at low
+                                          rates;
+     a larger flush_bytes                 fewer writes at high rates; keep
+                                          it under half a queue
+                                          (queue_size / queues / 2), above
+                                          which a queue is written at once.
+   `make bench` prints CPU and writes per query of such a loop at 20,000
+   queries/s for the defaults, DNSTAP_FLUSH_AT_ONCE, libfstrm's defaults and
+   other settings (tests/bench_flush.c); stats.writes counts the writes.
+   Shutdown writes everything at once. The writer thread (DNSTAP_WITH_THREAD)
+   follows the same policy, looking every millisecond while frames wait.
+
+   What dnstap_io() answers, state by state (fd is -1 without a connection;
+   "now" means call dnstap_poll() at once):
+     state                                 want_read want_write deadline_ms
+     before the first dnstap_poll(), and   no        no         when to connect
+       backing off after a failure                              (0 at first)
+     connecting (TCP, TLS handshake)       transport's want(),   connect start +
+                                           else write only       connect_timeout_ms
+     READY, START or STOP would block      no        yes        that step's timeout
+     READY written, waiting for ACCEPT     yes       no         + handshake_timeout_ms
+     connected, nothing queued             yes       no         UINT64_MAX
+     frames queued, not seen by a poll     yes       no         now
+     frames queued below the thresholds    yes       no         first seen + flush_ms
+     flush_bytes reached, a queue past     yes       no         now
+       half full, a write under way
+     a write would block                   yes       yes        last progress +
+                                                                write_timeout_ms
+     shutting down, frames to write        yes       no         now
+     STOP written, waiting for FINISH      yes       no         + finish_timeout_ms
+     closed                                no        no         UINT64_MAX
+   After dnstap_shutdown() no deadline is later than its call +
+   shutdown_timeout_ms; while drops wait to be logged, none is later than
+   the next drop report. tests/test_tap.c (test_io_states) checks each row.
 
    TLS
    ---
@@ -721,7 +792,21 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    7. fd() (optional) gives a descriptor for the host's poll()/epoll, or -1;
       want() (optional) says whether a connect() in progress waits to read
       or to write (a TLS handshake mostly reads), so the host does not spin.
-   8. Callbacks must not call back into dnstap. */
+   8. Callbacks must not call back into dnstap.
+   9. writev() (optional) takes several buffers as one write, in order, and
+      returns how many bytes it took from their start; rules 1, 2, 4, 5 and
+      8 apply. Rule 3 does not: after DNSTAP_ERR_AGAIN or a partial write the
+      library calls again from the first byte not taken, possibly with more
+      buffers after it. So give it only for transports that keep no state
+      between calls (a plain socket: sendmsg(), writev()); a TLS transport
+      gives write() alone. When present it carries every data write: each
+      queue's frames as at most two buffers (before and after the ring's
+      wrap), all queues in one call; control frames go through write(). */
+typedef struct dnstap_iovec_t {
+    const uint8_t *base;
+    size_t len;
+} dnstap_iovec_t;
+
 typedef struct dnstap_transport_t {
     dnstap_result_t (*connect)(void *ctx);
     int (*write)(void *ctx, const uint8_t *buf, size_t len);
@@ -731,10 +816,20 @@ typedef struct dnstap_transport_t {
     int (*want)(void *ctx);   /* optional: while connect() is in progress, what it
                                  waits for: DNSTAP_WANT_READ | DNSTAP_WANT_WRITE */
     void *ctx;
+    int (*writev)(void *ctx, const dnstap_iovec_t *iov, int iovcnt);   /* optional (rule 9) */
 } dnstap_transport_t;
 
 #define DNSTAP_WANT_READ  1
 #define DNSTAP_WANT_WRITE 2
+
+/* Flush policy defaults (FLUSH POLICY in the manual). */
+#ifndef DNSTAP_FLUSH_BYTES
+#define DNSTAP_FLUSH_BYTES 32768u
+#endif
+#ifndef DNSTAP_FLUSH_MS
+#define DNSTAP_FLUSH_MS 10u
+#endif
+#define DNSTAP_FLUSH_AT_ONCE 1u   /* as flush_bytes: every frame is written as soon as it is seen */
 
 typedef enum dnstap_log_level_t {
     DNSTAP_LOG_ERROR = 1, DNSTAP_LOG_WARN = 2, DNSTAP_LOG_INFO = 3
@@ -789,6 +884,10 @@ typedef struct dnstap_desc_t {
                                        still queued then is dropped (dropped_disconnected) */
     uint32_t drop_report_ms;        /* drops logged at most this often (10000) */
     uint32_t thread_wake_ms;        /* writer thread, when idle: looks for new frames this often (10) */
+    uint32_t flush_bytes;           /* FLUSH POLICY: write once this many bytes are queued ... */
+    uint32_t flush_ms;              /* ... or the oldest frame has waited this long (defaults:
+                                       DNSTAP_FLUSH_BYTES, DNSTAP_FLUSH_MS); flush_bytes =
+                                       DNSTAP_FLUSH_AT_ONCE: write every frame at once */
     dnstap_logger_t logger;
     dnstap_transport_t transport;   /* your own transport; wins over .endpoint */
     /* TLS, for tls:// endpoints (DNSTAP_WITH_MBEDTLS) */
@@ -845,6 +944,7 @@ typedef struct dnstap_stats_t {
     uint64_t logged;               /* dnstap_log() calls (including refused ones) */
     uint64_t sent;                 /* frames written whole to the transport */
     uint64_t sent_bytes;
+    uint64_t writes;               /* data writes the transport took (write() or writev() calls) */
     uint64_t dropped_full;         /* queue full */
     uint64_t dropped_too_big;      /* above payload_max or the queue size */
     uint64_t dropped_invalid;      /* missing type, bad enum value, INVALID value */
@@ -893,6 +993,10 @@ typedef struct dnstap_t {
     uint32_t tx_off;               /* bytes of the current run already written */
     const uint8_t *again_buf;      /* retry with the same arguments after AGAIN */
     size_t again_len;
+    bool data_blocked;             /* a data write would block: wait until writable */
+    uint64_t pending_since_ms;     /* dnstap_poll() first saw frames waiting (DNSTAP__NONE: none) */
+    uint64_t probed_ms;            /* the receiver's side last read while connected */
+    uint64_t writes;
     uint8_t ctl[64];               /* control frame being sent: READY, START (42 bytes), STOP */
     size_t ctl_len, ctl_off;
     int ctl_next;                  /* state after the control frame is sent */
@@ -943,7 +1047,8 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now_ms);
 
 /* What to wait for before the next dnstap_poll(): the descriptor, whether
    to wait until it is readable and/or writable, and a deadline (UINT64_MAX:
-   nothing pending). A tap with queued frames asks for now. */
+   nothing pending). Queued frames set the deadline by the flush policy
+   (FLUSH POLICY in the manual, with a table of the answers by state). */
 DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
 
 /* Begin an orderly end: send what is queued, STOP, wait for FINISH (within
@@ -975,7 +1080,8 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
 /* POSIX with DNSTAP_WITH_THREAD (link with -pthread): a writer thread that
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
-   every thread_wake_ms. Do not call dnstap_poll() yourself meanwhile.
+   every thread_wake_ms (every millisecond while frames wait, writing them
+   by the flush policy). Do not call dnstap_poll() yourself meanwhile.
    dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
@@ -1005,6 +1111,7 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #endif
 
@@ -2529,6 +2636,13 @@ static uint64_t dnstap__q_count(const dnstap_queue_t *q, uint64_t *bytes) {
     return frames;
 }
 
+/* Consumer: bytes queued in q now, from its indices. */
+static uint32_t dnstap__q_bytes(const dnstap_queue_t *q) {
+    uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
+    if ((h ^ t) & DNSTAP__LAP) return DNSTAP__LOAD_RLX(&q->wrap) - DNSTAP__OFF(t) + DNSTAP__OFF(h);
+    return DNSTAP__OFF(h) - DNSTAP__OFF(t);
+}
+
 /* Consumer: drop every frame queued now; returns how many. */
 static uint64_t dnstap__q_discard(dnstap_queue_t *q) {
     uint64_t frames = 0;
@@ -2548,13 +2662,27 @@ enum { DNSTAP__S_IDLE = 0, DNSTAP__S_CONNECTING, DNSTAP__S_CTL, DNSTAP__S_ACCEPT
        DNSTAP__S_RUNNING, DNSTAP__S_FINISH, DNSTAP__S_CLOSED };
 enum { DNSTAP__STOP_SHUTDOWN = 1, DNSTAP__STOP_NOW = 2 };   /* writer thread's thread_stop */
 
-/* Reserve need bytes on q for a frame, counting a drop when they are not there. */
-static uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+/* dnstap__q_claim() when there is no room right after head. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static uint8_t *dnstap__q_claim_rest(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
     uint8_t *dst;
     if (need > q->cap) { DNSTAP__INC64(&q->dropped_too_big); *r = DNSTAP_ERR_TOO_LONG; return NULL; }
     dst = dnstap__q_reserve(q, need, new_head);
     if (dst == NULL) { DNSTAP__INC64(&q->dropped_full); *r = DNSTAP_ERR_FULL; }
     return dst;
+}
+
+/* Reserve need bytes on q for a frame, counting a drop when they are not
+   there. First the common case: same lap, room after head. */
+DNSTAP__INLINE uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
+    uint32_t h = q->head, ho = DNSTAP__OFF(h);
+    if (!((h ^ DNSTAP__LOAD_ACQ(&q->tail)) & DNSTAP__LAP) && q->cap - ho >= need) {
+        *new_head = h + need;
+        return q->buf + ho;
+    }
+    return dnstap__q_claim_rest(q, need, new_head, r);
 }
 
 /* Encode m straight into q and publish it. */
@@ -2734,6 +2862,7 @@ static void dnstap__close_transport(dnstap_t *tap) {
     tap->tx_off = 0;
     tap->again_buf = NULL;
     tap->again_len = 0;
+    tap->data_blocked = false;
     tap->ctl_len = tap->ctl_off = 0;
 }
 
@@ -2825,36 +2954,93 @@ static int dnstap__xwrite(dnstap_t *tap, const uint8_t *buf, size_t len) {
     return n;
 }
 
-/* Send queued frames until all are sent or the transport would block. */
-static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *blocked) {
-    unsigned idle = 0;
-    *blocked = false;
-    while (idle < tap->desc.queues) {
-        dnstap_queue_t *q = &tap->q[tap->tx_queue];
-        uint32_t start, run = dnstap__q_run(q, &start);
-        int n;
-        if (run == 0) {
-            tap->tx_queue = (tap->tx_queue + 1) % tap->desc.queues;
-            idle++;
-            continue;
+/* writev() under rule 9 of the contract. */
+static int dnstap__xwritev(dnstap_t *tap, const dnstap_iovec_t *iov, int k) {
+    size_t total = 0;
+    int i, n;
+    for (i = 0; i < k; i++) total += iov[i].len;
+    n = tap->tr.writev(tap->tr.ctx, iov, k);
+    if (n == DNSTAP_ERR_AGAIN || n == 0) return DNSTAP_ERR_AGAIN;
+    if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : n;
+    if ((size_t)n > total) return DNSTAP_ERR_IO;
+    return n;
+}
+
+#define DNSTAP__IOV_MAX (2 * DNSTAP_MAX_QUEUES)
+#define DNSTAP__WRITE_MAX 0x40000000u   /* bytes per write call: fits an int */
+
+/* What is queued now, in sending order: the queue being sent from (past
+   the tx_off bytes already written), then the others in turn; each as its
+   run before the ring's wrap and its run after it. iq[] gets each buffer's
+   queue. Returns how many buffers. */
+static int dnstap__gather(dnstap_t *tap, dnstap_iovec_t *iov, unsigned *iq) {
+    int k = 0;
+    unsigned i;
+    size_t total = 0;
+    for (i = 0; i < tap->desc.queues && total < DNSTAP__WRITE_MAX; i++) {
+        unsigned qi = (tap->tx_queue + i) % tap->desc.queues;
+        dnstap_queue_t *q = &tap->q[qi];
+        uint32_t start, run = dnstap__q_run(q, &start), skip = i == 0 ? tap->tx_off : 0, h;
+        if (run == 0) continue;
+        iov[k].base = q->buf + start + skip;
+        iov[k].len = run - skip;
+        iq[k++] = qi;
+        h = DNSTAP__LOAD_ACQ(&q->head);
+        if ((h ^ q->tail) & DNSTAP__LAP) {   /* more after the wrap */
+            iov[k].base = q->buf;
+            iov[k].len = DNSTAP__OFF(h);
+            iq[k++] = qi;
         }
-        idle = 0;
-        n = dnstap__xwrite(tap, q->buf + start + tap->tx_off, run - tap->tx_off);
-        if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
-        if (n < 0) return (dnstap_result_t)n;
-        tap->last_progress_ms = now;
-        tap->tx_off += (uint32_t)n;
-        /* release every frame now written whole */
-        for (;;) {
+        total += run - skip + ((h ^ q->tail) & DNSTAP__LAP ? DNSTAP__OFF(h) : 0);
+    }
+    for (i = 0, total = 0; i < (unsigned)k; i++) {   /* at most DNSTAP__WRITE_MAX in all */
+        if (iov[i].len > DNSTAP__WRITE_MAX - total) iov[i].len = DNSTAP__WRITE_MAX - total;
+        total += iov[i].len;
+        if (total == DNSTAP__WRITE_MAX) return (int)i + 1;
+    }
+    return k;
+}
+
+/* n bytes of the gathered buffers were written: release the frames now
+   written whole, and move on to the next queue after a queue's last. */
+static void dnstap__written(dnstap_t *tap, const dnstap_iovec_t *iov, const unsigned *iq, int k, size_t n) {
+    int j;
+    for (j = 0; j < k && n > 0; j++) {
+        dnstap_queue_t *q = &tap->q[iq[j]];
+        uint32_t start, take = n < iov[j].len ? (uint32_t)n : (uint32_t)iov[j].len;
+        (void)dnstap__q_run(q, &start);   /* past the wrap, for the buffer after it */
+        tap->tx_queue = iq[j];
+        tap->tx_off += take;
+        n -= take;
+        while (tap->tx_off > 0) {
             uint32_t l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(q->tail));
             if (tap->tx_off < l) break;
             dnstap__q_pop(q, l);
             tap->tx_off -= l;
             tap->sent++;
             tap->sent_bytes += l;
-            if (tap->tx_off == 0) break;
         }
-        if (tap->tx_off == 0) tap->tx_queue = (tap->tx_queue + 1) % tap->desc.queues;  /* fair turns */
+        if (take == iov[j].len && (j + 1 == k || iq[j + 1] != iq[j]))
+            tap->tx_queue = (iq[j] + 1) % tap->desc.queues;   /* fair turns */
+    }
+}
+
+/* Send queued frames until all are sent or the transport would block:
+   with writev(), everything queued in one call; else one run per write(). */
+static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *blocked) {
+    dnstap_iovec_t iov[DNSTAP__IOV_MAX];
+    unsigned iq[DNSTAP__IOV_MAX];
+    int k, n;
+    *blocked = false;
+    while ((k = dnstap__gather(tap, iov, iq)) > 0) {
+        if (tap->tr.writev) n = dnstap__xwritev(tap, iov, k);
+        else n = dnstap__xwrite(tap, iov[0].base, iov[0].len);   /* rule 3: after AGAIN, its own buf */
+        tap->data_blocked = n == DNSTAP_ERR_AGAIN;
+        if (n == DNSTAP_ERR_AGAIN) { *blocked = true; return DNSTAP_OK; }
+        if (n < 0) return (dnstap_result_t)n;
+        tap->writes++;
+        tap->last_progress_ms = now;
+        dnstap__written(tap, iov, iq, tap->tr.writev ? k : 1, (size_t)n);
     }
     return DNSTAP_OK;
 }
@@ -2886,6 +3072,27 @@ static bool dnstap__queued(const dnstap_t *tap) {
     for (i = 0; i < tap->desc.queues; i++)
         if (DNSTAP__LOAD_ACQ(&tap->q[i].head) != tap->q[i].tail) return true;
     return false;
+}
+
+#define DNSTAP__NONE UINT64_MAX
+
+/* The flush policy: when the queued frames are to be written. UINT64_MAX:
+   nothing queued; now: at once (flush_bytes reached, a queue past half
+   full, a write under way, shutting down, or frames dnstap_poll() has not
+   seen yet, so that it notes when); else when the oldest reaches flush_ms,
+   counted from when dnstap_poll() first saw it. */
+static uint64_t dnstap__flush_at(const dnstap_t *tap, uint64_t now) {
+    uint64_t bytes = 0;
+    unsigned i;
+    for (i = 0; i < tap->desc.queues; i++) {
+        uint32_t b = dnstap__q_bytes(&tap->q[i]);
+        if (b > tap->q[i].cap / 2) return now;
+        bytes += b;
+    }
+    if (bytes == 0) return DNSTAP__NONE;
+    if (bytes >= tap->desc.flush_bytes || tap->tx_off || tap->shutting_down || tap->pending_since_ms == DNSTAP__NONE)
+        return now;
+    return tap->pending_since_ms + tap->desc.flush_ms;
 }
 
 /* A receiver sends nothing between ACCEPT and FINISH: FINISH or end of
@@ -3033,13 +3240,24 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             continue;
         }
         case DNSTAP__S_RUNNING: {
-            bool blocked;
+            bool blocked, due;
             dnstap_result_t e;
-            /* on every step, busy or idle: a receiver that sent FINISH or
-               left is seen before more is written into a dead connection
-               (over TCP such writes "succeed" and their frames vanish) */
-            e = dnstap__probe(tap);
-            if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            if (tap->pending_since_ms == DNSTAP__NONE && dnstap__queued(tap)) tap->pending_since_ms = now;
+            due = tap->shutting_down || tap->data_blocked || dnstap__flush_at(tap, now) <= now;
+            /* before every write: a receiver that sent FINISH or left is seen
+               before more is written into a dead connection (over TCP such
+               writes "succeed" and their frames vanish); between writes at
+               most once a millisecond, so a host that polls after every
+               query makes no system call for it */
+            if (due || now != tap->probed_ms) {
+                tap->probed_ms = now;
+                e = dnstap__probe(tap);
+                if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
+            }
+            if (!due) {
+                tap->last_progress_ms = now;   /* held back by the flush policy, not blocked */
+                goto out;
+            }
             e = dnstap__send_data(tap, now, &blocked);
             if (e != DNSTAP_OK) { r = dnstap__fail(tap, e, now); goto out; }
             if (blocked) {
@@ -3048,6 +3266,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 goto out;
             }
             tap->last_progress_ms = now;
+            tap->pending_since_ms = dnstap__queued(tap) ? now : DNSTAP__NONE;
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
@@ -3094,12 +3313,12 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         break;
     case DNSTAP__S_RUNNING:
         io.want_read = tap->tr.read != NULL;   /* FINISH or end of stream: dnstap_poll() reads it */
-        if (tap->again_buf) {
+        if (tap->again_buf || tap->data_blocked) {
             io.want_write = true;
             io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
             break;
         }
-        if (dnstap__queued(tap) || tap->shutting_down) io.deadline_ms = now;
+        io.deadline_ms = tap->shutting_down ? now : dnstap__flush_at(tap, now);
         break;
     default:
         io.deadline_ms = UINT64_MAX;
@@ -3140,6 +3359,7 @@ DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap) {
     }
     s.sent = tap->sent;
     s.sent_bytes = tap->sent_bytes;
+    s.writes = tap->writes;
     s.dropped_disconnected += tap->dropped_disconnected;
     s.dropped_write_error = tap->dropped_write_error;
     s.connects = tap->connects;
@@ -3174,6 +3394,8 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     DNSTAP__DEFAULT(shutdown_timeout_ms, 5000);
     DNSTAP__DEFAULT(drop_report_ms, 10000);
     DNSTAP__DEFAULT(thread_wake_ms, 10);
+    DNSTAP__DEFAULT(flush_bytes, DNSTAP_FLUSH_BYTES);
+    DNSTAP__DEFAULT(flush_ms, DNSTAP_FLUSH_MS);
 #undef DNSTAP__DEFAULT
     if (tap->desc.backoff_max_ms < tap->desc.backoff_min_ms) tap->desc.backoff_max_ms = tap->desc.backoff_min_ms;
     mem = (uint8_t *)desc->queue;
@@ -3194,6 +3416,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     r = dnstap_encoder_init(&tap->enc, &ed);
     if (r != DNSTAP_OK) return r;
     tap->backoff_ms = tap->desc.backoff_min_ms;
+    tap->pending_since_ms = tap->probed_ms = DNSTAP__NONE;
     tap->rng = (uint32_t)(uintptr_t)tap ^ 0x9E3779B9u;
     tap->reconnect = 1;
     tap->last_error = DNSTAP_OK;
@@ -3366,6 +3589,34 @@ static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
     return DNSTAP_ERR_IO;
 }
 
+static int dnstap__sock_writev(void *ctx, const dnstap_iovec_t *iov, int iovcnt) {
+    dnstap__sock_t *s = (dnstap__sock_t *)ctx;
+    struct iovec v[2 * DNSTAP_MAX_QUEUES];
+    struct msghdr mh;
+    ssize_t n;
+    int i;
+#ifdef MSG_NOSIGNAL
+    int flags = MSG_NOSIGNAL;
+#else
+    int flags = 0;
+#endif
+    if (iovcnt > (int)(sizeof v / sizeof v[0])) iovcnt = (int)(sizeof v / sizeof v[0]);
+    for (i = 0; i < iovcnt; i++) {
+        v[i].iov_base = (void *)(uintptr_t)iov[i].base;   /* sendmsg() does not write it */
+        v[i].iov_len = iov[i].len;
+    }
+    DNSTAP_MEMSET(&mh, 0, sizeof mh);
+    mh.msg_iov = v;
+    for (i = 0; i < iovcnt; i++) mh.msg_iovlen++;   /* size_t or int, by system */
+    do {
+        n = s->kind == DNSTAP__K_FILE ? writev(s->fd, v, iovcnt) : sendmsg(s->fd, &mh, flags);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) return (int)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return DNSTAP_ERR_AGAIN;
+    if (errno == EPIPE || errno == ECONNRESET) return DNSTAP_ERR_CLOSED;
+    return DNSTAP_ERR_IO;
+}
+
 static int dnstap__sock_read(void *ctx, uint8_t *buf, size_t len) {
     dnstap__sock_t *s = (dnstap__sock_t *)ctx;
     ssize_t n;
@@ -3452,6 +3703,7 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     }
     tap->tr.connect = dnstap__sock_connect;
     tap->tr.write = dnstap__sock_write;
+    tap->tr.writev = dnstap__sock_writev;
     tap->tr.read = dnstap__sock_read;
     tap->tr.close = dnstap__sock_close;
     tap->tr.fd = dnstap__sock_fd;
@@ -3497,15 +3749,18 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
 typedef char dnstap__thread_fits[sizeof(pthread_t) <= 32 ? 1 : -1];
 
 /* dnstap_log() does not wake this thread (no system call on the query
-   path), so it keeps polling while frames flow, looks every millisecond
-   for a while after they stop, and only then sleeps thread_wake_ms. */
+   path), so while frames flow it looks every millisecond (under
+   DNSTAP_FLUSH_AT_ONCE: without pause) whether the flush policy wants them
+   written, keeps looking every millisecond for a while after they stop,
+   and only then sleeps thread_wake_ms. */
 static void *dnstap__writer_main(void *arg) {
     dnstap_t *tap = (dnstap_t *)arg;
-    unsigned quiet = 0;         /* polls in a row that sent nothing */
+    unsigned quiet = 0;         /* polls in a row that found nothing queued or sent */
+    uint64_t busy_nap = tap->desc.flush_bytes <= DNSTAP_FLUSH_AT_ONCE ? 0 : 1;
     while (!dnstap_closed(tap)) {
         uint64_t now = dnstap_clock_ms(), sent = tap->sent;
         dnstap_io_t io;
-        uint64_t wait, nap = quiet == 0 ? 0 : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
+        uint64_t wait, nap = quiet == 0 ? busy_nap : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
         int stop = DNSTAP__LOAD_ACQ(&tap->thread_stop);
         if (stop == DNSTAP__STOP_NOW) { dnstap__end_now(tap, "dnstap_close_now()"); break; }
         if (stop && !tap->shutting_down) dnstap_shutdown(tap, now);
@@ -3523,7 +3778,7 @@ static void *dnstap__writer_main(void *arg) {
             (void)poll(&pfd, io.fd >= 0 && pfd.events ? 1 : 0, (int)wait);
         }
         (void)dnstap_poll(tap, dnstap_clock_ms());
-        quiet = tap->sent != sent ? 0 : quiet + 1;
+        quiet = tap->sent != sent || dnstap__queued(tap) ? 0 : quiet + 1;
     }
     return NULL;
 }
@@ -4099,6 +4354,7 @@ static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     tap->tr.close = dnstap__tls_close;
     tap->tr.fd = dnstap__tls_fd;
     tap->tr.want = dnstap__tls_want;
+    tap->tr.writev = NULL;   /* records go through write() (rule 9) */
     tap->tr.ctx = t;
     return DNSTAP_OK;
 }

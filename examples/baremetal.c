@@ -707,6 +707,8 @@ int main(int argc, char **argv)
     d.version = dnstap_str("baremetal.c " DNSTAP_VERSION_STRING);
     d.payload_max = 512;                     /* nothing here is bigger */
     d.write_timeout_ms = 0xFFFFFFFFu;        /* a UART is slow, never dead */
+    d.flush_bytes = DNSTAP_FLUSH_AT_ONCE;    /* a write is a copy into the TX ring:
+                                                nothing to save by batching */
     if (dnstap_init(&bm_tap, &d) != DNSTAP_OK || !bm_self_test()) {
 #if BM_TARGET && defined(BM_QUERIES)
         (void)bm_semihost(BM_SYS_WRITE0, (uint32_t)(uintptr_t)"baremetal: dnstap_init or the self test failed\n");

@@ -18,7 +18,8 @@
 # (runs of the whole ladder, 2), BENCH_LIVE_QUEUE (dnstap.h queue bytes,
 # 82432 = 512 x 161: the frames of libfstrm's 512 slots), BENCH_LAT_RATE
 # (100000), BENCH_LAT_SECONDS (2 s healthy, then 2 s stopped),
-# BENCH_LAT_SENDERS ("poll thread fstrm"). The end-to-end runs need
+# BENCH_LAT_SENDERS ("poll thread fstrm"); the flush policy's table: the
+# knobs of tests/bench_flush.sh. The end-to-end runs need
 # fstrm_capture (Debian fstrm-bin); without it they are skipped, with a note.
 set -eu
 cd "$(dirname "$0")/.."
@@ -296,6 +297,7 @@ END {
         ratio["response"] <= 1.5 && ratio["query"] <= 1.5 ? "met" : "not met"
 }' "$D/time.txt" "$D/counts.txt"
 
+if [ "$LIVE" != 0 ]; then printf '\n'; tests/bench_flush.sh "$1"; fi
 if [ -n "$LIVE_NOTE" ]; then printf '\n%s\n' "$LIVE_NOTE"; fi
 [ -s "$D/live.txt" ] || exit 0
 awk -v qb="$QB" -v loadavg="$LOADAVG" -v ncpu="$NCPU" -v lat_rate="$LAT_RATE" -v lat_secs="$LAT_SECS" -v secs="$LSECS" -v reps="$LREPS" '

@@ -215,8 +215,10 @@ static int fake_write(void *ctx, const uint8_t *buf, size_t len) {
     return (int)n;
 }
 
+static unsigned long fake_read_calls;
 static int fake_read(void *ctx, uint8_t *buf, size_t len) {
     fake_t *f = (fake_t *)ctx;
+    fake_read_calls++;
     size_t n = f->reply_len - f->reply_off;
     if (!f->connected) return DNSTAP_ERR_IO;
     if (n == 0) return (f->accept_mode == 3 && f->saw_ready) || f->eof_after_reply ? 0 : DNSTAP_ERR_AGAIN;
@@ -240,6 +242,27 @@ static int fake_fd(void *ctx) { (void)ctx; return -1; }
 static fake_t fake;
 static uint8_t queue_mem[1 << 22];
 
+/* writev(): the buffers joined, then as write() (rule 3 does not apply) */
+static int fake_use_writev;
+static unsigned fake_writev_calls, fake_writev_most;
+static int fake_writev(void *ctx, const dnstap_iovec_t *iov, int iovcnt) {
+    static uint8_t flat[sizeof queue_mem];
+    fake_t *f = (fake_t *)ctx;
+    size_t total = 0;
+    int i, n;
+    for (i = 0; i < iovcnt; i++) {
+        if (iov[i].len > sizeof flat - total) return DNSTAP_ERR_IO;
+        memcpy(flat + total, iov[i].base, iov[i].len);
+        total += iov[i].len;
+    }
+    fake_writev_calls++;
+    if ((unsigned)iovcnt > fake_writev_most) fake_writev_most = (unsigned)iovcnt;
+    f->again_buf = NULL;
+    n = fake_write(ctx, flat, total);
+    f->again_buf = NULL;
+    return n;
+}
+
 static void fake_reset(void) {
     memset(&fake, 0, sizeof fake);
     fake.fail_at = -1;
@@ -259,6 +282,7 @@ static dnstap_result_t fake_tap(dnstap_t *tap, size_t queue_size, unsigned queue
     d.transport.close = fake_close;
     d.transport.fd = fake_fd;
     d.transport.ctx = &fake;
+    d.transport.writev = fake_use_writev ? fake_writev : NULL;
     d.backoff_min_ms = 100;
     d.backoff_max_ms = 1600;
     return dnstap_init(tap, &d);
@@ -628,6 +652,282 @@ static void test_payload_max_default(void) {
     CHECK_EQ(fake.nseq, 1);
     CHECK_EQ(fake.stream_errors, 0);
     CHECK(dnstap_stats(&tap).sent_bytes > 2 * 65535);
+}
+
+/* ---- the flush policy --------------------------------------------------- */
+
+/* Frames wait until flush_ms after dnstap_poll() first saw them, or until
+   flush_bytes are queued, or a queue is past half full; then one write
+   takes them all. dnstap_io() says when. */
+static void test_flush_policy(void) {
+    dnstap_msg_t m;
+    dnstap_io_t io;
+    uint64_t t0, frame;
+    uint32_t i, seq = 0;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(tap.desc.flush_bytes, DNSTAP_FLUSH_BYTES);
+    CHECK_EQ(tap.desc.flush_ms, DNSTAP_FLUSH_MS);
+    sim_now = 1000;
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    /* age: 3 frames, seen by the poll at t0, written at t0 + flush_ms */
+    for (i = 0; i < 3; i++) { seq_msg(&m, 0, seq++); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    t0 = sim_now;
+    CHECK_EQ(dnstap_io(&tap, t0).deadline_ms, t0);   /* not seen yet: poll now */
+    CHECK_EQ(dnstap_poll(&tap, t0), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).sent, 0);
+    io = dnstap_io(&tap, t0);
+    CHECK_EQ(io.deadline_ms, t0 + DNSTAP_FLUSH_MS);
+    CHECK(!io.want_write);
+    for (i = 0; i < 3; i++) { seq_msg(&m, 0, seq++); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    CHECK_EQ(dnstap_poll(&tap, t0 + DNSTAP_FLUSH_MS - 1), DNSTAP_OK);
+    CHECK_EQ(dnstap_io(&tap, t0 + DNSTAP_FLUSH_MS - 1).deadline_ms, t0 + DNSTAP_FLUSH_MS);   /* the oldest counts */
+    CHECK_EQ(dnstap_stats(&tap).sent, 0);
+    CHECK_EQ(dnstap_poll(&tap, t0 + DNSTAP_FLUSH_MS), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).sent, 6);
+    CHECK_EQ(dnstap_stats(&tap).writes, 1);
+    CHECK_EQ(dnstap_io(&tap, t0 + DNSTAP_FLUSH_MS).deadline_ms, UINT64_MAX);
+    /* bytes: the poll that sees flush_bytes queued writes them at once */
+    frame = dnstap_stats(&tap).sent_bytes / 6;
+    sim_now = t0 + 100;
+    for (i = 0; (i + 1) * frame < DNSTAP_FLUSH_BYTES; i++) { seq_msg(&m, 0, seq++); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).writes, 1);
+    CHECK_EQ(dnstap_io(&tap, sim_now).deadline_ms, sim_now + DNSTAP_FLUSH_MS);
+    seq_msg(&m, 0, seq++);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK_EQ(dnstap_io(&tap, sim_now + 1).deadline_ms, sim_now + 1);
+    CHECK_EQ(dnstap_poll(&tap, sim_now + 1), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).writes, 2);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    /* shutdown writes what waits at once, then STOP */
+    seq_msg(&m, 0, seq++);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    sim_now += 50;
+    CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).queued, 1);
+    dnstap_shutdown(&tap, sim_now);
+    CHECK_EQ(dnstap_io(&tap, sim_now).deadline_ms, sim_now);
+    CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    CHECK_EQ(fake.saw_stop, 1);
+    run_for(&tap, 10, 1);
+    CHECK(dnstap_closed(&tap));
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.nseq, seq);
+    CHECK_EQ(fake.stream_errors, 0);
+
+    /* half full: a 4,000-byte queue (below 2 x flush_bytes) writes at 2,001 */
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 4000, 1), DNSTAP_OK);
+    run_for(&tap, 5, 10);
+    for (i = 0; (i + 1) * frame <= 2000; i++) { seq_msg(&m, 0, i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).sent, 0);
+    seq_msg(&m, 0, i);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK_EQ(dnstap_io(&tap, sim_now).deadline_ms, sim_now);
+    CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).sent, i + 1);
+    CHECK_EQ(dnstap_stats(&tap).writes, 1);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+
+    /* DNSTAP_FLUSH_AT_ONCE: the old behaviour, one write per poll */
+    fake_reset();
+    {
+        dnstap_desc_t d;
+        CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+        d = tap.desc;
+        d.flush_bytes = DNSTAP_FLUSH_AT_ONCE;
+        CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    }
+    run_for(&tap, 5, 10);
+    for (i = 0; i < 10; i++) {
+        seq_msg(&m, 0, i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+        CHECK_EQ(dnstap_io(&tap, sim_now).deadline_ms, sim_now);
+        CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+        CHECK_EQ(dnstap_stats(&tap).writes, i + 1);
+    }
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+}
+
+/* A host loop at 20,000 queries/s (two frames each), polling after each
+   query and when dnstap_io() asks: one write per 50 queries at most with
+   the defaults, and the receiver's side read at most once a millisecond
+   (not once a poll); one write per query with DNSTAP_FLUSH_AT_ONCE. */
+static void test_flush_write_count(void) {
+    unsigned k;
+    for (k = 0; k < 2; k++) {
+        uint64_t us, writes;
+        uint32_t seq = 0;
+        fake_reset();
+        CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+        if (k) {
+            dnstap_desc_t d = tap.desc;
+            d.flush_bytes = DNSTAP_FLUSH_AT_ONCE;
+            CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+        }
+        run_for(&tap, 5, 10);
+        fake_read_calls = 0;
+        for (us = 0; us < 1000000; us += 50) {   /* one query every 50 us, 1 s */
+            uint64_t now = sim_now + us / 1000;
+            dnstap_msg_t m;
+            seq_msg(&m, 0, seq++);
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            seq_msg(&m, 0, seq++);
+            m.type = DNSTAP_CLIENT_RESPONSE;
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            (void)dnstap_poll(&tap, now);
+            if (dnstap_io(&tap, now).deadline_ms <= now) (void)dnstap_poll(&tap, now);
+        }
+        writes = dnstap_stats(&tap).writes;
+        printf("  %s: %llu writes, %lu reads for 20000 queries in 1 s\n", k ? "DNSTAP_FLUSH_AT_ONCE" : "defaults",
+               (unsigned long long)writes, fake_read_calls);
+        if (k) CHECK_EQ(writes, 20000);
+        else CHECK(writes * 50 <= 20000 && fake_read_calls <= 1000 + writes);
+        sim_now += 1000;
+        run_for(&tap, 20, 10);
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        CHECK_EQ(fake.nseq, seq);
+    }
+}
+
+/* With writev(), one call carries every queue's frames, each ring as its
+   runs before and after its wrap; the stream stays exact when it takes
+   part, would block, or fails. */
+static void test_writev_runs(void) {
+    dnstap_msg_t m;
+    unsigned qi, k;
+    uint32_t seq = 0;
+    size_t na = 0;
+    fake_reset();
+    fake_use_writev = 1;
+    fake_writev_calls = fake_writev_most = 0;
+    CHECK_EQ(fake_tap(&tap, 3 * 1000, 3), DNSTAP_OK);
+    run_for(&tap, 5, 10);
+    /* each ring at 700: 3 frames of 100 written, 2 more of 200 then wrap */
+    for (qi = 0; qi < 3; qi++) {
+        CHECK(log_sent(&tap, qi, seq, 700));
+        accepted[na++] = seq++;
+    }
+    CHECK_EQ(fake_writev_calls, 3);
+    for (qi = 0; qi < 3; qi++) {
+        CHECK(sized_msg(&m, &tap.enc, qi, seq, 250));
+        CHECK_EQ(dnstap_log_queue(&tap, qi, &m), DNSTAP_OK);   /* 700..950 */
+        accepted[na++] = seq++;
+        CHECK(sized_msg(&m, &tap.enc, qi, seq, 300));
+        CHECK_EQ(dnstap_log_queue(&tap, qi, &m), DNSTAP_OK);   /* wraps: 0..300 */
+        accepted[na++] = seq++;
+        CHECK(tap.q[qi].head & DNSTAP__LAP ? !(tap.q[qi].tail & DNSTAP__LAP) : (tap.q[qi].tail & DNSTAP__LAP) != 0);
+    }
+    sim_now += 1000;
+    CHECK_EQ(dnstap_poll(&tap, sim_now), DNSTAP_OK);
+    CHECK_EQ(fake_writev_calls, 4);
+    CHECK_EQ(fake_writev_most, 6);
+    CHECK_EQ(dnstap_stats(&tap).writes, 4);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK(arrived_once(accepted, na, seq));
+    /* partial takes, would block, failures: frames whole, in order, once */
+    for (k = 1; k <= 5 && !test_case_failed; k++) {
+        fake_reset();
+        fake.again_every = k + 1;
+        fake.max_per_write = k * 37;
+        if (k == 5) { fake.fail_at = 3000; fake.fail_once = 1; }
+        CHECK_EQ(fake_tap(&tap, 1 << 12, 1), DNSTAP_OK);
+        scenario(2000, 3, "writev");
+    }
+    fake_use_writev = 0;
+}
+
+/* dnstap_io() in each state, as the manual's table says. */
+static void test_io_states(void) {
+    dnstap_msg_t m;
+    dnstap_io_t io;
+    uint64_t t;
+    uint32_t i;
+    fake_reset();
+    fake.connect_mode = 1;   /* connecting until told */
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    t = 5000;
+    /* before the first dnstap_poll(): connect now */
+    io = dnstap_io(&tap, t);
+    CHECK(io.fd == -1 && !io.want_read && !io.want_write && io.deadline_ms == 0);
+    /* connecting: writability, by the connect timeout */
+    CHECK_EQ(dnstap_poll(&tap, t), DNSTAP_OK);
+    io = dnstap_io(&tap, t);
+    CHECK(io.want_write && !io.want_read && io.deadline_ms == t + 4000);
+    /* handshake: READY written, waiting for ACCEPT: readability */
+    fake.connect_mode = 0;
+    fake.accept_mode = 1;
+    CHECK_EQ(dnstap_poll(&tap, t + 1), DNSTAP_OK);
+    io = dnstap_io(&tap, t + 1);
+    CHECK(io.want_read && !io.want_write && io.deadline_ms == t + 1 + 4000);
+    /* no ACCEPT: backing off: no descriptor, the reconnect time */
+    CHECK(dnstap_poll(&tap, t + 1 + 4000) == DNSTAP_ERR_TIMEOUT);
+    io = dnstap_io(&tap, t + 4001);
+    CHECK(io.fd == -1 && !io.want_read && !io.want_write && io.deadline_ms == tap.next_connect_ms);
+    CHECK(tap.next_connect_ms > t + 4001 && tap.next_connect_ms <= t + 4001 + 125);
+    /* idle, connected: readability (a receiver leaving), no deadline */
+    fake.accept_mode = 0;
+    t = tap.next_connect_ms;
+    CHECK_EQ(dnstap_poll(&tap, t), DNSTAP_OK);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    io = dnstap_io(&tap, t);
+    CHECK(io.want_read && !io.want_write && io.deadline_ms == UINT64_MAX);
+    /* frames below the threshold: poll now to note them, then flush_ms later */
+    seq_msg(&m, 0, 0);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK_EQ(dnstap_io(&tap, t).deadline_ms, t);
+    CHECK_EQ(dnstap_poll(&tap, t), DNSTAP_OK);
+    io = dnstap_io(&tap, t + 3);
+    CHECK(io.want_read && !io.want_write && io.deadline_ms == t + DNSTAP_FLUSH_MS);
+    /* above it: now */
+    for (i = 1; dnstap_stats(&tap).queued_bytes < DNSTAP_FLUSH_BYTES; i++) {
+        seq_msg(&m, 0, i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    }
+    CHECK_EQ(dnstap_io(&tap, t + 3).deadline_ms, t + 3);
+    /* the receiver does not take them: writability, by the write timeout */
+    fake.stall_after_start = 1;
+    CHECK_EQ(dnstap_poll(&tap, t + 3), DNSTAP_OK);
+    io = dnstap_io(&tap, t + 4);
+    CHECK(io.want_write && io.want_read && io.deadline_ms == tap.last_progress_ms + 4000 && tap.last_progress_ms >= t);
+    fake.stall_after_start = 0;
+    CHECK_EQ(dnstap_poll(&tap, t + 5), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    /* shutting down: now, until STOP is written; then FINISH, by its timeout */
+    seq_msg(&m, 0, i);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    CHECK_EQ(dnstap_poll(&tap, t + 6), DNSTAP_OK);
+    dnstap_shutdown(&tap, t + 6);
+    CHECK_EQ(dnstap_io(&tap, t + 6).deadline_ms, t + 6);
+    fake.finish_mode = 1;
+    CHECK_EQ(dnstap_poll(&tap, t + 6), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    io = dnstap_io(&tap, t + 7);
+    CHECK(io.want_read && !io.want_write && io.deadline_ms == t + 6 + 4000);
+    /* closed: nothing */
+    run_for(&tap, 1000, 10);
+    CHECK(dnstap_closed(&tap));
+    io = dnstap_io(&tap, sim_now);
+    CHECK(io.fd == -1 && !io.want_read && !io.want_write && io.deadline_ms == UINT64_MAX);
+    CHECK(invariant_ok(&tap));
+    /* a control frame that would block: writability, by that step's timeout */
+    fake_reset();
+    fake.again_every = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(dnstap_poll(&tap, 7000), DNSTAP_OK);
+    CHECK_EQ(tap.state, DNSTAP__S_CTL);
+    io = dnstap_io(&tap, 7001);
+    CHECK(io.want_write && !io.want_read && io.deadline_ms == 7000 + 4000);
+    dnstap_close_now(&tap);
 }
 
 static void test_handshake_failures_and_backoff(void) {
@@ -1580,6 +1880,7 @@ static void test_close_now(void) {
     CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
     for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
     fake.budget = 150;
+    tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;   /* this one poll writes */
     run_for(&tap, 1, 10);
     CHECK(tap.tx_off > 0);
     dnstap_close_now(&tap);
@@ -1649,6 +1950,7 @@ static void test_no_reconnect_storm(void) {
     CHECK(sim_now >= tap.connected_ms + 5000);
     fake.fail_at = fake.offset;
     fake.fail_once = 1;
+    tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;   /* the next poll writes */
     seq_msg(&m, 0, i++);
     (void)dnstap_log(&tap, &m);
     (void)dnstap_poll(&tap, sim_now);
@@ -1712,6 +2014,10 @@ int main(void) {
     TEST(test_empty_queue_takes_half_plus);
     TEST(test_empty_queue_any_position);
     TEST(test_payload_max_default);
+    TEST(test_flush_policy);
+    TEST(test_flush_write_count);
+    TEST(test_writev_runs);
+    TEST(test_io_states);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
