@@ -86,6 +86,37 @@
    Accounting: dnstap_stats() gives logged, sent, dropped by cause and queued,
    with logged == sent + dropped + queued at every quiet moment.
 
+   dnstap_init() checks the endpoint (and resolves a host name) but does not
+   connect: the first connection is made by dnstap_poll(). A server that
+   drops privileges after dnstap_init() connects as the unprivileged user, so
+   a unix socket must be writable by that user (else the log says "cannot
+   connect (Permission denied)"). tls:// loads its certificates and keys in
+   dnstap_init(), while still privileged.
+
+   Forking servers (a child per TCP connection, as dnsmasq): the child calls
+   dnstap_forget() first, then logs over its own connection (dnstap_init()
+   again), hands encoded frames to the parent (dnstap_encode_frame() in the
+   child, dnstap_log_frame() in the parent), or logs nothing. See FORKING
+   SERVERS at dnstap_forget() below; examples/dnsmasq does the second.
+
+   LOG LINES
+   ---------
+   desc.logger gets one line per event (no newline) and its level, from
+   dnstap_poll() (tls:// also from dnstap_init()). Every line starts with
+   "dnstap: ":
+     INFO   dnstap: connected to ENDPOINT
+     WARN   dnstap: ENDPOINT: RESULT[ (SYSTEM ERROR)]; reconnecting in N ms
+     ERROR  dnstap: ENDPOINT: RESULT[ (SYSTEM ERROR)]   (shutting down: no retry)
+     WARN   dnstap: Dropped dnstap messages: N   (CoreDNS's words; at most once
+                                                  per drop_report_ms)
+     ERROR/WARN  dnstap: ENDPOINT: ...   tls:// setup, certificate and
+                                         handshake failures with Mbed TLS's reason
+   RESULT is dnstap_result_str() of the failure ("cannot connect", "write
+   failed", "connection closed by peer", "timed out", ...); SYSTEM ERROR is
+   strerror() of the failed system call's errno, given for the stock
+   transports. For example:
+     dnstap: unix:///run/dnstap.sock: cannot connect (Permission denied); reconnecting in 85 ms
+
    Connection. While connected, the receiver has nothing to say until
    FINISH: dnstap_io() asks for readability and dnstap_poll() reads (before
    every write, and at most once a millisecond between writes), so a FINISH
@@ -354,13 +385,32 @@
    nanopb 0.4.x (tested with 0.4.7), default build options. The ">>schema"
    block is the output of `nanopb_generator.py dnstap.proto`, unchanged except
    that the .pb.c part follows the .pb.h part without its #include line.
+   A build that only encodes (DNSTAP_NO_DECODE and DNSTAP_NO_NANOPB_ENCODE,
+   live tap included) needs no nanopb header and no nanopb runtime.
+
+   BUILDING INTO A HOST
+   --------------------
+   The implementation compiles before or after the host's own headers, with
+   _GNU_SOURCE, _DEFAULT_SOURCE or neither defined. Included first with none
+   of them, it defines _DEFAULT_SOURCE (what gcc and clang give by default),
+   so the host's headers still declare what the host uses (e.g. `uint`).
+   Feature macros count only before the first system header: a host that
+   defines them in a header of its own (dnsmasq.h defines _GNU_SOURCE)
+   includes that header before dnstap.h, or defines them with -D. Under
+   strict -std=c99 with no feature macro, dnstap.h included after system
+   headers finds POSIX hidden and stops with an #error saying so.
 */
 
-/* The implementation's POSIX helpers need POSIX declarations even under
-   -std=c99; this works when dnstap.h comes before other system headers. */
+/* The implementation's POSIX helpers need POSIX declarations, which a
+   strict -std=c99 build shows only if a feature macro comes before the first
+   system header. When dnstap.h comes first and the host set none, ask for
+   _DEFAULT_SOURCE: what a default gcc/clang build has anyway (POSIX plus the
+   BSD/SVID names host code uses, such as `uint`), so the host's own headers
+   see no less than they would without dnstap.h. */
 #if defined(DNSTAP_IMPLEMENTATION) && !defined(DNSTAP_FREESTANDING) && !defined(_POSIX_C_SOURCE) && \
-    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && (defined(__unix__) || defined(__APPLE__))
-#define _POSIX_C_SOURCE 200809L
+    !defined(_XOPEN_SOURCE) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && \
+    !defined(_BSD_SOURCE) && (defined(__unix__) || defined(__APPLE__))
+#define _DEFAULT_SOURCE 1
 #endif
 
 #ifndef DNSTAP_H_INCLUDED
@@ -1036,6 +1086,40 @@ DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dns
 DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsigned q,
                                           const dnstap_msg_t *msg);
 
+/* FORKING SERVERS. A child of fork() inherits the tap and its connection,
+   which still belongs to the parent: a byte written there lands inside the
+   parent's stream, and a shutdown() or TLS close_notify ends it. In the
+   child, call dnstap_forget(tap) before anything else touches the tap. It
+   sends nothing: it closes the child's copy of the stock transport's
+   descriptor (close(), never shutdown(), no TLS close_notify), calls no
+   callback of a custom transport (close your copy yourself), counts the
+   frames inherited in the queues as dropped_disconnected (the parent sends
+   its own copies), and leaves the tap closed: dnstap_log() then drops with
+   DNSTAP_ERR_DISCONNECTED. tap->enc still encodes. The child may then
+     - log nothing;
+     - dnstap_init() the same tap again, for a connection of its own
+       (allowed on a tap after dnstap_forget() or dnstap_closed(); for
+       tls://, dnstap_tls_free() the inherited dnstap_tls_t first: that sends
+       nothing either);
+     - or encode frames with dnstap_encode_frame(&tap->enc, ...) and pass
+       them to the parent (e.g. up a pipe), which queues them with
+       dnstap_log_frame().
+   A writer thread (DNSTAP_WITH_THREAD) does not survive fork(): the child
+   must not call dnstap_thread_stop() on the inherited tap. */
+DNSTAP_API void dnstap_forget(dnstap_t *tap);
+
+/* Queue an already-encoded data frame on queue q: a 4-byte big-endian
+   payload length, then a Dnstap payload (what dnstap_encode_frame() makes).
+   The frame is copied and sent as it is (the tap's `full`, identity and
+   extra do not apply). Counted like dnstap_log(): logged, then sent, dropped
+   or queued. Refused and counted as dropped: len < 5 or a length field other
+   than len - 4 (DNSTAP_ERR_INVALID, dropped_invalid); a payload above
+   payload_max or the queue (DNSTAP_ERR_TOO_LONG, dropped_too_big); also
+   DNSTAP_ERR_FULL and DNSTAP_ERR_DISCONNECTED as dnstap_log(). The payload
+   is not parsed. Not counted: tap or frame NULL, or q out of range
+   (DNSTAP_ERR_INVALID). Same thread rules as dnstap_log_queue(). */
+DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned q, const uint8_t *frame, size_t len);
+
 /* Drive the connection: connect, handshake, send queued frames, time out,
    reconnect, shut down. now_ms: a monotonic clock in milliseconds
    (dnstap_clock_ms() on POSIX). Call it when dnstap_io() says so, and after
@@ -1113,9 +1197,12 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
+#if defined(__GLIBC__) && !defined(__USE_XOPEN2K)
+#error "dnstap.h: a strict C build (-std=c99) hid the POSIX declarations: include dnstap.h before other headers, or define _DEFAULT_SOURCE (or _POSIX_C_SOURCE 200809L) before the first #include"
+#endif
 #endif
 
-#if !defined(DNSTAP_MEMCPY) || !defined(DNSTAP_MEMSET)
+#if !defined(DNSTAP_MEMCPY) || !defined(DNSTAP_MEMSET) || DNSTAP__POSIX
 #include <string.h>
 #endif
 #ifndef DNSTAP_MEMCPY
@@ -1148,6 +1235,9 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 /* >>schema: the nanopb types and descriptors generated from dnstap.proto.
    `make regen` rewrites the two blocks below; `make test` fails when they
    differ from what the installed nanopb_generator.py produces. */
+/* An encode-only build (DNSTAP_NO_NANOPB_ENCODE and DNSTAP_NO_DECODE) uses
+   none of it: no nanopb header is needed to compile it. */
+#if !defined(DNSTAP_NO_NANOPB_ENCODE) || !defined(DNSTAP_NO_DECODE)
 /* >>schema-h: BEGIN dnstap.pb.h */
 /* Automatically generated nanopb header */
 /* Generated by nanopb-0.4.7 */
@@ -1432,7 +1522,6 @@ extern const pb_msgdesc_t dnstap_Message_msg;
 
 #endif
 /* >>schema-h: END */
-#if !defined(DNSTAP_NO_NANOPB_ENCODE) || !defined(DNSTAP_NO_DECODE)
 /* >>schema-c: BEGIN dnstap.pb.c without its #include line */
 /* Automatically generated nanopb constant definitions */
 /* Generated by nanopb-0.4.7 */
@@ -2730,7 +2819,7 @@ static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_
                                    const uint8_t *frame, uint8_t **made) {
     dnstap_queue_t *q;
     *made = NULL;
-    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    if (tap == NULL || (msg == NULL && frame == NULL) || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
     q = &tap->q[qi];
     DNSTAP__INC64(&q->logged);
     if (DNSTAP__LOAD_RLX(&tap->shutting_down) ||
@@ -2760,6 +2849,24 @@ DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dns
 DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
     uint8_t *made;
     return dnstap__log(tap, 0, msg, NULL, &made);
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const uint8_t *frame, size_t len) {
+    dnstap_queue_t *q;
+    uint8_t *made;
+    if (tap == NULL || frame == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if (len < 5 || dnstap__get_be32(frame) != len - 4) {   /* length 0 would be a control frame */
+        DNSTAP__INC64(&q->logged);
+        DNSTAP__INC64(&q->dropped_invalid);
+        return DNSTAP_ERR_INVALID;
+    }
+    if (len - 4 > tap->enc.payload_max) {
+        DNSTAP__INC64(&q->logged);
+        DNSTAP__INC64(&q->dropped_too_big);
+        return DNSTAP_ERR_TOO_LONG;
+    }
+    return dnstap__log(tap, qi, NULL, frame, &made);
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -2873,9 +2980,30 @@ static void dnstap__close_final(dnstap_t *tap) {
     tap->state = DNSTAP__S_CLOSED;
 }
 
+/* ": cause" of a failure: the result's name, then the system's text for
+   errno when a stock transport's system call failed (dnstap_poll() clears
+   errno first, so it is not a stale one). */
+static void dnstap__add_cause(const dnstap_t *tap, dnstap__line_t *l, dnstap_result_t why, int err) {
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(l, "dnstap: "), dnstap__endpoint(tap)), ": "),
+                dnstap_result_str(why));
+#if DNSTAP__POSIX
+    if ((why == DNSTAP_ERR_CONNECT || why == DNSTAP_ERR_IO || why == DNSTAP_ERR_CLOSED) &&
+        tap->desc.transport.write == NULL && err != 0 && err != EAGAIN && err != EWOULDBLOCK &&
+        err != EINPROGRESS && err != EINTR)
+        dnstap__add(dnstap__add(dnstap__add(l, " ("), strerror(err)), ")");
+#else
+    (void)err;
+#endif
+}
+
 static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t now) {
     uint32_t delay, jitter;
     int was = tap->state;
+#if DNSTAP__POSIX
+    int err = errno;
+#else
+    int err = 0;
+#endif
     if (why == DNSTAP_ERR_AGAIN || why == DNSTAP_OK) why = DNSTAP_ERR_IO;
     tap->last_error = why;
     if (why == DNSTAP_ERR_TIMEOUT) tap->timeouts++;
@@ -2897,8 +3025,7 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     if (tap->shutting_down || !tap->reconnect) {
         dnstap__line_t l;
         l.n = 0;
-        dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "),
-                    dnstap_result_str(why));
+        dnstap__add_cause(tap, &l, why, err);
         dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
         dnstap__close_final(tap);
         return why;
@@ -2919,8 +3046,7 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     {
         dnstap__line_t l;
         l.n = 0;
-        dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "),
-                    dnstap_result_str(why));
+        dnstap__add_cause(tap, &l, why, err);
         dnstap__add(dnstap__addu(dnstap__add(&l, "; reconnecting in "), delay), " ms");
         dnstap__say(tap, DNSTAP_LOG_WARN, &l);
     }
@@ -3143,7 +3269,7 @@ static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
     if (d > tap->reported_drops) {
         dnstap__line_t l;
         l.n = 0;
-        dnstap__addu(dnstap__add(&l, "Dropped dnstap messages: "), d - tap->reported_drops);
+        dnstap__addu(dnstap__add(&l, "dnstap: Dropped dnstap messages: "), d - tap->reported_drops);
         dnstap__say(tap, DNSTAP_LOG_WARN, &l);
         tap->reported_drops = d;
     }
@@ -3154,6 +3280,9 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
     dnstap_result_t r = DNSTAP_OK;
     unsigned steps;
     if (tap == NULL) return DNSTAP_ERR_INVALID;
+#if DNSTAP__POSIX
+    errno = 0;   /* what a failure below leaves is its cause (see dnstap__add_cause) */
+#endif
     if (tap->shutting_down && tap->state != DNSTAP__S_CLOSED && now >= tap->shutdown_ms) {
         tap->timeouts++;
         tap->last_error = DNSTAP_ERR_TIMEOUT;
@@ -3337,6 +3466,22 @@ DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
     DNSTAP__STORE_REL(&tap->shutting_down, 1);
     tap->shutdown_ms = now + tap->desc.shutdown_timeout_ms;   /* closed by then, whatever happens */
     if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;   /* one last attempt to connect */
+}
+
+DNSTAP_API void dnstap_forget(dnstap_t *tap) {
+    if (tap == NULL) return;
+#if DNSTAP__POSIX
+    if (tap->open && tap->desc.transport.write == NULL && tap->tr.fd) {   /* stock transport */
+        int fd = tap->tr.fd(tap->tr.ctx);
+        if (fd >= 0) close(fd);
+    }
+#endif
+    tap->open = 0;                     /* so no close() callback runs */
+    dnstap__close_transport(tap);
+    DNSTAP__STORE_REL(&tap->shutting_down, 1);
+    dnstap__discard_queued(tap);
+    tap->thread_running = 0;
+    tap->state = DNSTAP__S_CLOSED;
 }
 
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap) {
@@ -3528,7 +3673,8 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
         pfd.events = POLLOUT;
         pfd.revents = 0;
         if (poll(&pfd, 1, 0) == 0) return DNSTAP_ERR_AGAIN;
-        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return DNSTAP_ERR_CONNECT;
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return DNSTAP_ERR_CONNECT;
+        if (err != 0) { errno = err; return DNSTAP_ERR_CONNECT; }   /* the log line names it */
         s->in_progress = 0;
         return DNSTAP_OK;
     }

@@ -428,3 +428,7 @@ END {
         printf "After SIGCONT every accepted message reached the capture: %s.\n", lost == 0 ? "yes" : "no, " lost " lost"
     }
 }' "$D/live.txt"
+
+# dnsmasq with dnstap: CPU per cache-hit query tapped and untapped, and
+# writes on the tap socket per query (BENCH_DNSMASQ=0 skips it).
+[ "${BENCH_DNSMASQ:-1}" = 0 ] || tests/bench_dnsmasq.sh "$1"

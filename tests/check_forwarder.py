@@ -166,8 +166,8 @@ def check_golang(pb, path, name, events, full):
             "type": M.Type.Name(m.type),
             "socket_family": pb.SocketFamily.Name(m.socket_family),
             "socket_protocol": pb.SocketProtocol.Name(m.socket_protocol),
-            "query_address": str(ipaddress.ip_address(m.query_address)),
-            "response_address": str(ipaddress.ip_address(m.response_address)),
+            "query_address": str(ipaddress.ip_address(m.query_address)) if m.query_address else None,
+            "response_address": str(ipaddress.ip_address(m.response_address)) if m.response_address else None,
             "query_port": m.query_port,
             "response_port": m.response_port,
         }

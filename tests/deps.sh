@@ -4,10 +4,10 @@
 # Usage: tests/deps.sh build|test|bench|fuzz
 set -u
 build="nanopb libnanopb-dev libmbedtls-dev"
-test_="$build make gcc g++ clang libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat knot-dnsutils openssl python3-yaml
+test_="$build make gcc g++ clang libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat knot-dnsutils openssl python3-yaml dpkg-dev patch
        qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi
        qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf liblwip-dev iproute2"
-bench="$build valgrind fstrm-bin libprotobuf-c-dev protobuf-c-compiler libfstrm-dev"
+bench="$build valgrind fstrm-bin libprotobuf-c-dev protobuf-c-compiler libfstrm-dev dnsperf strace knot-dnsutils dpkg-dev patch"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in
     build) want=$build ;; test) want=$test_ ;; bench) want=$bench ;; fuzz) want=$fuzz ;;

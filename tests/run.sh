@@ -61,6 +61,7 @@ freestanding() {
     echo "PASS: freestanding core needs only memcpy and memset ($(size "$B/freestanding.o" | awk 'NR==2{print $1}') bytes of text on x86-64)"
 }
 step freestanding freestanding
+[ -x tests/host_build.sh ] && step "host builds: include order, feature macros, encode only without nanopb" tests/host_build.sh "$B"
 
 step "schema: embedded nanopb block is current" tests/regen.sh --check
 step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
@@ -72,6 +73,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/interop.sh ] && step interop tests/interop.sh "$B"
 [ -x tests/live.sh ] && step "live receivers" tests/live.sh "$B"
 [ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"
+[ -x tests/dnsmasq.sh ] && step "dnsmasq with dnstap (examples/dnsmasq)" tests/dnsmasq.sh "$B"
 [ -x tests/examples.sh ] && step "capture and reader examples" tests/examples.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
 [ -x tests/firmware.sh ] && step "firmware under qemu: Cortex-M4, RISC-V" tests/firmware.sh "$B"

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "hostile.h"
@@ -1360,7 +1361,7 @@ typedef struct receiver_t {
     int silent;                 /* accept the connection, never send ACCEPT */
     dnstap_reader_t reader;
     uint8_t rbuf[4096];
-    size_t frames, finished, ends;
+    size_t frames, finished, errors, ends;
 } receiver_t;
 
 static receiver_t rx;
@@ -1399,7 +1400,7 @@ static size_t receiver_read(size_t max) {
         size_t used = 0;
         dnstap_result_t r = dnstap_reader_feed(&rx.reader, in + pos, (size_t)n - pos, &used, &fr);
         pos += used;
-        if (r != DNSTAP_OK) break;
+        if (r != DNSTAP_OK) { if (r != DNSTAP_ERR_AGAIN) rx.errors++; break; }
         if (fr.kind == DNSTAP_FRAME_DATA) { rx.frames++; continue; }
         if (fr.control == DNSTAP_CONTROL_READY && !rx.silent) {
             uint8_t out[64];
@@ -1753,7 +1754,7 @@ static void test_drop_reports(void) {
     (void)dnstap_poll(&tap, sim_now + 5000);        /* within the interval: quiet */
     CHECK(strstr(last_log, "Dropped") == NULL || log_lines == before);
     (void)dnstap_poll(&tap, sim_now + 10001);
-    CHECK(strstr(last_log, "Dropped dnstap messages: 50") != NULL);
+    CHECK(strcmp(last_log, "dnstap: Dropped dnstap messages: 50") == 0);   /* every line: "dnstap: " first */
     finish(&tap);
 }
 
@@ -1796,6 +1797,232 @@ static void test_endpoint_ports(void) {
     last_log[0] = 0;
     CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_ERR_INVALID);
     CHECK(strstr(last_log, "brackets") != NULL);
+}
+
+/* Failure lines name the system's reason (errno's text). */
+static void test_log_gives_cause(void) {
+    static const struct { const char *endpoint, *want; } cases[] = {
+        { "unix:///nonexistent-dir/dnstap.sock", "dnstap: unix:///nonexistent-dir/dnstap.sock: cannot connect "
+                                                "(No such file or directory); reconnecting in " },
+        { "tcp://127.0.0.1:1", "dnstap: tcp://127.0.0.1:1: cannot connect (Connection refused); reconnecting in " },
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t end;
+        real_tap(&tap, cases[i].endpoint);
+        tap.desc.logger.func = logger;
+        last_log[0] = 0;
+        for (end = dnstap_clock_ms() + 2000; dnstap_clock_ms() < end && !last_log[0];) {
+            (void)dnstap_poll(&tap, dnstap_clock_ms());
+            (void)poll(NULL, 0, 1);
+        }
+        if (strncmp(last_log, cases[i].want, strlen(cases[i].want)) != 0) {
+            printf("  got \"%s\"\n", last_log);
+            CHECK(0);
+        }
+        dnstap_shutdown(&tap, dnstap_clock_ms());
+        (void)dnstap_run(&tap, 1000);
+    }
+}
+
+/* ---- forking servers ------------------------------------------------------ */
+
+/* Serve the in-process receiver until it has `frames` data frames (3 s at most). */
+static void pump_until(dnstap_t *t, size_t frames) {
+    uint64_t end;
+    for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && rx.frames < frames;) {
+        (void)dnstap_poll(t, dnstap_clock_ms());
+        receiver_step();
+    }
+}
+
+static void close_receiver(void) {
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+/* Shut t down in an orderly way while serving the receiver. */
+static void pump_shutdown(dnstap_t *t) {
+    uint64_t end;
+    int i;
+    dnstap_shutdown(t, dnstap_clock_ms());
+    for (end = dnstap_clock_ms() + 3000; dnstap_clock_ms() < end && !dnstap_closed(t);) {
+        (void)dnstap_poll(t, dnstap_clock_ms());
+        receiver_step();
+    }
+    for (i = 0; i < 20; i++) receiver_step();
+}
+
+/* In the child: forget the parent's connection, then log over its own. */
+static int child_forget(void) {
+    char ep[128];
+    dnstap_msg_t m;
+    dnstap_stats_t s;
+    int i;
+    test_case_failed = 0;
+    dnstap_forget(&tap);
+    CHECK(dnstap_closed(&tap));
+    seq_msg(&m, 0, 999);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);
+    for (i = 0; i < 20; i++) (void)dnstap_poll(&tap, dnstap_clock_ms());   /* must write nothing */
+    dnstap_shutdown(&tap, dnstap_clock_ms());
+    (void)dnstap_run(&tap, 200);
+    s = dnstap_stats(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(s.queued, 0);
+    CHECK_EQ(s.dropped_disconnected, 51);   /* the 50 inherited frames (the parent sends them) and ours */
+    /* a connection of its own: the same tap set up again, to a receiver of
+       its own (the inherited receiver descriptors are the parent's) */
+    close(rx.lfd);
+    if (rx.fd >= 0) close(rx.fd);
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);      /* a new path: it holds this pid */
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    for (i = 0; i < 10; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    pump_until(&tap, 10);
+    pump_shutdown(&tap);
+    CHECK_EQ(rx.frames, 10);
+    CHECK_EQ(rx.finished, 1);
+    CHECK_EQ(rx.errors, 0);
+    CHECK_EQ(dnstap_stats(&tap).sent, 10);
+    close_receiver();
+    fflush(stdout);
+    return test_case_failed;
+}
+
+/* A child of fork() forgets the inherited connection: not a byte of its own
+   reaches the parent's stream (no frame, no STOP), the parent's stream goes
+   on, and the child logs over a connection of its own. */
+static void test_fork_forget(void) {
+    char ep[128];
+    dnstap_msg_t m;
+    size_t i;
+    pid_t pid;
+    int status = -1;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    for (i = 0; i < 100; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    pump_until(&tap, 100);
+    CHECK_EQ(rx.frames, 100);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    for (i = 100; i < 150; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    fflush(stdout);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) _exit(child_forget());
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (i = 0; i < 20; i++) receiver_step();
+    CHECK_EQ(rx.frames, 100);              /* nothing from the child */
+    CHECK_EQ(rx.finished, 0);              /* no STOP either */
+    pump_until(&tap, 150);                 /* the parent's connection still works */
+    pump_shutdown(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(rx.frames, 150);
+    CHECK_EQ(rx.finished, 1);
+    CHECK_EQ(rx.errors, 0);
+    CHECK_EQ(dnstap_stats(&tap).sent, 150);
+    CHECK_EQ(dnstap_stats(&tap).reconnects, 0);
+    CHECK(invariant_ok(&tap));
+    close_receiver();
+}
+
+/* Frames encoded in a child and sent up a pipe, queued by the parent with
+   dnstap_log_frame(); malformed or oversized frames refused and counted. */
+static uint8_t big_frame[4 + DNSTAP_PAYLOAD_MAX_DEFAULT + 1];
+static void test_fork_log_frame(void) {
+    int p[2];
+    pid_t pid;
+    int status = -1;
+    size_t na = 0;
+    uint32_t len;
+    uint8_t frame[512];
+    dnstap_stats_t s;
+    dnstap_msg_t m;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 20, 1), DNSTAP_OK);
+    CHECK_EQ(pipe(p), 0);
+    fflush(stdout);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        uint32_t i;
+        close(p[0]);
+        dnstap_forget(&tap);
+        for (i = 0; i < 100; i++) {
+            size_t n = 0;
+            seq_msg(&m, 7, i);
+            if (dnstap_encode_frame(&tap.enc, &m, frame, sizeof frame, &n) != DNSTAP_OK) _exit(1);
+            len = (uint32_t)n;
+            if (write(p[1], &len, sizeof len) != (ssize_t)sizeof len || write(p[1], frame, n) != (ssize_t)n) _exit(2);
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    for (;;) {
+        size_t got = 0;
+        ssize_t r;
+        if (read(p[0], &len, sizeof len) != (ssize_t)sizeof len) break;
+        CHECK(len <= sizeof frame);
+        if (len > sizeof frame) break;
+        while (got < len && (r = read(p[0], frame + got, len - got)) > 0) got += (size_t)r;
+        CHECK_EQ(got, len);
+        CHECK_EQ(dnstap_log_frame(&tap, 0, frame, len), DNSTAP_OK);
+        accepted[na++] = dnstap_decode(frame + 4, len - 4, &m) == DNSTAP_OK ? m.query_time_nsec : 0xFFFFFFFFu;
+    }
+    close(p[0]);
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(na, 100);
+    /* refused and counted */
+    CHECK_EQ(dnstap_log_frame(&tap, 0, frame, 4), DNSTAP_ERR_INVALID);          /* no payload */
+    dnstap__put_be32(frame, 0);                                                  /* a control frame's escape */
+    CHECK_EQ(dnstap_log_frame(&tap, 0, frame, 12), DNSTAP_ERR_INVALID);
+    dnstap__put_be32(frame, 20);
+    CHECK_EQ(dnstap_log_frame(&tap, 0, frame, 23), DNSTAP_ERR_INVALID);         /* length field says more */
+    CHECK_EQ(dnstap_log_frame(&tap, 0, frame, 25), DNSTAP_ERR_INVALID);         /* ... or less */
+    dnstap__put_be32(big_frame, DNSTAP_PAYLOAD_MAX_DEFAULT + 1);
+    CHECK_EQ(dnstap_log_frame(&tap, 0, big_frame, sizeof big_frame), DNSTAP_ERR_TOO_LONG);
+    /* refused, not counted: bad arguments */
+    CHECK_EQ(dnstap_log_frame(&tap, 0, NULL, 8), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_frame(&tap, 1, frame, 24), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_frame(NULL, 0, frame, 24), DNSTAP_ERR_INVALID);
+    s = dnstap_stats(&tap);
+    CHECK_EQ(s.logged, 105);
+    CHECK_EQ(s.dropped_invalid, 4);
+    CHECK_EQ(s.dropped_too_big, 1);
+    run_for(&tap, 200000, 10);
+    finish(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(dnstap_stats(&tap).sent, 100);
+    CHECK(arrived_exactly(accepted, na));
+    CHECK_EQ(fake.producer[0], 7);
+    /* a full queue and a tap shut down: counted as for dnstap_log() */
+    fake_reset();
+    fake.connect_mode = 1;
+    CHECK_EQ(fake_tap(&tap, 512, 1), DNSTAP_OK);
+    {
+        size_t n = 0;
+        int i, full = 0;
+        seq_msg(&m, 0, 1);
+        CHECK_EQ(dnstap_encode_frame(&tap.enc, &m, frame, sizeof frame, &n), DNSTAP_OK);
+        for (i = 0; i < 20; i++) full += dnstap_log_frame(&tap, 0, frame, n) == DNSTAP_ERR_FULL;
+        CHECK(full > 0);
+        CHECK_EQ(dnstap_stats(&tap).dropped_full, full);
+        dnstap_shutdown(&tap, sim_now);
+        CHECK_EQ(dnstap_log_frame(&tap, 0, frame, n), DNSTAP_ERR_DISCONNECTED);
+        CHECK_EQ(dnstap_stats(&tap).logged, 21);
+        CHECK(invariant_ok(&tap));
+    }
+    run_for(&tap, 100000, 10);
+    CHECK(dnstap_closed(&tap));
+    CHECK(invariant_ok(&tap));
 }
 
 /* ---- the end, reconnects, a receiver leaving ---------------------------- */
@@ -2034,6 +2261,9 @@ int main(void) {
     TEST(test_endpoints);
     TEST(test_drop_reports);
     TEST(test_endpoint_ports);
+    TEST(test_log_gives_cause);
+    TEST(test_fork_forget);
+    TEST(test_fork_log_frame);
     TEST(test_shutdown_limit_slow_receiver);
     TEST(test_close_now);
     TEST(test_no_reconnect_storm);
