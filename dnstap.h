@@ -440,8 +440,19 @@
 #endif
 #endif
 
+/* Whether the POSIX parts are built (not freestanding, on a unix). */
+#if !defined(DNSTAP_FREESTANDING) && (defined(__unix__) || defined(__APPLE__))
+#define DNSTAP__POSIX 1
+#else
+#define DNSTAP__POSIX 0
+#endif
+
 #ifndef DNSTAP_PREFIX_MAX
+#if DNSTAP__POSIX
 #define DNSTAP_PREFIX_MAX 512
+#else
+#define DNSTAP_PREFIX_MAX 128     /* firmware: identity and version fit; see MEMORY */
+#endif
 #endif
 
 /* Payload limits (the length in a data frame's 4-byte header). */
@@ -814,14 +825,37 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    Live logging: queue, connection, transports
    ------------------------------------------------------------------------ */
 
+/* The sizes of dnstap_t's parts (MEMORY). Freestanding builds default to
+   what firmware needs: one queue, no room for the stock transports or a
+   host name, a reply buffer for ACCEPT and FINISH only. */
 #ifndef DNSTAP_MAX_QUEUES
+#if DNSTAP__POSIX
 #define DNSTAP_MAX_QUEUES 8       /* producer queues (threads) per tap */
+#else
+#define DNSTAP_MAX_QUEUES 1
+#endif
 #endif
 #ifndef DNSTAP_EXTRA_MAX
 #define DNSTAP_EXTRA_MAX 256      /* stack bytes for a per-message extra */
 #endif
 #ifndef DNSTAP_STOCK_TRANSPORT_SIZE
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS)
 #define DNSTAP_STOCK_TRANSPORT_SIZE 768   /* room for the stock POSIX transport's state */
+#else
+#define DNSTAP_STOCK_TRANSPORT_SIZE 8     /* no stock transport */
+#endif
+#endif
+#ifndef DNSTAP_REPLY_MAX
+#if DNSTAP__POSIX
+#define DNSTAP_REPLY_MAX DNSTAP_CONTROL_MAX   /* the receiver's ACCEPT or FINISH, as libfstrm */
+#else
+#define DNSTAP_REPLY_MAX 128u     /* ACCEPT naming up to 3 content types of our length */
+#endif
+#endif
+#if DNSTAP__POSIX
+#define DNSTAP__HOSTNAME_MAX 256  /* the default identity */
+#else
+#define DNSTAP__HOSTNAME_MAX 1
 #endif
 
 /* TRANSPORT CONTRACT. A transport is these callbacks and ctx.
@@ -1051,12 +1085,12 @@ typedef struct dnstap_t {
     size_t ctl_len, ctl_off;
     int ctl_next;                  /* state after the control frame is sent */
     dnstap_reader_t reader;        /* ACCEPT / FINISH */
-    uint8_t reader_buf[DNSTAP_CONTROL_MAX];
+    uint8_t reader_buf[DNSTAP_REPLY_MAX];
     uint8_t rx[64];
     uint64_t sent, sent_bytes, dropped_disconnected, dropped_write_error;
     uint64_t connects, reconnects, handshake_failures, timeouts, reported_drops;
     dnstap_result_t last_error;
-    uint8_t identity_buf[256];
+    uint8_t identity_buf[DNSTAP__HOSTNAME_MAX];
     union { uint8_t bytes[DNSTAP_STOCK_TRANSPORT_SIZE]; uint64_t u; void *p; } stock;
     union { uint8_t bytes[32]; uint64_t u; void *p; } thread;   /* pthread_t */
     int thread_stop, thread_running;
@@ -1182,13 +1216,7 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #if defined(DNSTAP_IMPLEMENTATION) && !defined(DNSTAP__IMPLEMENTED)
 #define DNSTAP__IMPLEMENTED
 
-/* >>platform ------------------------------------------------------------ */
-#if !defined(DNSTAP_FREESTANDING) && (defined(__unix__) || defined(__APPLE__))
-#define DNSTAP__POSIX 1
-#else
-#define DNSTAP__POSIX 0
-#endif
-
+/* >>platform (DNSTAP__POSIX is set with the public types) ---------------- */
 #if DNSTAP__POSIX
 #include <errno.h>
 #include <fcntl.h>
@@ -2347,14 +2375,20 @@ DNSTAP_API bool dnstap_frame_has_content_type(const dnstap_frame_t *f, const cha
 
 enum { DNSTAP__R_LEN = 0, DNSTAP__R_CLEN, DNSTAP__R_BODY, DNSTAP__R_CBODY };
 
-DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
-    if (r == NULL || buf == NULL || cap < DNSTAP_CONTROL_MAX) return DNSTAP_ERR_INVALID;
+/* Any cap: the tap reads its receiver's replies into DNSTAP_REPLY_MAX bytes,
+   refusing longer ones as DNSTAP_ERR_CONTROL_TOO_BIG. */
+static void dnstap__reader_setup(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
     DNSTAP_MEMSET(r, 0, sizeof *r);
     r->buf = buf;
     r->cap = cap;
     r->payload_max = cap < DNSTAP_PAYLOAD_MAX_LIMIT ? (uint32_t)cap : DNSTAP_PAYLOAD_MAX_LIMIT;
     r->content_type = DNSTAP_CONTENT_TYPE;
     r->role = DNSTAP_READ_WRITER_STREAM;
+}
+
+DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
+    if (r == NULL || buf == NULL || cap < DNSTAP_CONTROL_MAX) return DNSTAP_ERR_INVALID;
+    dnstap__reader_setup(r, buf, cap);
     return DNSTAP_OK;
 }
 
@@ -2430,7 +2464,7 @@ DNSTAP_API dnstap_result_t dnstap_reader_feed(dnstap_reader_t *r, const uint8_t 
                 r->phase = DNSTAP__R_BODY;
             } else {
                 uint32_t n = dnstap__get_be32(r->hdr + 4);
-                if (n > DNSTAP_CONTROL_MAX) { r->err = DNSTAP_ERR_CONTROL_TOO_BIG; break; }
+                if (n > DNSTAP_CONTROL_MAX || n > r->cap) { r->err = DNSTAP_ERR_CONTROL_TOO_BIG; break; }
                 if (n < 4) { r->err = DNSTAP_ERR_CONTROL_FIELD; break; }
                 r->need = n;
                 r->phase = DNSTAP__R_CBODY;
@@ -2902,8 +2936,17 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
    ACCEPT -> START (or START alone when unidirectional), data, STOP ->
    FINISH, close; on any failure close and reconnect after a backoff. */
 
-/* Log lines, built without printf (freestanding). */
-typedef struct dnstap__line_t { char s[320]; size_t n; } dnstap__line_t;
+/* Log lines, built without printf (freestanding), cut at
+   DNSTAP_LOG_LINE_MAX - 1 characters. The buffer is on dnstap_poll()'s
+   stack: firmware, whose endpoint is "(custom transport)", needs less. */
+#ifndef DNSTAP_LOG_LINE_MAX
+#if DNSTAP__POSIX
+#define DNSTAP_LOG_LINE_MAX 320
+#else
+#define DNSTAP_LOG_LINE_MAX 112
+#endif
+#endif
+typedef struct dnstap__line_t { char s[DNSTAP_LOG_LINE_MAX]; size_t n; } dnstap__line_t;
 
 static dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) {
     while (s && *s && l->n < sizeof l->s - 1) l->s[l->n++] = *s++;
@@ -3262,6 +3305,10 @@ static void dnstap__end_now(dnstap_t *tap, const char *why) {
     dnstap__say(tap, DNSTAP_LOG_WARN, &l);
 }
 
+/* Out of line: its line buffer stays off dnstap_poll()'s own frame. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
 static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
     uint64_t d;
     if (now < tap->last_report_ms + tap->desc.drop_report_ms) return;
@@ -3311,7 +3358,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 r = dnstap__fail(tap, r < DNSTAP__ERR_LOWEST || r > DNSTAP_OK ? DNSTAP_ERR_CONNECT : r, now);
                 goto out;
             }
-            dnstap_reader_init(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
+            dnstap__reader_setup(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
             tap->reader.role = DNSTAP_READ_RECEIVER_REPLIES;
             tap->deadline_ms = now + tap->desc.handshake_timeout_ms;
             if (tap->desc.unidirectional) dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
