@@ -5,7 +5,7 @@
 #   make regen   regenerate the nanopb block in dnstap.h from dnstap.proto
 #   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm
 #   make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)
-#   make size    Cortex-M4 code size of the core and the bare-metal example
+#   make size    code size (Cortex-M4, rv32imac, hosts), RAM and stack: the README's figures
 #   make matrix  the full build matrix (make test runs the quick one)
 # Missing Debian packages are installed by tests/deps.sh (apt-get, as root).
 
@@ -74,9 +74,10 @@ bench:
 	tests/bench.sh $(B)
 
 size:
-	@tests/deps.sh build
+	@tests/deps.sh test
 	@tests/matrix_deps.sh $(B) >/dev/null
 	@tests/size.sh $(B)
+	@tests/stack.sh $(B)
 
 matrix:
 	@tests/deps.sh test

@@ -353,10 +353,21 @@
    DNSTAP_MEMCPY(d,s,n)         default memcpy
    DNSTAP_MEMSET(d,v,n)         default memset
    DNSTAP_PREFIX_MAX            bytes reserved in dnstap_encoder_t for the
-                                encoded identity, version and extra (512)
+                                encoded identity, version and extra (512;
+                                freestanding 128)
    DNSTAP_STATIC                make every function static
-   DNSTAP_MAX_QUEUES            producer queues per tap (8)
+   DNSTAP_MAX_QUEUES            producer queues per tap (8; freestanding 1)
    DNSTAP_EXTRA_MAX             stack bytes for a per-message extra (256)
+   DNSTAP_REPLY_MAX             bytes for the receiver's ACCEPT or FINISH
+                                (512; freestanding 128: up to 3 content types)
+   DNSTAP_LOG_LINE_MAX          longest log line, cut there; on dnstap_poll()'s
+                                stack (320; freestanding 112)
+   DNSTAP_SMALL_ENCODER         1: the table-driven encoder, smaller and slower,
+                                same bytes; default 1 when compiling for size
+                                (-Os, -Oz: __OPTIMIZE_SIZE__), else 0
+   DNSTAP_NO_LOG_TEXT           no log lines: desc.logger is never called
+   DNSTAP_UNIDIRECTIONAL_ONLY   every tap is desc.unidirectional; the code for
+                                READY/ACCEPT/FINISH and the reader is left out
    DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
    DNSTAP_NO_UNIX_SOCKET        of them: unix://, tcp:// (and so tls://), file:
    DNSTAP_NO_TCP                (dnstap_init() answers DNSTAP_ERR_UNSUPPORTED)
@@ -370,7 +381,41 @@
    Nothing here allocates. Objects are plain structs the caller places
    anywhere (static, stack, inside their own structs); buffers are the
    caller's. dnstap_encoder_t is about DNSTAP_PREFIX_MAX + 64 bytes.
-   (Mbed TLS, for tls:// endpoints, allocates: see TLS.)
+   (Mbed TLS, for tls:// endpoints, allocates: see TLS.) The macros that size
+   dnstap_t and dnstap_encoder_t (DNSTAP_PREFIX_MAX, DNSTAP_MAX_QUEUES,
+   DNSTAP_REPLY_MAX, DNSTAP_UNIDIRECTIONAL_ONLY, and DNSTAP_FREESTANDING,
+   which changes their defaults) must be the same in every file that
+   includes dnstap.h.
+
+   SIZE (firmware)
+   ----
+   `make size` prints what each part and each option costs on a Cortex-M4
+   and on rv32imac, and the stack of dnstap_log() and dnstap_poll() (the
+   README's "Code size" section is its output). What the options give up:
+     DNSTAP_SMALL_ENCODER=1       speed only: the same bytes and the same
+                                  errors (on by default at -Os)
+     DNSTAP_NO_LOG_TEXT           the log lines (connections, failures,
+                                  drops); dnstap_stats() still counts all
+     DNSTAP_UNIDIRECTIONAL_ONLY   bidirectional receivers (fstrm_capture,
+                                  `dnstap -u`, which wait for READY): for a
+                                  UART, a file, a collector that takes
+                                  START alone; any byte from the receiver
+                                  is then an error (reconnect)
+     DNSTAP_NO_DECODE, DNSTAP_NO_NANOPB_ENCODE   dnstap_decode(),
+                                  dnstap_encode_nanopb() and nanopb
+     DNSTAP_MAX_QUEUES, DNSTAP_PREFIX_MAX, DNSTAP_REPLY_MAX,
+     DNSTAP_LOG_LINE_MAX          RAM and stack only (their limits)
+   A clock without 64-bit division. dnstap_poll() takes milliseconds in a
+   uint64_t and DNSTAP_NOW seconds and nanoseconds. On a 32-bit core,
+   `ticks * 1000 / hz` or `ms / 1000` on a uint64_t calls the compiler's
+   64-bit division (__aeabi_uldivmod on ARM, __udivdi3/__umoddi3 on RISC-V,
+   more than a kilobyte of libgcc on rv32imac). Count in the tick interrupt
+   instead, as examples/baremetal.c does: the seconds and the milliseconds
+   within the second as two uint32_t (a tick of N ms, N dividing 1000, adds
+   N; read both again if the seconds changed meanwhile); then
+   now_ms = (uint64_t)s * 1000 + ms needs only a multiplication, and
+   DNSTAP_NOW is sec = epoch + s, nsec = ms * 1000000. dnstap.h itself
+   divides nothing in 64 bits.
 
    THREAD SAFETY
    -------------
@@ -846,7 +891,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
 #endif
 #endif
 #ifndef DNSTAP_REPLY_MAX
-#if DNSTAP__POSIX
+#if defined(DNSTAP_UNIDIRECTIONAL_ONLY)
+#define DNSTAP_REPLY_MAX 1u       /* nothing is read */
+#elif DNSTAP__POSIX
 #define DNSTAP_REPLY_MAX DNSTAP_CONTROL_MAX   /* the receiver's ACCEPT or FINISH, as libfstrm */
 #else
 #define DNSTAP_REPLY_MAX 128u     /* ACCEPT naming up to 3 content types of our length */
@@ -3135,6 +3182,18 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
 #define DNSTAP_LOG_LINE_MAX 112
 #endif
 #endif
+#ifdef DNSTAP_NO_LOG_TEXT
+#ifdef DNSTAP_WITH_MBEDTLS
+#error "DNSTAP_NO_LOG_TEXT leaves out the log lines that DNSTAP_WITH_MBEDTLS reports its failures with"
+#endif
+/* No lines: the logger is never called, and the text is not linked. */
+typedef struct dnstap__line_t { size_t n; } dnstap__line_t;
+static inline dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) { (void)s; return l; }
+static inline dnstap__line_t *dnstap__addu(dnstap__line_t *l, uint64_t v) { (void)v; return l; }
+static inline void dnstap__say(dnstap_t *tap, dnstap_log_level_t level, const dnstap__line_t *l) {
+    (void)tap; (void)level; (void)l;
+}
+#else
 typedef struct dnstap__line_t { char s[DNSTAP_LOG_LINE_MAX]; size_t n; } dnstap__line_t;
 
 static dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) {
@@ -3171,6 +3230,7 @@ static dnstap__line_t *dnstap__addu(dnstap__line_t *l, uint64_t v) {
 static void dnstap__say(dnstap_t *tap, dnstap_log_level_t level, const dnstap__line_t *l) {
     if (tap->desc.logger.func) tap->desc.logger.func(tap->desc.logger.ctx, level, l->s);
 }
+#endif   /* DNSTAP_NO_LOG_TEXT */
 
 static const char *dnstap__endpoint(const dnstap_t *tap) {
     return tap->desc.endpoint ? tap->desc.endpoint : "(custom transport)";
@@ -3216,6 +3276,10 @@ static void dnstap__close_final(dnstap_t *tap) {
    errno when a stock transport's system call failed (dnstap_poll() clears
    errno first, so it is not a stale one). */
 static void dnstap__add_cause(const dnstap_t *tap, dnstap__line_t *l, dnstap_result_t why, int err) {
+#ifdef DNSTAP_NO_LOG_TEXT
+    (void)tap; (void)l; (void)why; (void)err;
+    return;
+#endif
     dnstap__add(dnstap__add(dnstap__add(dnstap__add(l, "dnstap: "), dnstap__endpoint(tap)), ": "),
                 dnstap_result_str(why));
 #if DNSTAP__POSIX
@@ -3285,10 +3349,22 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     return why;
 }
 
+typedef char dnstap__ctl_fits[20 + sizeof DNSTAP_CONTENT_TYPE - 1 <= sizeof(((dnstap_t *)0)->ctl) ? 1 : -1];
+
+/* READY, START (with our content type) or STOP: what dnstap_control_frame()
+   writes, from constants (firmware links neither it nor strlen()). */
 static void dnstap__start_ctl(dnstap_t *tap, dnstap_control_t type, int next) {
-    static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
-    size_t n = type == DNSTAP_CONTROL_STOP ? 0 : 1;
-    if (dnstap_control_frame(tap->ctl, sizeof tap->ctl, type, ct, n, &tap->ctl_len) != DNSTAP_OK) tap->ctl_len = 0;
+    static const char ct[] = DNSTAP_CONTENT_TYPE;
+    const uint32_t body = type == DNSTAP_CONTROL_STOP ? 4u : 12u + (uint32_t)(sizeof ct - 1);
+    dnstap__put_be32(tap->ctl, 0);   /* escape */
+    dnstap__put_be32(tap->ctl + 4, body);
+    dnstap__put_be32(tap->ctl + 8, (uint32_t)type);
+    if (type != DNSTAP_CONTROL_STOP) {
+        dnstap__put_be32(tap->ctl + 12, 1);   /* CONTENT_TYPE */
+        dnstap__put_be32(tap->ctl + 16, (uint32_t)(sizeof ct - 1));
+        DNSTAP_MEMCPY(tap->ctl + 20, ct, sizeof ct - 1);
+    }
+    tap->ctl_len = 8 + body;
     tap->ctl_off = 0;
     tap->ctl_next = next;
     tap->state = DNSTAP__S_CTL;
@@ -3403,6 +3479,12 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
     return DNSTAP_OK;
 }
 
+#ifdef DNSTAP_UNIDIRECTIONAL_ONLY
+#define DNSTAP__BIDIRECTIONAL 0   /* no READY/ACCEPT/FINISH: the reader is not linked */
+#else
+#define DNSTAP__BIDIRECTIONAL 1
+#endif
+
 /* Read what the receiver sent and feed it to the reader; *frame set when a
    control frame is complete. */
 static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame, bool *got) {
@@ -3418,6 +3500,7 @@ static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame
     if (n == 0) return DNSTAP_ERR_CLOSED;
     if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;   /* a transport that over-reports */
     if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    if (!DNSTAP__BIDIRECTIONAL) return DNSTAP_ERR_HANDSHAKE;   /* a unidirectional receiver sends nothing */
     r = dnstap_reader_feed(&tap->reader, tap->rx, (size_t)n, &used, frame);
     if (r == DNSTAP_OK) { *got = true; return DNSTAP_OK; }
     if (r == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
@@ -3550,7 +3633,8 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             dnstap__reader_setup(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
             tap->reader.role = DNSTAP_READ_RECEIVER_REPLIES;
             tap->deadline_ms = now + tap->desc.handshake_timeout_ms;
-            if (tap->desc.unidirectional) dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
+            if (!DNSTAP__BIDIRECTIONAL || tap->desc.unidirectional)
+                dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
             else dnstap__start_ctl(tap, DNSTAP_CONTROL_READY, DNSTAP__S_ACCEPT);
             continue;
         case DNSTAP__S_CTL: {
@@ -3582,7 +3666,9 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
         case DNSTAP__S_FINISH: {
             dnstap_frame_t f;
             bool got;
-            dnstap_result_t e = dnstap__read_control(tap, &f, &got);
+            dnstap_result_t e;
+            if (!DNSTAP__BIDIRECTIONAL) goto out;   /* never here */
+            e = dnstap__read_control(tap, &f, &got);
             if (e == DNSTAP_ERR_AGAIN) {
                 if (now >= tap->deadline_ms) {
                     if (tap->state == DNSTAP__S_FINISH) { tap->timeouts++; dnstap__close_final(tap); goto out; }
@@ -3635,7 +3721,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
-                              tap->desc.unidirectional ? DNSTAP__S_CLOSED : DNSTAP__S_FINISH);
+                              !DNSTAP__BIDIRECTIONAL || tap->desc.unidirectional ? DNSTAP__S_CLOSED : DNSTAP__S_FINISH);
             continue;
         }
         default:
@@ -3759,6 +3845,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     uint8_t *mem;
     DNSTAP_MEMSET(tap, 0, sizeof *tap);
     tap->desc = *desc;
+    if (!DNSTAP__BIDIRECTIONAL) tap->desc.unidirectional = true;
     if (tap->desc.queues == 0) tap->desc.queues = 1;
     if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
     per = desc->queue_size / tap->desc.queues;
@@ -3793,7 +3880,11 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     if (ed.identity.data == NULL && gethostname((char *)tap->identity_buf, sizeof tap->identity_buf - 1) == 0)
         ed.identity = dnstap_str((const char *)tap->identity_buf);
 #endif
-    if (ed.version.data == NULL) ed.version = dnstap_str("dnstap.h " DNSTAP_VERSION_STRING);
+    if (ed.version.data == NULL) {   /* a constant's length: no strlen() for firmware */
+        static const char version[] = "dnstap.h " DNSTAP_VERSION_STRING;
+        ed.version.data = (const uint8_t *)version;
+        ed.version.len = sizeof version - 1;
+    }
     r = dnstap_encoder_init(&tap->enc, &ed);
     if (r != DNSTAP_OK) return r;
     tap->backoff_ms = tap->desc.backoff_min_ms;

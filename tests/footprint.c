@@ -14,7 +14,7 @@
 #if FP_PART
 #define DNSTAP_IMPLEMENTATION
 #endif
-#include "dnstap.h"
+#include "../dnstap.h"
 #include <string.h>
 
 volatile uint32_t fp_tick, fp_port, fp_sink;
