@@ -69,9 +69,12 @@ regen:
 	@tests/deps.sh build
 	tests/regen.sh
 
+# the tables also go into the README's bench block
 bench:
 	@tests/deps.sh bench
-	tests/bench.sh $(B)
+	tests/bench.sh $(B) >$(B)/bench.md
+	@cat $(B)/bench.md
+	@tests/readme_block.sh write bench $(B)/bench.md
 
 size:
 	@tests/deps.sh test
