@@ -1922,7 +1922,7 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
    code, at some speed. No recursion: the two nested messages (Message,
    Policy) are a BEGIN and an END around their fields. */
 
-enum { DNSTAP__K_ENUM, DNSTAP__K_ADDR, DNSTAP__K_BYTES, DNSTAP__K_PORT, DNSTAP__K_TIME, DNSTAP__K_NSEC,
+enum { DNSTAP__K_ADDR, DNSTAP__K_BYTES, DNSTAP__K_ENUM, DNSTAP__K_PORT, DNSTAP__K_TIME, DNSTAP__K_NSEC,
        DNSTAP__K_PREFIX, DNSTAP__K_BEGIN, DNSTAP__K_END, DNSTAP__K_ONE };
 enum { DNSTAP__W_TOO_LONG = 1, DNSTAP__W_INVALID = 2, DNSTAP__W_ENUM = 4 };
 
@@ -1993,79 +1993,69 @@ static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t
                                  unsigned *flags, uint8_t *p) {
     const dnstap__field_t *f = dnstap__fields;
     const unsigned family = (unsigned)m->socket_family <= 2u ? (unsigned)m->socket_family : 0u;
-    size_t n[3] = { 0, 0, 0 };   /* sizes so far: Dnstap, Message, Policy */
+    size_t total = 0, start[2] = { 0, 0 };   /* where the open Message and Policy bodies began */
     unsigned depth = 0;
     for (; f < dnstap__fields + sizeof dnstap__fields / sizeof dnstap__fields[0]; f++) {
         const uint8_t *at = (const uint8_t *)m + f->off;
+        const dnstap_bytes_t *b = (const dnstap_bytes_t *)(const void *)at;
         const uint8_t *data = NULL;
-        uint8_t *out = p ? p + n[0] + n[1] + n[2] : NULL;
-        uint32_t key = (uint32_t)f->number << 3;
-        uint64_t v = 0;
+        uint8_t *out = p ? p + total : NULL;
+        uint32_t key = (uint32_t)f->number << 3 | 2u;   /* length-delimited, unless changed below */
+        uint64_t v = 1;                                 /* DNSTAP__K_ONE: Dnstap.type MESSAGE */
         size_t k;
-        switch (f->kind) {
-        case DNSTAP__K_BEGIN:   /* key and length written here, counted at END */
+        if (f->kind == DNSTAP__K_BEGIN) {   /* key and length written here, counted at END */
             if (depth == 1 && !dnstap__has_policy(m)) {
                 while (f->kind != DNSTAP__K_END) f++;
                 continue;
             }
             if (out) {
-                k = dnstap__small_varint(out, key | 2u);
-                n[depth] += k + dnstap__small_varint(out + k, sub[depth]);
+                k = dnstap__small_varint(out, key);
+                total += k + dnstap__small_varint(out + k, sub[depth]);
             }
-            depth++;
+            start[depth++] = total;
             continue;
-        case DNSTAP__K_END:
-            k = n[depth];
-            n[depth--] = 0;
+        }
+        if (f->kind == DNSTAP__K_END) {
+            k = total - start[--depth];
             if (p == NULL) {
                 sub[depth] = k;
-                k += dnstap__small_varint(NULL, key | 2u) + dnstap__small_varint(NULL, k);
+                total += dnstap__small_varint(NULL, key) + dnstap__small_varint(NULL, k);
             }
-            n[depth] += k;
             continue;
-        case DNSTAP__K_ONE:
-            v = 1;
-            break;
-        case DNSTAP__K_PREFIX:
-            if (((const dnstap_bytes_t *)(const void *)at)->data == NULL) {
-                k = (size_t)(enc->seg_off[f->arg + 1] - enc->seg_off[f->arg]);
-                if (out) DNSTAP_MEMCPY(out, enc->prefix + enc->seg_off[f->arg], k);
-                n[depth] += k;
-                continue;
-            }
-            /* fall through - the message's own value */
-        case DNSTAP__K_ADDR:
-        case DNSTAP__K_BYTES: {
-            const dnstap_bytes_t *b = (const dnstap_bytes_t *)(const void *)at;
+        }
+        if (f->kind == DNSTAP__K_PREFIX && b->data == NULL) {   /* the encoder's own, encoded */
+            k = (size_t)(enc->seg_off[f->arg + 1] - enc->seg_off[f->arg]);
+            if (out) DNSTAP_MEMCPY(out, enc->prefix + enc->seg_off[f->arg], k);
+            total += k;
+            continue;
+        }
+        if (f->kind <= DNSTAP__K_BYTES || f->kind == DNSTAP__K_PREFIX) {   /* ADDR, BYTES, PREFIX */
             if (b->data == NULL) continue;
-            key |= 2u;
             data = b->data;
             v = b->len;
             if (f->kind == DNSTAP__K_ADDR && (b->len > 16u || dnstap__bad_address[family][b->len]))
                 *flags |= DNSTAP__W_INVALID;
             if (b->len > enc->payload_max) { *flags |= DNSTAP__W_TOO_LONG; v = 0; }   /* the sums stay small */
-            break;
-        }
-        default: {   /* ENUM, PORT, TIME, NSEC */
+        } else if (f->kind != DNSTAP__K_ONE) {   /* ENUM, PORT, TIME, NSEC */
             int e = dnstap__small_value(m, f, &v);
             if (e < 0) continue;
             *flags |= (unsigned)e;
-            break;
-        }
+            key ^= f->kind == DNSTAP__K_NSEC ? 7u : 2u;   /* wire type 5 (fixed32) or 0 (varint) */
+        } else {
+            key ^= 2u;
         }
         /* key, then: 4 little-endian bytes (NSEC), or a varint and the data */
-        if (f->kind == DNSTAP__K_NSEC) key |= 5u;
         k = dnstap__small_varint(out, key);
         if (f->kind == DNSTAP__K_NSEC) {
             if (out) dnstap__put_fixed32(out + k, (uint32_t)v);
-            n[depth] += k + 4;
+            total += k + 4;
             continue;
         }
         k += dnstap__small_varint(out ? out + k : NULL, v);
         if (data && out && v) DNSTAP_MEMCPY(out + k, data, (size_t)v);
-        n[depth] += k + (data ? (size_t)v : 0u);
+        total += k + (data ? (size_t)v : 0u);
     }
-    return n[0];
+    return total;
 }
 
 static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc, const dnstap_msg_t *m,

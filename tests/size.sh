@@ -33,12 +33,12 @@ SIZE_LIMIT_TEXT=${SIZE_LIMIT_TEXT:-12700}
 # reached the limit is what was reached, plus 2 %, so that it can only
 # come closer.
 GOAL_ENCODE=1536 GOAL_LIVE=4096 GOAL_RAM=1024 GOAL_HOST=12288
-LIMIT_M4_ENCODE=${LIMIT_M4_ENCODE:-1980}     # reached (dnstap.h 0.1.0, gcc 12.2.1): 1,937
-LIMIT_RV_ENCODE=${LIMIT_RV_ENCODE:-2090}     # 2,040
-LIMIT_M4_LIVE=${LIMIT_M4_LIVE:-9160}         # 8,975
-LIMIT_RV_LIVE=${LIMIT_RV_LIVE:-10130}        # 9,928
+LIMIT_M4_ENCODE=${LIMIT_M4_ENCODE:-1820}     # reached (dnstap.h 0.1.0, gcc 12.2.0/12.2.1): 1,781
+LIMIT_RV_ENCODE=${LIMIT_RV_ENCODE:-1900}     # 1,856
+LIMIT_M4_LIVE=${LIMIT_M4_LIVE:-9030}         # 8,847
+LIMIT_RV_LIVE=${LIMIT_RV_LIVE:-9940}         # 9,744
 LIMIT_RAM=${LIMIT_RAM:-$GOAL_RAM}
-LIMIT_X64_LIVE=${LIMIT_X64_LIVE:-18400}       # 18,042
+LIMIT_X64_LIVE=${LIMIT_X64_LIVE:-18320}       # 17,952
 
 tests/matrix_deps.sh "$B" m4 m4-include nanopb-src || { echo "FAIL: size: dependencies"; exit 1; }
 T=$B/matrix/third_party
