@@ -3,10 +3,13 @@
 #   make demo    a DNS forwarder taps real queries on loopback; prints the decoded log
 #   make test    run every test; ends with "N passed, N failed"
 #   make regen   regenerate the nanopb block in dnstap.h from dnstap.proto
-#   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm
+#   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm;
+#                dtap against golang-dnstap's dnstap (size, RSS, read speed)
 #   make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)
 #   make size    code size (Cortex-M4, rv32imac, hosts), RAM and stack: the README's figures
 #   make matrix  the full build matrix (make test runs the quick one)
+#   make install the header, dnstap.proto, pkg-config and CMake files, the tool;
+#                PREFIX (/usr/local) and DESTDIR as usual; make uninstall
 # Missing Debian packages are installed by tests/deps.sh (apt-get, as root).
 
 B      := build
@@ -17,11 +20,15 @@ LIBS   := -lprotobuf-nanopb
 SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 HDR    := dnstap.h
 
-EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader
+EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader $(B)/dtap
 TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx \
             $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
 
-.PHONY: all deps test demo regen bench fuzz size matrix clean
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^\#define DNSTAP_VERSION_STRING "\(.*\)"$$/\1/p' $(HDR))
+
+.PHONY: all deps test demo regen bench fuzz size matrix clean install uninstall
 all: deps $(EXAMPLES) $(TESTS)
 
 deps:
@@ -36,6 +43,9 @@ $(B)/capture: examples/capture.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ $(LIBS) -lmbedtls -lmbedx509 -lmbedcrypto
 $(B)/reader: examples/reader.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -I. $< -o $@ $(LIBS)
+# the command-line tool: capture.c's receiver and reader.c's printer, with TLS
+$(B)/dtap: examples/dtap.c examples/capture.c examples/reader.c $(HDR) | $(B)
+	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ $(LIBS) -lmbedtls -lmbedx509 -lmbedcrypto -pthread
 # the forwarder encodes only: no nanopb runtime linked
 $(B)/forwarder: examples/forwarder.c $(HDR) | $(B)
 	$(CC) $(WARN) -Os -DDNSTAP_WITH_MBEDTLS -I. $< -o $@ -lmbedtls -lmbedx509 -lmbedcrypto
@@ -75,6 +85,8 @@ bench:
 	tests/bench.sh $(B) >$(B)/bench.md
 	@cat $(B)/bench.md
 	@tests/readme_block.sh write bench $(B)/bench.md
+	@$(MAKE) --no-print-directory $(B)/dtap
+	tests/dtap_bench.sh $(B)
 
 size:
 	@tests/deps.sh test
@@ -90,6 +102,34 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@tests/deps.sh fuzz
 	fuzz/run.sh $(B) $(FUZZ_SECONDS)
+
+# Header-only: everything but the tool is architecture-independent, so the
+# pkg-config and CMake files go under share/. The CMake package finds the
+# header relative to itself (PREFIX/share/cmake/dnstap -> PREFIX/include).
+INSTALL_FILES := bin/dtap include/dnstap.h share/dnstap/dnstap.proto share/pkgconfig/dnstap.pc \
+                 share/pkgconfig/dnstap-mbedtls.pc share/cmake/dnstap/dnstapConfig.cmake \
+                 share/cmake/dnstap/dnstapConfigVersion.cmake
+install: $(B)/dtap
+	@test -n "$(VERSION)" || { echo "install: no DNSTAP_VERSION_STRING in $(HDR)" >&2; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/dnstap \
+	    $(DESTDIR)$(PREFIX)/share/pkgconfig $(DESTDIR)$(PREFIX)/share/cmake/dnstap
+	install -m 755 $(B)/dtap $(DESTDIR)$(PREFIX)/bin/dtap
+	install -m 644 $(HDR) $(DESTDIR)$(PREFIX)/include/dnstap.h
+	install -m 644 dnstap.proto $(DESTDIR)$(PREFIX)/share/dnstap/dnstap.proto
+	install -m 644 cmake/dnstapConfig.cmake cmake/dnstapConfigVersion.cmake $(DESTDIR)$(PREFIX)/share/cmake/dnstap/
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: dnstap' \
+	    'Description: dnstap logging for DNS servers (single-header C library; define DNSTAP_IMPLEMENTATION in one file)' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -lprotobuf-nanopb' \
+	    >$(DESTDIR)$(PREFIX)/share/pkgconfig/dnstap.pc
+	printf '%s\n' 'prefix=$(PREFIX)' '' 'Name: dnstap-mbedtls' \
+	    'Description: dnstap.h with its tls:// transport (DNSTAP_WITH_MBEDTLS), through Mbed TLS' \
+	    'Version: $(VERSION)' 'Requires: dnstap = $(VERSION)' 'Cflags: -DDNSTAP_WITH_MBEDTLS' \
+	    'Libs: -lmbedtls -lmbedx509 -lmbedcrypto' \
+	    >$(DESTDIR)$(PREFIX)/share/pkgconfig/dnstap-mbedtls.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
+	-rmdir $(DESTDIR)$(PREFIX)/share/dnstap $(DESTDIR)$(PREFIX)/share/cmake/dnstap 2>/dev/null
 
 clean:
 	rm -rf $(B)

@@ -12,6 +12,10 @@
        #include "dnstap.h"
    in *one* C or C++ file; include "dnstap.h" without the define elsewhere.
 
+   The descriptor and message structs are zero-initialised (zero means
+   default / absent): `= {0}` in C, `= {}` in C++ (g++ -Wextra warns about
+   `{0}` there), and `= DNSTAP_ZERO` in code built as both.
+
    TL;DR
    -----
        static dnstap_encoder_t enc;
@@ -368,6 +372,8 @@
    DNSTAP_NO_LOG_TEXT           no log lines: desc.logger is never called
    DNSTAP_UNIDIRECTIONAL_ONLY   every tap is desc.unidirectional; the code for
                                 READY/ACCEPT/FINISH and the reader is left out
+   DNSTAP_FLUSH_BYTES           default flush_bytes (32768) and flush_ms (10)
+   DNSTAP_FLUSH_MS              of the FLUSH POLICY
    DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
    DNSTAP_NO_UNIX_SOCKET        of them: unix://, tcp:// (and so tls://), file:
    DNSTAP_NO_TCP                (dnstap_init() answers DNSTAP_ERR_UNSUPPORTED)
@@ -465,6 +471,15 @@
 #define DNSTAP_VERSION_MINOR 1
 #define DNSTAP_VERSION_PATCH 0
 #define DNSTAP_VERSION_STRING "0.1.0"
+
+/* Zero initialiser for dnstap_desc_t, dnstap_encoder_desc_t, dnstap_msg_t and
+   the other plain structs, without warnings in C and C++:
+   dnstap_desc_t d = DNSTAP_ZERO; */
+#ifdef __cplusplus
+#define DNSTAP_ZERO {}
+#else
+#define DNSTAP_ZERO {0}
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -1160,6 +1175,12 @@ DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg);
 /* As dnstap_log() on queue q (0 <= q < desc.queues): threads that log at the
    same time each use their own queue; no lock is taken. */
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg);
+
+/* Queue an already encoded Dnstap payload on queue q as it is, for a relay
+   that forwards what it received (the bytes are copied, not checked).
+   Results and accounting as dnstap_log_queue(); DNSTAP_ERR_TOO_LONG above
+   payload_max. */
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned q, const uint8_t *payload, size_t len);
 
 /* Log one event to several taps (each on queue q), encoding it once per
    distinct encoding (e.g. once for all `full` taps with the same identity)
@@ -3075,18 +3096,25 @@ static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q
 /* Queue msg on tap's queue qi: encode it straight into the ring, or copy
    the frame made for a tap with the same encoding. *made receives where
    the frame went. */
-static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
-                                   const uint8_t *frame, uint8_t **made) {
-    dnstap_queue_t *q;
-    *made = NULL;
-    if (tap == NULL || (msg == NULL && frame == NULL) || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
+/* Count a message logged on q; refused (and counted) when the tap takes none now. */
+static dnstap_result_t dnstap__admit(dnstap_t *tap, dnstap_queue_t *q) {
     DNSTAP__INC64(&q->logged);
     if (DNSTAP__LOAD_RLX(&tap->shutting_down) ||
         (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && !DNSTAP__LOAD_ACQ(&tap->accepting))) {
         DNSTAP__INC64(&q->dropped_disconnected);
         return DNSTAP_ERR_DISCONNECTED;
     }
+    return DNSTAP_OK;
+}
+
+static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
+                                   const uint8_t *frame, uint8_t **made) {
+    dnstap_queue_t *q;
+    dnstap_result_t admitted;
+    *made = NULL;
+    if (tap == NULL || (msg == NULL && frame == NULL) || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((admitted = dnstap__admit(tap, q)) != DNSTAP_OK) return admitted;
     if (frame) {
         uint32_t len = dnstap__frame_len_at(frame), nh;
         dnstap_result_t r;
@@ -3127,6 +3155,23 @@ DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const ui
         return DNSTAP_ERR_TOO_LONG;
     }
     return dnstap__log(tap, qi, NULL, frame, &made);
+}
+
+DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const uint8_t *payload, size_t len) {
+    dnstap_queue_t *q;
+    dnstap_result_t r;
+    uint32_t nh;
+    uint8_t *dst;
+    if (tap == NULL || payload == NULL || len == 0 || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    if (len > tap->enc.payload_max) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
+    dst = dnstap__q_claim(q, 4 + (uint32_t)len, &nh, &r);
+    if (dst == NULL) return r;
+    dnstap__put_be32(dst, (uint32_t)len);
+    DNSTAP_MEMCPY(dst + 4, payload, len);
+    DNSTAP__STORE_REL(&q->head, nh);
+    return DNSTAP_OK;
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -3457,6 +3502,7 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
     int k, n;
     *blocked = false;
     while ((k = dnstap__gather(tap, iov, iq)) > 0) {
+        tap->tx_queue = iq[0];   /* where a write that would block resumes (rule 3) */
         if (tap->tr.writev) n = dnstap__xwritev(tap, iov, k);
         else n = dnstap__xwrite(tap, iov[0].base, iov[0].len);   /* rule 3: after AGAIN, its own buf */
         tap->data_blocked = n == DNSTAP_ERR_AGAIN;

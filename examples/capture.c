@@ -31,7 +31,8 @@
    Options: -u PATH and -l HOST:PORT (up to 4 listeners in all; "[v6]:port",
    ":port" for any address), -w FILE ("-": standard output, no rotation),
    -r BYTES (suffix k, M or G), -n SLOTS (connections at once, 16 by default,
-   at most CAPTURE_MAX_CONN), -q (log errors only). On exit it prints
+   at most CAPTURE_MAX_CONN), -i MS (close a connection silent for MS
+   milliseconds), -q (log errors only). On exit it prints
    "capture: N connections, N frames, N bytes, N files" on stderr.
 
    Memory: CAPTURE_MAX_CONN slots (64) with a CAPTURE_FRAME_MAX (the
@@ -48,7 +49,13 @@
 
    Fuzzing: fuzz/fuzz_capture.c includes this file with -DCAPTURE_FUZZ; it
    supplies the transport hooks itself and calls conn_new() and conn_event()
-   as poll() would; main() becomes capture_main(). */
+   as poll() would; main() becomes capture_main().
+
+   The dtap tool (examples/dtap.c) includes this file with -DCAPTURE_EMBEDDED:
+   it runs capture_main() as its receiver and, when it prints or relays
+   instead of writing a dnstap file, takes the output through the three
+   CAPTURE_OUT_* hooks (start, one frame's payload, end). -i MS closes a
+   connection that sent nothing for MS milliseconds (dtap -t). */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
 #include "../dnstap.h"
@@ -73,6 +80,9 @@
 
 #ifndef CAPTURE_FRAME_MAX
 #define CAPTURE_FRAME_MAX DNSTAP_PAYLOAD_MAX_FSTRM
+#endif
+#ifndef CAPTURE_NAME
+#define CAPTURE_NAME "capture"   /* what the messages on stderr start with */
 #endif
 #ifndef CAPTURE_MAX_CONN
 #define CAPTURE_MAX_CONN 64
@@ -106,6 +116,7 @@ static int slots = CAPTURE_MAX_CONN < DEFAULT_SLOTS ? CAPTURE_MAX_CONN : DEFAULT
 static uint8_t rx[4 + 65536];             /* 4 bytes of headroom, then received bytes */
 static int quiet;                  /* 1: errors only (-q); 2: nothing (fuzzing) */
 static uint64_t loop_ms;           /* the clock when poll() returned */
+static uint64_t idle_ms;           /* -i: close a connection silent this long (0: never) */
 
 /* the output file(s) */
 static dnstap_encoder_t enc;
@@ -123,7 +134,7 @@ static void logmsg(int err, const char *fmt, ...) {
     va_list ap;
     if (quiet > 1 || (quiet && !err)) return;
     va_start(ap, fmt);
-    fputs("capture: ", stderr);
+    fputs(CAPTURE_NAME ": ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -264,6 +275,10 @@ static void conn_close(conn_t *c, int err, const char *why) {
     close(c->fd);
     c->fd = -1;
 }
+#ifdef CAPTURE_EMBEDDED   /* examples/dtap.c runs the receiver as its own */
+#define main capture_main
+int capture_main(int argc, char **argv);
+#endif
 #else   /* fuzz/fuzz_capture.c defines the hooks */
 static int conn_accepted(conn_t *c);
 static ssize_t conn_recv(conn_t *c, uint8_t *b, size_t n);
@@ -332,6 +347,14 @@ static int file_append(uint8_t *p, size_t len) {
     total_bytes += 4 + len;
     return 0;
 }
+
+/* The output: this dnstap file, unless a program that includes this file
+   takes the frames itself (examples/dtap.c). */
+#ifndef CAPTURE_OUT_START
+#define CAPTURE_OUT_START file_start
+#define CAPTURE_OUT_FRAME file_append
+#define CAPTURE_OUT_END file_end
+#endif
 
 /* ---- connections ---- */
 static int set_nonblock(int fd) {
@@ -402,7 +425,7 @@ static int conn_input(conn_t *c) {
                 continue;
             }
             c->frames++;
-            if (file_append(p, f.len) != 0) return -1;
+            if (CAPTURE_OUT_FRAME(p, f.len) != 0) return -1;
         } else if (f.control == DNSTAP_CONTROL_READY) {
             int offered = dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE);
             c->bidir = 1;
@@ -590,7 +613,7 @@ static uint64_t parse_size(const char *s) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-n SLOTS] [-q]"
+    fprintf(stderr, "usage: capture (-u PATH | -l HOST:PORT)... -w FILE [-r BYTES] [-n SLOTS] [-i MS] [-q]"
 #ifdef DNSTAP_WITH_MBEDTLS
                     " [-c CERT -k KEY [-a CA]]"
 #endif
@@ -606,7 +629,7 @@ int main(int argc, char **argv) {
     struct sigaction sa;
 
     const char *tls_cert_file = NULL, *tls_key_file = NULL, *tls_ca_file = NULL;
-    while ((opt = getopt(argc, argv, "u:l:w:r:n:qc:k:a:")) != -1) {
+    while ((opt = getopt(argc, argv, "u:l:w:r:n:i:qc:k:a:")) != -1) {
         switch (opt) {
         case 'u': case 'l':
             if (nl == MAX_LISTEN) return usage();
@@ -618,6 +641,7 @@ int main(int argc, char **argv) {
             slots = atoi(optarg);
             if (slots < 1 || slots > CAPTURE_MAX_CONN) return usage();
             break;
+        case 'i': idle_ms = strtoull(optarg, NULL, 10); break;
         case 'q': quiet = 1; break;
         case 'c': tls_cert_file = optarg; break;
         case 'k': tls_key_file = optarg; break;
@@ -649,7 +673,7 @@ int main(int argc, char **argv) {
     if (dnstap_encoder_init(&enc, &ed) != DNSTAP_OK) return 1;
     for (i = 0; i < CAPTURE_MAX_CONN; i++) conns[i].fd = -1;
     for (i = 0; i < nl; i++) if ((lst[i].fd = listen_on(lst[i].spec, lst[i].is_unix)) < 0) return 1;
-    if (file_start() != 0) return 1;
+    if (CAPTURE_OUT_START() != 0) return 1;
     last_flush_ms = dnstap_clock_ms();
 
     while (!got_stop) {
@@ -662,6 +686,9 @@ int main(int argc, char **argv) {
             conn_t *c = &conns[i];
             if (c->fd < 0) continue;
             if (c->deadline_ms && now >= c->deadline_ms) { conn_close(c, 1, "no handshake within 2 s"); continue; }
+            if (idle_ms && now - c->active_ms >= idle_ms) { conn_close(c, 1, "idle timeout"); continue; }
+            if (idle_ms && (timeout < 0 || c->active_ms + idle_ms - now < (uint64_t)timeout))
+                timeout = (int)(c->active_ms + idle_ms - now);
             if (c->deadline_ms && (timeout < 0 || c->deadline_ms - now < (uint64_t)timeout))
                 timeout = (int)(c->deadline_ms - now);
             pfd[np].fd = c->fd;
@@ -695,8 +722,8 @@ int main(int argc, char **argv) {
         close(lst[i].fd);
         if (lst[i].is_unix) unlink(lst[i].spec);
     }
-    if (file_end() != 0) status = 1;
-    fprintf(stderr, "capture: %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
+    if (CAPTURE_OUT_END() != 0) status = 1;
+    fprintf(stderr, CAPTURE_NAME ": %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
             total_bytes, nfiles, nfiles == 1 ? "" : "s");
     return status;
 }

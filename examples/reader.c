@@ -1,11 +1,11 @@
-/* reader.c - print dnstap files and live dnstap streams as text.
+/* reader.c - print dnstap files as text.
 
-   A small stand-in for golang-dnstap's `dnstap` reader, for machines where a
+   A small stand-in for golang-dnstap's `dnstap -r`, for machines where a
    multi-megabyte Go binary does not fit. It reads a dnstap file (Frame
-   Streams, unidirectional: START, data frames, STOP) or receives live from
-   DNS servers on a unix or TCP socket (bidirectional handshake: READY ->
-   ACCEPT, START, data, STOP -> FINISH; several producers at once), decodes
-   every Dnstap message with dnstap.h and prints it:
+   Streams, unidirectional: START, data frames, STOP), decodes every Dnstap
+   message with dnstap.h and prints it (live streams: the dtap tool,
+   examples/dtap.c, receives them with capture.c and prints them with this
+   file):
 
      -y  YAML (default), the same fields and layout as `dnstap -r FILE -y`,
          with the DNS messages in dig style exactly as golang-dnstap prints
@@ -43,37 +43,24 @@
 
    Build:  cc -std=c99 -O2 -I. examples/reader.c -o reader -lprotobuf-nanopb
    Run:    reader [-y|-j|-q] [-L] FILE...    ("-" reads standard input)
-           reader [-y|-j|-q] -u /run/dnstap.sock
-           reader [-y|-j|-q] -l 127.0.0.1:6000      (or -l [::1]:6000)
    Exit status: 0; 1 if an input was broken (bad frame, no STOP at the end,
-   undecodable message); 2 for usage errors. Stops on SIGINT/SIGTERM. */
+   undecodable message); 2 for usage errors.
+   examples/dtap.c includes this file with -DREADER_EMBEDDED (no main()) and
+   may route each data frame elsewhere with READER_ON_DATA. */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
 #include "../dnstap.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-
-#ifndef MSG_NOSIGNAL   /* not everywhere; SIGPIPE is ignored anyway */
-#define MSG_NOSIGNAL 0
-#endif
 
 #ifndef READER_FRAME_MAX
 #define READER_FRAME_MAX DNSTAP_PAYLOAD_MAX_FSTRM  /* largest data frame accepted */
-#endif
-#ifndef READER_MAX_CONN
-#define READER_MAX_CONN 8                          /* live producers at once */
 #endif
 
 /* ======================================================================
@@ -1393,283 +1380,67 @@ static dnstap_result_t on_data(const uint8_t *p, size_t n) {
     return r;
 }
 
-typedef struct conn_t {
-    int fd;                        /* -1: slot free */
-    int bidir, started;            /* READY seen; START seen */
-    int stopping;                  /* STOP seen or refused: close when out is sent */
-    uint64_t deadline_ms;          /* handshake must be done by then (0: started) */
-    uint8_t out[64];               /* ACCEPT / FINISH waiting to be sent */
-    size_t out_len;
-    char name[64];
-    dnstap_reader_t rd;
-    uint8_t buf[READER_FRAME_MAX];
-} conn_t;
-
-static conn_t conns[READER_MAX_CONN];
+static dnstap_reader_t file_rd;
+static uint8_t file_buf[READER_FRAME_MAX];
 static uint8_t chunk[65536];
 static int lenient;                /* -L: a file may hold READY before START */
 
-static int read_file(const char *path) {
-    conn_t *c = &conns[0];
+/* What is done with each data frame of a file: printed, unless a program
+   that includes this file does something else with it (examples/dtap.c). */
+#ifndef READER_ON_DATA
+#define READER_ON_DATA on_data
+#endif
+
+static int read_file(const char *name) {
     dnstap_result_t r = DNSTAP_OK;
-    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY);
-    if (fd < 0) { fprintf(stderr, "reader: %s: %s\n", path, strerror(errno)); return 1; }
-    dnstap_reader_init(&c->rd, c->buf, sizeof c->buf);
-    c->rd.role = lenient ? DNSTAP_READ_WRITER_STREAM : DNSTAP_READ_FILE;
+    int fd = strcmp(name, "-") == 0 ? 0 : open(name, O_RDONLY);
+    if (fd < 0) { fprintf(stderr, "reader: %s: %s\n", name, strerror(errno)); return 1; }
+    dnstap_reader_init(&file_rd, file_buf, sizeof file_buf);
+    file_rd.role = lenient ? DNSTAP_READ_WRITER_STREAM : DNSTAP_READ_FILE;
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
         size_t pos = 0;
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) { oflush(); fprintf(stderr, "reader: %s: %s\n", path, strerror(errno)); status = 1; break; }
-        if (n == 0) { r = dnstap_reader_end(&c->rd); break; }
+        if (n < 0) { oflush(); fprintf(stderr, "reader: %s: %s\n", name, strerror(errno)); status = 1; break; }
+        if (n == 0) { r = dnstap_reader_end(&file_rd); break; }
         while (pos < (size_t)n) {
             dnstap_frame_t f;
             size_t used;
-            r = dnstap_reader_feed(&c->rd, chunk + pos, (size_t)n - pos, &used, &f);
+            r = dnstap_reader_feed(&file_rd, chunk + pos, (size_t)n - pos, &used, &f);
             pos += used;
             if (r != DNSTAP_OK) break;
-            if (f.kind == DNSTAP_FRAME_DATA) (void)on_data(f.data, f.len);
+            if (f.kind == DNSTAP_FRAME_DATA) (void)READER_ON_DATA(f.data, f.len);
         }
         if (r != DNSTAP_OK && r != DNSTAP_ERR_AGAIN) break;
     }
     if (fd != 0) close(fd);
     oflush();
     if (r != DNSTAP_OK && r != DNSTAP_ERR_AGAIN) {
-        fprintf(stderr, "reader: %s: %s\n", path, dnstap_result_str(r));
+        fprintf(stderr, "reader: %s: %s\n", name, dnstap_result_str(r));
         return 1;
     }
     return 0;
 }
 
-/* ---- live: a receiver for any number of writers (up to READER_MAX_CONN) ---- */
-static int sigfd[2] = { -1, -1 };
-static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) {
-    int e = errno;
-    stop_signal = sig;
-    if (write(sigfd[1], "", 1) < 0) {}
-    errno = e;
-}
-
-static int set_nonblock(int fd) {
-    int fl = fcntl(fd, F_GETFL);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-/* -u PATH or -l HOST:PORT ("[v6]:port", ":port" or "*:port" for any) */
-static int listen_on(const char *spec, int is_unix) {
-    int fd = -1, one = 1;
-    if (is_unix) {
-        struct sockaddr_un sa;
-        struct stat st;
-        if (strlen(spec) >= sizeof sa.sun_path) { fprintf(stderr, "reader: %s: path too long\n", spec); return -1; }
-        memset(&sa, 0, sizeof sa);
-        sa.sun_family = AF_UNIX;
-        memcpy(sa.sun_path, spec, strlen(spec));
-        if (lstat(spec, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(spec);   /* a stale socket */
-        if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-            fprintf(stderr, "reader: %s: %s\n", spec, strerror(errno));
-            if (fd >= 0) close(fd);
-            return -1;
-        }
-    } else {
-        char host[256];
-        const char *colon = strrchr(spec, ':');
-        size_t hl;
-        struct addrinfo hints, *res = NULL, *ai;
-        int err;
-        if (!colon || (hl = (size_t)(colon - spec)) >= sizeof host) {
-            fprintf(stderr, "reader: %s: want HOST:PORT\n", spec);
-            return -1;
-        }
-        memcpy(host, spec, hl);
-        host[hl] = 0;
-        if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') { memmove(host, host + 1, hl - 2); host[hl - 2] = 0; }
-        memset(&hints, 0, sizeof hints);
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_PASSIVE;
-        err = getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL, colon + 1, &hints, &res);
-        if (err) { fprintf(stderr, "reader: %s: %s\n", spec, gai_strerror(err)); return -1; }
-        for (ai = res; ai; ai = ai->ai_next) {
-            if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) < 0) continue;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-            close(fd);
-            fd = -1;
-        }
-        if (fd < 0) fprintf(stderr, "reader: %s: %s\n", spec, strerror(errno));
-        freeaddrinfo(res);
-        if (fd < 0) return -1;
-    }
-    if (listen(fd, 16) != 0 || set_nonblock(fd) != 0) {
-        fprintf(stderr, "reader: %s: %s\n", spec, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void conn_close(conn_t *c, const char *why) {
-    oflush();
-    if (why) fprintf(stderr, "reader: %s: %s\n", c->name, why);
-    close(c->fd);
-    c->fd = -1;
-}
-
-/* send what waits in c->out; 0 when all is sent, 1 when some is left, -1 dead */
-static int conn_send(conn_t *c) {
-    while (c->out_len) {
-        ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 1;
-        if (n <= 0) return -1;
-        memmove(c->out, c->out + n, c->out_len - (size_t)n);
-        c->out_len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void conn_control(conn_t *c, dnstap_control_t type, const char *ct) {
-    const char *cts[1];
-    size_t n;
-    cts[0] = ct;
-    if (dnstap_control_frame(c->out + c->out_len, sizeof c->out - c->out_len, type, cts, ct ? 1u : 0u, &n) ==
-        DNSTAP_OK)
-        c->out_len += n;
-}
-
-static void conn_input(conn_t *c) {
-    ssize_t n = recv(c->fd, chunk, sizeof chunk, 0);
-    size_t pos = 0;
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) {
-        conn_close(c, n < 0 ? strerror(errno) : c->started ? "closed without STOP" : "closed before START");
-        if (n == 0 && c->started) status = 1;
-        return;
-    }
-    while (pos < (size_t)n && !c->stopping) {
-        dnstap_frame_t f;
-        size_t used;
-        dnstap_result_t r = dnstap_reader_feed(&c->rd, chunk + pos, (size_t)n - pos, &used, &f);
-        pos += used;
-        if (r == DNSTAP_ERR_AGAIN) break;
-        if (r != DNSTAP_OK) { conn_close(c, dnstap_result_str(r)); status = 1; return; }
-        if (f.kind == DNSTAP_FRAME_DATA) {   /* a peer sending garbage is dropped */
-            if (on_data(f.data, f.len) == DNSTAP_ERR_DECODE) { conn_close(c, "data frame is not a Dnstap protobuf"); return; }
-            continue;
-        }
-        if (f.control == DNSTAP_CONTROL_READY) {
-            c->bidir = 1;
-            if (dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE)) {
-                conn_control(c, DNSTAP_CONTROL_ACCEPT, DNSTAP_CONTENT_TYPE);
-            } else {
-                conn_control(c, DNSTAP_CONTROL_ACCEPT, NULL);
-                oflush();
-                fprintf(stderr, "reader: %s: READY does not offer " DNSTAP_CONTENT_TYPE "\n", c->name);
-                c->stopping = 1;
-            }
-        } else if (f.control == DNSTAP_CONTROL_START) {
-            c->started = 1;
-            c->deadline_ms = 0;
-        } else if (f.control == DNSTAP_CONTROL_STOP) {
-            if (c->bidir) conn_control(c, DNSTAP_CONTROL_FINISH, NULL);
-            c->stopping = 1;
-        }
-    }
-    oflush();
-}
-
-static int run_live(const char *spec, int is_unix) {
-    struct pollfd pfd[READER_MAX_CONN + 2];
-    unsigned long long nconn = 0;
-    int lfd = listen_on(spec, is_unix), i;
-    if (lfd < 0) return 1;
-    for (i = 0; i < READER_MAX_CONN; i++) conns[i].fd = -1;
-    fprintf(stderr, "reader: listening on %s\n", spec);
-    while (!stop_signal) {
-        uint64_t now = dnstap_clock_ms();
-        int np = 2, timeout = -1, idx[READER_MAX_CONN + 2];
-        pfd[0].fd = sigfd[0]; pfd[0].events = POLLIN;
-        pfd[1].fd = lfd; pfd[1].events = POLLIN;
-        for (i = 0; i < READER_MAX_CONN; i++) {
-            conn_t *c = &conns[i];
-            if (c->fd < 0) continue;
-            if (c->deadline_ms && now >= c->deadline_ms) { conn_close(c, "no handshake within 5 s"); continue; }
-            if (c->deadline_ms && (timeout < 0 || c->deadline_ms - now < (uint64_t)timeout))
-                timeout = (int)(c->deadline_ms - now);
-            pfd[np].fd = c->fd;
-            pfd[np].events = (short)((c->stopping ? 0 : POLLIN) | (c->out_len ? POLLOUT : 0));
-            idx[np++] = i;
-        }
-        if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) { perror("reader: poll"); return 1; }
-        if (stop_signal) break;
-        if (pfd[1].revents & POLLIN) {
-            int fd = accept(lfd, NULL, NULL);
-            if (fd >= 0) {
-                for (i = 0; i < READER_MAX_CONN && conns[i].fd >= 0; i++) {}
-                if (i == READER_MAX_CONN || set_nonblock(fd) != 0) {
-                    fprintf(stderr, "reader: too many connections, refusing one\n");
-                    close(fd);
-                } else {
-                    conn_t *c = &conns[i];
-                    c->fd = fd;
-                    c->bidir = c->started = c->stopping = 0;
-                    c->out_len = 0;
-                    c->deadline_ms = now + 5000;
-                    snprintf(c->name, sizeof c->name, "connection %llu", ++nconn);
-                    dnstap_reader_init(&c->rd, c->buf, sizeof c->buf);
-                    fprintf(stderr, "reader: %s: connected\n", c->name);
-                }
-            }
-        }
-        for (i = 2; i < np; i++) {
-            conn_t *c = &conns[idx[i]];
-            if (c->fd < 0 || pfd[i].revents == 0) continue;
-            if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) && !c->stopping) conn_input(c);
-            if (c->fd >= 0 && c->out_len && conn_send(c) < 0) conn_close(c, "send failed");
-            else if (c->fd >= 0 && c->stopping && c->out_len == 0) conn_close(c, c->bidir ? NULL : "stopped");
-            else if (c->fd >= 0 && c->stopping && (pfd[i].revents & (POLLHUP | POLLERR))) conn_close(c, "hung up");
-        }
-    }
-    for (i = 0; i < READER_MAX_CONN; i++) if (conns[i].fd >= 0) conn_close(&conns[i], NULL);
-    close(lfd);
-    if (is_unix) unlink(spec);
-    oflush();
-    return status;
-}
-
+#ifndef READER_EMBEDDED   /* examples/dtap.c has its own main() */
 static int usage(void) {
-    fprintf(stderr, "usage: reader [-y|-j|-q] [-L] FILE...   (\"-\": standard input)\n"
-                    "       reader [-y|-j|-q] -u PATH | -l HOST:PORT\n");
+    fprintf(stderr, "usage: reader [-y|-j|-q] [-L] FILE...   (\"-\": standard input)\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    const char *live = NULL;
-    int is_unix = 0, i, opt;
-    struct sigaction sa;
-    while ((opt = getopt(argc, argv, "yjqLu:l:")) != -1) {
+    int i, opt;
+    while ((opt = getopt(argc, argv, "yjqL")) != -1) {
         switch (opt) {
         case 'y': fmt = F_YAML; break;
         case 'j': fmt = F_JSON; break;
         case 'q': fmt = F_QUIET; break;
         case 'L': lenient = 1; break;
-        case 'u': live = optarg; is_unix = 1; break;
-        case 'l': live = optarg; is_unix = 0; break;
         default: return usage();
         }
     }
-    if (live ? optind != argc : optind == argc) return usage();
-    if (live) {
-        if (pipe(sigfd) != 0) { perror("reader: pipe"); return 1; }
-        set_nonblock(sigfd[1]);
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        return run_live(live, is_unix);
-    }
+    if (optind == argc) return usage();
     for (i = optind; i < argc; i++) if (read_file(argv[i]) != 0) status = 1;
     return status;
 }
+#endif

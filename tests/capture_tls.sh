@@ -2,7 +2,7 @@
 # The capture example as a TLS receiver (Mbed TLS server side): a producer
 # over tls:// (tests/tap_client.c built with -DTAP_CLIENT_TLS) with the CA,
 # and with mutual TLS; a client without a certificate is refused when the
-# capture requires one.
+# capture requires one; the dtap tool (capture.c's receiver) over mutual TLS.
 # Usage: tests/capture_tls.sh BUILD_DIR     Prints PASS:/FAIL: lines.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -20,6 +20,8 @@ TLSLIBS=${MBEDTLS_LIBS:--lmbedtls -lmbedx509 -lmbedcrypto}
 SAN="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all ${MBEDTLS_CFLAGS:-}"
 clang -std=c99 -Wall -Wextra -Werror -pedantic $SAN -DDNSTAP_WITH_MBEDTLS -I. examples/capture.c \
     -o "$T/capture" -lprotobuf-nanopb $TLSLIBS || { fail "build capture"; exit 1; }
+clang -std=c99 -Wall -Wextra -Werror -pedantic $SAN -DDNSTAP_WITH_MBEDTLS -pthread -I. examples/dtap.c \
+    -o "$T/dtap" -lprotobuf-nanopb $TLSLIBS || { fail "build dtap"; exit 1; }
 clang -std=c99 -Wall -Wextra -Werror -pedantic $SAN -DTAP_CLIENT_TLS -pthread -I. tests/tap_client.c \
     -o "$T/tap_client" -lprotobuf-nanopb $TLSLIBS || { fail "build tap_client -DTAP_CLIENT_TLS"; exit 1; }
 
@@ -37,12 +39,13 @@ cd - >/dev/null || exit 2
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# run NAME CAPTURE_TLS_OPTIONS -- CLIENT_TLS_OPTIONS: capture + 500 messages
+# run NAME CAPTURE_TLS_OPTIONS -- CLIENT_TLS_OPTIONS: capture (or $RECEIVER) + 500 messages
+RECEIVER=capture
 run() {
     name=$1; shift
     copts=""; while [ "$1" != "--" ]; do copts="$copts $1"; shift; done; shift
     port=$(free_port)
-    "$T/capture" -l "127.0.0.1:$port" $copts -w "$T/$name.dnstap" 2>"$T/$name.capture.err" &
+    "$T/$RECEIVER" -l "127.0.0.1:$port" $copts -w "$T/$name.dnstap" 2>"$T/$name.capture.err" &
     cpid=$!; PIDS="$PIDS $cpid"
     i=0; while [ $i -lt 50 ] && ! grep -q "listening" "$T/$name.capture.err"; do sleep 0.1; i=$((i+1)); done
     "$T/tap_client" -e "tls://127.0.0.1:$port" "$@" -n 500 -q 4194304 -t 1000 -b 100 -W 5000 -d 300 -a "$T/$name.acc" >"$T/$name.out" 2>"$T/$name.err"
@@ -73,5 +76,15 @@ if [ "$(val nocert sent)" = 0 ] && grep -q "TLS" "$T/nocert.capture.err"; then
     pass "a client without a certificate is refused when one is required (sent 0; $(grep -m1 TLS "$T/nocert.capture.err" | cut -c1-100))"
 else
     fail "no client certificate: sent $(val nocert sent)"
+fi
+# the dtap tool receives TLS with the same code: -c CERT -k KEY, and -A CA for mutual TLS
+RECEIVER=dtap
+run dtap -c "$T/srv.pem" -k "$T/srv.key" -A "$T/ca.pem" -- --ca "$T/ca.pem" --cert "$T/cli.pem" --key "$T/cli.key"
+if [ "$(cat "$T/dtap.rc")" = 0 ] && [ "$(val dtap sent)" = 500 ] &&
+   "$T/tap_client" --check "$T/dtap.acc" --exact 500 "$T/dtap.dnstap" >"$T/dtap.check" 2>&1 &&
+   dnstap -r "$T/dtap.dnstap" -q 2>/dev/null | grep -c . | grep -qx 500; then
+    pass "dtap -l ADDR -c CERT -k KEY -A CA -w FILE: 500 messages over mutual TLS, in order, whole; dnstap -r reads the file"
+else
+    fail "dtap over TLS: rc $(cat "$T/dtap.rc"), sent $(val dtap sent); $(tail -n 2 "$T/dtap.check" 2>/dev/null) $(tail -n 2 "$T/dtap.capture.err" | tr '\n' ' ')"
 fi
 [ $failed = 0 ]

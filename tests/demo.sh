@@ -3,20 +3,23 @@
 #
 #   tests/demo.sh BUILD_DIR
 #
-# Builds examples/forwarder.c and tests/upstream.c (and examples/capture.c and
-# examples/reader.c when they exist) into BUILD_DIR, then starts
+# Builds examples/forwarder.c, examples/dtap.c and tests/upstream.c into
+# BUILD_DIR, then starts
 #   upstream   a tiny authoritative server for example.test on 127.0.0.1
-#   capture    the receiver on a unix socket, writing a dnstap file (ours, or
-#              fstrm_capture from Debian's fstrm-bin until ours exists)
+#   dtap       `dtap -u SOCK -w BUILD_DIR/demo.dnstap`: the receiver on a unix
+#              socket, writing a dnstap file
 #   forwarder  on 127.0.0.1 and ::1, forwarding to the upstream, one `full`
-#              tap to the capture
+#              tap to the receiver
 # sends a few queries with kdig (knot-dnsutils) or dig (bind9-dnsutils),
-# stops everything and prints the log with the reader (ours, or golang-dnstap's
-# `dnstap -r FILE -y`). Takes a few seconds; cleans up after itself.
+# stops everything and prints the log with `dtap -r FILE -y`. Takes a few
+# seconds. The log stays in BUILD_DIR/demo.dnstap; the last lines are the
+# commands that read it again (dtap, and golang-dnstap's `dnstap -r FILE -y`).
 set -u
 [ $# -eq 1 ] || { echo "usage: tests/demo.sh BUILD_DIR" >&2; exit 2; }
 mkdir -p "$1" || exit 2
+SHOW=${1%/}                    # BUILD_DIR as given, for the commands shown
 B=$(cd "$1" && pwd) || exit 2
+LOG=$B/demo.dnstap
 cd "$(dirname "$0")/.." || exit 2
 CC=${CC:-cc}
 
@@ -38,21 +41,13 @@ else
 fi
 
 # ---- build ----
-build() { # out src [libs]
-    out=$1; src=$2; shift 2
-    if [ ! -x "$B/$out" ] || [ "$src" -nt "$B/$out" ] || [ dnstap.h -nt "$B/$out" ]; then
-        $CC -std=c99 -O2 -I. "$src" -o "$B/$out" "$@" || die "build of $src failed"
-    fi
-}
-build forwarder examples/forwarder.c -lprotobuf-nanopb
-build upstream tests/upstream.c
-CAPTURE=fstrm_capture
-if [ -f examples/capture.c ]; then build capture examples/capture.c -lprotobuf-nanopb; CAPTURE="$B/capture"
-else command -v fstrm_capture >/dev/null 2>&1 || die "needs fstrm_capture: sudo apt-get install fstrm-bin"; fi
-READER=dnstap
-if [ -f examples/reader.c ]; then build reader examples/reader.c -lprotobuf-nanopb; READER="$B/reader"
-else command -v dnstap >/dev/null 2>&1 ||
-    die "needs dnstap: sudo apt-get install golang-github-dnstap-golang-dnstap-cli"; fi
+# the forwarder and dtap as `make` builds them (the dtap that make install installs)
+make -s --no-print-directory B="$B" "$B/forwarder" "$B/dtap" || die "build failed"
+if [ ! -x "$B/upstream" ] || [ tests/upstream.c -nt "$B/upstream" ]; then
+    $CC -std=c99 -O2 -I. tests/upstream.c -o "$B/upstream" || die "build of tests/upstream.c failed"
+fi
+command -v dnstap >/dev/null 2>&1 ||
+    die "needs golang-dnstap's dnstap: sudo apt-get install golang-github-dnstap-golang-dnstap-cli"
 
 # ---- run ----
 T=$(mktemp -d /tmp/dnstap-demo.XXXXXX) || exit 2   # short: unix socket paths
@@ -78,11 +73,8 @@ port_of() { sed -n "s/.*listening on $2:\([0-9]*\).*/\1/p" "$1" | head -n 1; }
 wait_for "$T/upstream.log" "listening on" || die "upstream did not start: $(cat "$T/upstream.log")"
 UPORT=$(port_of "$T/upstream.log" 127.0.0.1)
 
-if [ "$CAPTURE" != fstrm_capture ]; then
-    "$CAPTURE" -u "$T/tap.sock" -w "$T/demo.dnstap" 2>"$T/capture.log" & CAP=$!
-else
-    fstrm_capture -t protobuf:dnstap.Dnstap -u "$T/tap.sock" -w "$T/demo.dnstap" 2>"$T/capture.log" & CAP=$!
-fi
+rm -f "$LOG"
+"$B/dtap" -u "$T/tap.sock" -w "$LOG" 2>"$T/capture.log" & CAP=$!
 PIDS="$PIDS $CAP"
 i=0; while [ ! -S "$T/tap.sock" ]; do i=$((i + 1)); [ $i -gt 50 ] && die "capture did not start"; sleep 0.1; done
 
@@ -117,10 +109,9 @@ kill -TERM $UP; wait $UP 2>/dev/null
 PIDS=""
 
 say
-if [ "$READER" != dnstap ]; then
-    say "\$ reader -y demo.dnstap"
-    "$READER" -y "$T/demo.dnstap"
-else
-    say "\$ dnstap -r demo.dnstap -y"
-    dnstap -r "$T/demo.dnstap" -y 2>&1 | grep -v '^dnstap: opened input file'
-fi
+say "\$ $SHOW/dtap -r $SHOW/demo.dnstap -y"
+"$B/dtap" -r "$LOG" -y
+say
+say "The log stays in $SHOW/demo.dnstap. Read it again with dtap or with golang-dnstap's dnstap:"
+say "  $SHOW/dtap -r $SHOW/demo.dnstap -y"
+say "  dnstap -r $SHOW/demo.dnstap -y"

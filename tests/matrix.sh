@@ -9,7 +9,9 @@
 #   m32       gcc -m32 (i386): test_unit and test_tap against Debian's
 #             i386 libprotobuf-nanopb.a
 #   s390x     big-endian: test_unit (the encode/decode round trips, the
-#             shared test data) built with s390x-linux-gnu-gcc -static and
+#             shared test data) built with clang --target=s390x-linux-gnu
+#             -static (Debian's cross sysroot; no cross gcc, which would
+#             conflict with gcc-multilib) and
 #             run under qemu-s390x; examples/baremetal.c built the same way
 #             must emit exactly the bytes it emits on this machine
 #   m4        Cortex-M4 (arm-none-eabi-gcc -Os): the freestanding core and
@@ -260,6 +262,7 @@ done
 # ---- big-endian s390x under qemu-user ---------------------------------
 if deps s390x s390x s390x-nanopb; then
     mkdir -p "$M/s390x"
+    S390X_CC="clang --target=s390x-linux-gnu"
     I390="-isystem $T/sysroot-s390x/usr/include"
     L390=$T/sysroot-s390x/usr/lib/s390x-linux-gnu/libprotobuf-nanopb.a
     opts="O2"
@@ -271,10 +274,10 @@ if deps s390x s390x s390x-nanopb; then
             args=
             [ $t = test_unit ] && args=$TESTDATA
             exe=$M/s390x/$t-$opt
-            if s390x-linux-gnu-gcc -static $WARN_C "-$opt" -I. $I390 tests/$t.c -o "$exe" "$L390" -pthread >"$exe.build" 2>&1; then
-                run_test "s390x (big-endian, qemu-user) gcc -$opt: $t" 900 "$exe.log" qemu-s390x "$exe" $args
+            if $S390X_CC -static $WARN_C "-$opt" -I. $I390 tests/$t.c -o "$exe" "$L390" -pthread >"$exe.build" 2>&1; then
+                run_test "s390x (big-endian, qemu-user) clang -$opt: $t" 900 "$exe.log" qemu-s390x "$exe" $args
             else
-                fail "s390x gcc -$opt: $t does not build: $(head -n 3 "$exe.build" | tr '\n' ' ')"
+                fail "s390x clang -$opt: $t does not build: $(head -n 3 "$exe.build" | tr '\n' ' ')"
             fi
         done
     done
@@ -287,7 +290,7 @@ if deps s390x s390x s390x-nanopb; then
             all) defs=""; BM_LIBS=$L390 ;;
         esac
         exe=$M/s390x/baremetal-$c
-        if ! bm_build "$exe" "s390x-linux-gnu-gcc -static" $defs $I390; then
+        if ! bm_build "$exe" "$S390X_CC -static" $defs $I390; then
             fail "s390x: baremetal ($c) does not build: $(head -n 3 "$exe.build" | tr '\n' ' ')"
         elif ! timeout 300 qemu-s390x "$exe" "$exe.fstrm" $BM_QUERIES 2>"$exe.stats"; then
             fail "s390x: baremetal ($c): run: $(cat "$exe.stats")"

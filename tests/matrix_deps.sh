@@ -25,12 +25,15 @@
 #   nanopb-src m4-include (files). Prints nothing on success unless it
 #   installs or fetches something; exits non-zero with the reason otherwise.
 #
-# Package notes: gcc-multilib conflicts with gcc-12-s390x-linux-gnu in
-# Debian 12 (apt removes one to install the other), so -m32 uses
-# gcc-12-multilib + libc6-dev-i386 and a build-dir include folder whose
-# asm -> /usr/include/x86_64-linux-gnu/asm link stands in for the one
-# gcc-multilib would add. libc6-dev-s390x-cross is only a Recommends of the
-# cross compiler, so it is named explicitly.
+# Package notes: gcc-multilib, common on developer machines, conflicts with
+# every gcc-N-s390x-linux-gnu in Debian 12 (apt removes one to install the
+# other). So the big-endian target is built with clang --target=s390x-linux-gnu
+# (S390X_CC), which finds Debian's cross sysroot by itself: libc6-dev-s390x-cross
+# (headers, crt files, libc.a), libgcc-12-dev-s390x-cross (crtbegin.o,
+# libgcc.a) and binutils-s390x-linux-gnu (the linker); none of them conflicts
+# with gcc-multilib. -m32 uses gcc-12-multilib + libc6-dev-i386 and a build-dir
+# include folder whose asm -> /usr/include/x86_64-linux-gnu/asm link stands in
+# for the one gcc-multilib would add (it works with gcc-multilib installed too).
 set -u
 B=${1:?usage: matrix_deps.sh BUILD_DIR GROUP...}
 shift
@@ -40,7 +43,7 @@ T=$(cd "$T" && pwd)
 
 pkgs_host="make gcc g++ clang libclang-rt-14-dev valgrind binutils nanopb libnanopb-dev"
 pkgs_m32="gcc-12-multilib libc6-dev-i386"
-pkgs_s390x="gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user"
+pkgs_s390x="clang libc6-dev-s390x-cross libgcc-12-dev-s390x-cross binutils-s390x-linux-gnu qemu-user"
 pkgs_m4="gcc-arm-none-eabi libnewlib-arm-none-eabi"
 pkgs_tools="fstrm-bin golang-github-dnstap-golang-dnstap-cli python3"
 pkgs_fetch="dpkg-dev ca-certificates"
@@ -159,15 +162,7 @@ for g in "$@"; do
     case $g in
         host) install_pkgs $pkgs_host || rc=1 ;;
         m32) { install_pkgs $pkgs_host $pkgs_m32 && m32_include; } || rc=1 ;;
-        s390x)
-            if dpkg-query -W -f='${Status}' gcc-multilib 2>/dev/null | grep -q "install ok installed" &&
-               ! command -v s390x-linux-gnu-gcc >/dev/null 2>&1; then
-                echo "matrix_deps: gcc-multilib conflicts with gcc-12-s390x-linux-gnu in Debian 12;" \
-                     "remove it (apt-get remove gcc-multilib): -m32 here needs only gcc-12-multilib" >&2
-                rc=1
-            else
-                install_pkgs $pkgs_s390x || rc=1
-            fi ;;
+        s390x) install_pkgs $pkgs_s390x || rc=1 ;;
         m4) install_pkgs $pkgs_m4 || rc=1 ;;
         tools) install_pkgs $pkgs_tools || rc=1 ;;
         i386-nanopb) fetch_foreign_nanopb i386 || rc=1 ;;

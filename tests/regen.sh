@@ -35,5 +35,10 @@ awk -v dir="$tmp" '
         skip = 1; next }
     /^\/\* >>schema-[hc]: END/ { skip = 0 }
     !skip' dnstap.h > "$tmp/dnstap.h"
+# Unchanged: leave the file alone (content and timestamp), so make rebuilds nothing.
+if cmp -s "$tmp/dnstap.h" dnstap.h; then
+    echo "regen: dnstap.h unchanged (the embedded blocks match $(nanopb_generator.py --version 2>/dev/null | head -1))"
+    exit 0
+fi
 cat "$tmp/dnstap.h" > dnstap.h
 echo "regen: dnstap.h updated"

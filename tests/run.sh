@@ -2,6 +2,8 @@
 # `make test`: runs every check and ends with "N passed, N failed".
 # Each step prints "PASS: name" / "FAIL: name: why" lines; a step that exits
 # non-zero without a FAIL line counts as one failure, so a crash cannot pass.
+# A step announces itself when it starts ("==> name"), its output is shown as
+# it comes, and it ends with "<== name: N passed, N failed, N s".
 # Usage: tests/run.sh BUILD_DIR
 set -u
 cd "$(dirname "$0")/.."
@@ -13,22 +15,26 @@ failed=0
 skipped=0
 tmp=$(mktemp)
 skips=$(mktemp)    # SKIP lines, repeated at the end
-trap 'rm -f "$tmp" "$skips"' EXIT
+rcf=$(mktemp)
+trap 'rm -f "$tmp" "$skips" "$rcf"' EXIT
+run_start=$(date +%s)
 
 step() {
     name=$1; shift
-    "$@" >"$tmp" 2>&1
-    rc=$?
-    cat "$tmp"
+    echo "==> $name"
+    t0=$(date +%s)
+    { "$@" 2>&1; echo $? >"$rcf"; } | tee "$tmp"
+    rc=$(cat "$rcf")
     p=$(grep -c '^PASS:' "$tmp")
     f=$(grep -c '^FAIL:' "$tmp")
-    if [ $rc != 0 ] && [ "$f" = 0 ]; then echo "FAIL: $name: exit status $rc"; f=1; fi
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then echo "FAIL: $name: exit status $rc"; f=1; fi
     sk=$(grep -c '^SKIP:' "$tmp")
     grep '^SKIP:' "$tmp" >>"$skips"
-    if [ $rc = 0 ] && [ "$p" = 0 ] && [ "$f" = 0 ] && [ "$sk" = 0 ]; then echo "PASS: $name"; p=1; fi
+    if [ "$rc" = 0 ] && [ "$p" = 0 ] && [ "$f" = 0 ] && [ "$sk" = 0 ]; then echo "PASS: $name"; p=1; fi
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + sk))
+    echo "<== $name: $p passed, $f failed$( [ "$sk" = 0 ] || echo ", $sk skipped"), $(($(date +%s) - t0)) s"
 }
 
 WARN="-Wall -Wextra -Werror -pedantic"
@@ -64,6 +70,7 @@ step freestanding freestanding
 [ -x tests/host_build.sh ] && step "host builds: include order, feature macros, encode only without nanopb" tests/host_build.sh "$B"
 
 step "schema: embedded nanopb block is current" tests/regen.sh --check
+step "schema: make regen leaves an unchanged dnstap.h untouched" tests/regen_untouched.sh "$B"
 step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
 step "unit (gcc -O2)" "$B/test_unit_gcc" "$TESTDATA"
 step "unit (g++, as C++)" "$B/test_unit_cxx" "$TESTDATA"
@@ -74,7 +81,11 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/live.sh ] && step "live receivers" tests/live.sh "$B"
 [ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"
 [ -x tests/dnsmasq.sh ] && step "dnsmasq with dnstap (examples/dnsmasq)" tests/dnsmasq.sh "$B"
-[ -x tests/examples.sh ] && step "capture and reader examples" tests/examples.sh "$B"
+[ -x tests/examples.sh ] && step "capture, reader and dtap examples" tests/examples.sh "$B"
+[ -x tests/demo_check.sh ] && step "make demo leaves its log and the commands that read it" tests/demo_check.sh "$B"
+[ -x tests/readme.sh ] && step "README samples as C and C++" tests/readme.sh "$B"
+[ -x tests/consumers.sh ] && step "install: CMake find_package, add_subdirectory, pkg-config" tests/consumers.sh "$B"
+[ -x tests/dtap.sh ] && step "dtap: golang-dnstap's dnstap interface, side by side" tests/dtap.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
 [ -x tests/firmware.sh ] && step "firmware under qemu: Cortex-M4, RISC-V" tests/firmware.sh "$B"
 [ -x tests/lwip.sh ] && step "lwIP transport over a TAP interface" tests/lwip.sh "$B"
@@ -84,5 +95,6 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 
 echo
 grep -q . "$skips" && { echo "Not run here:"; cat "$skips"; }
+echo "make test took $(($(date +%s) - run_start)) s"
 if [ "$skipped" = 0 ]; then echo "$passed passed, $failed failed"; else echo "$passed passed, $failed failed, $skipped skipped"; fi
 [ "$failed" = 0 ]

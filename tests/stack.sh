@@ -139,7 +139,7 @@ if [ "$MODE" = full ]; then
     fi
     if tests/matrix_deps.sh "$B" s390x s390x-nanopb >"$O/deps390.log" 2>&1; then
         painted s390x "$T/sysroot-s390x/usr/lib/s390x-linux-gnu/libprotobuf-nanopb.a" \
-            s390x-linux-gnu-gcc -static $W -isystem "$T/sysroot-s390x/usr/include"
+            clang --target=s390x-linux-gnu -static $W -isystem "$T/sysroot-s390x/usr/include"
     else
         fail "s390x: $(tail -n 2 "$O/deps390.log")"
     fi

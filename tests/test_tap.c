@@ -119,6 +119,7 @@ typedef struct fake_t {
     uint32_t seqs[MAX_SEQ];
     unsigned producer[MAX_SEQ];
     size_t nseq;
+    size_t relayed;              /* data frames with identity "relayed" (dnstap_log_payload) */
     int stream_errors;
 } fake_t;
 
@@ -170,6 +171,7 @@ static void fake_take(fake_t *f, const uint8_t *buf, size_t n) {
         } else {
             dnstap_msg_t m;
             if (dnstap_decode(fr.data, fr.len, &m) != DNSTAP_OK) { f->stream_errors++; continue; }
+            if (m.identity.len == 7 && memcmp(m.identity.data, "relayed", 7) == 0) f->relayed++;
             if (f->nseq < MAX_SEQ) {
                 f->seqs[f->nseq] = m.query_time_nsec;
                 f->producer[f->nseq] = m.query_port;
@@ -433,6 +435,42 @@ static void test_queue_full_and_too_big(void) {
     finish(&tap);
     CHECK(invariant_ok(&tap));
     CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_DISCONNECTED);   /* after shutdown: counted */
+    CHECK(invariant_ok(&tap));
+}
+
+/* dnstap_log_payload(): payloads encoded elsewhere (another identity) go out
+   as they are, in order, with the same accounting and refusals as dnstap_log(). */
+static void test_log_payload(void) {
+    dnstap_encoder_t e;
+    dnstap_encoder_desc_t ed;
+    dnstap_msg_t m;
+    static uint8_t pl[DNSTAP_PAYLOAD_MAX_DEFAULT + 1];
+    size_t n, i, na = 0;
+    memset(&ed, 0, sizeof ed);
+    ed.identity = dnstap_str("relayed");
+    CHECK_EQ(dnstap_encoder_init(&e, &ed), DNSTAP_OK);
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    for (i = 0; i < 3000; i++) {   /* a 64 KiB ring: some are dropped as full, counted */
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_encode(&e, &m, pl, sizeof pl, &n), DNSTAP_OK);
+        if (dnstap_log_payload(&tap, 0, pl, n) == DNSTAP_OK) accepted[na++] = (uint32_t)i;
+        if (i % 1000 == 999) run_for(&tap, 1000, 10);
+    }
+    CHECK(na > 0 && na < 3000);
+    CHECK_EQ(dnstap_stats(&tap).dropped_full, 3000 - na);
+    CHECK_EQ(dnstap_log_payload(&tap, 0, NULL, 10), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, 0), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_log_payload(&tap, 1, pl, n), DNSTAP_ERR_INVALID);   /* no such queue */
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, DNSTAP_PAYLOAD_MAX_DEFAULT + 1), DNSTAP_ERR_TOO_LONG);
+    CHECK_EQ(dnstap_stats(&tap).dropped_too_big, 1);
+    run_for(&tap, 200000, 10);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.relayed, na);
+    CHECK(arrived_exactly(accepted, na));
+    CHECK_EQ(dnstap_log_payload(&tap, 0, pl, n), DNSTAP_ERR_DISCONNECTED);   /* after shutdown */
     CHECK(invariant_ok(&tap));
 }
 
@@ -845,6 +883,36 @@ static void test_writev_runs(void) {
         scenario(2000, 3, "writev");
     }
     fake_use_writev = 0;
+}
+
+/* A write that would block resumes with the same buffer, from the same
+   queue, even when an earlier queue has got frames meanwhile (found by
+   fuzz_conn: the retry took the other queue's run and cut the stream). */
+static void test_blocked_write_resumes_its_queue(void) {
+    dnstap_msg_t m;
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 2 * 4096, 2), DNSTAP_OK);
+    tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    seq_msg(&m, 1, 0);
+    CHECK_EQ(dnstap_log_queue(&tap, 1, &m), DNSTAP_OK);
+    fake.stall_after_start = 1;
+    run_for(&tap, 1, 1);
+    CHECK(tap.data_blocked);
+    seq_msg(&m, 0, 1);
+    m.query_message.len = 10;   /* another size than the frame that waits */
+    CHECK_EQ(dnstap_log_queue(&tap, 0, &m), DNSTAP_OK);
+    fake.stall_after_start = 0;
+    run_for(&tap, 5, 1);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    finish(&tap);
+    CHECK_EQ(fake.violations, 0);
+    CHECK_EQ(fake.stream_errors, 0);
+    accepted[0] = 0;
+    accepted[1] = 1;
+    CHECK(arrived_once(accepted, 2, 2));
+    CHECK(invariant_ok(&tap));
 }
 
 /* dnstap_io() in each state, as the manual's table says. */
@@ -2237,6 +2305,7 @@ int main(void) {
     TEST(test_would_block_everywhere);
     TEST(test_failure_at_every_offset);
     TEST(test_queue_full_and_too_big);
+    TEST(test_log_payload);
     TEST(test_ring_wraps);
     TEST(test_empty_queue_takes_half_plus);
     TEST(test_empty_queue_any_position);
@@ -2245,6 +2314,7 @@ int main(void) {
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
     TEST(test_io_states);
+    TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
     TEST(test_drop_policy);
