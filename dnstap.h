@@ -1158,7 +1158,9 @@ typedef struct dnstap_t {
     int thread_stop, thread_running;
 } dnstap_t;
 
-/* Set up a tap. Resolves a host name here, outside the query path. Errors:
+/* Set up a tap. Resolves a host name here, outside the query path; does not
+   connect (dnstap_poll() does). May be called again on a tap that is
+   closed (dnstap_closed()) or forgotten (dnstap_forget()). Errors:
    DNSTAP_ERR_INVALID (no queue memory, bad endpoint), DNSTAP_ERR_UNSUPPORTED
    (endpoint kind not built in), DNSTAP_ERR_TOO_LONG (identity etc.). */
 DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc);

@@ -13,15 +13,15 @@
 # dnsmasq, so its rate is lower there. The tap's own count of writes
 # (dnstap_stats().writes) in the runs without strace is printed too.
 # Usage: tests/bench_dnsmasq.sh BUILD_DIR
-# Knobs: BENCH_DNSMASQ_QPS (20000), BENCH_DNSMASQ_SECONDS (per run, 5),
-# BENCH_DNSMASQ_REPS (runs per configuration, 3), DNSTAP_H (the header to
+# Knobs: BENCH_DNSMASQ_QPS (20000), BENCH_DNSMASQ_SECONDS (per run, 4),
+# BENCH_DNSMASQ_REPS (runs per configuration, 5), DNSTAP_H (the header to
 # build with; default this tree's).
 set -eu
 cd "$(dirname "$0")/.."
 [ $# -eq 1 ] || { echo "usage: tests/bench_dnsmasq.sh BUILD_DIR" >&2; exit 2; }
 QPS=${BENCH_DNSMASQ_QPS:-20000}
-SECS=${BENCH_DNSMASQ_SECONDS:-5}
-REPS=${BENCH_DNSMASQ_REPS:-3}
+SECS=${BENCH_DNSMASQ_SECONDS:-4}
+REPS=${BENCH_DNSMASQ_REPS:-5}
 mkdir -p "$1"
 B=$(cd "$1" && pwd)
 for tool in dnsperf fstrm_capture kdig; do
@@ -44,9 +44,10 @@ PIDS="$PIDS $!"
 i=0; while [ ! -S "$T/tap.sock" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 chmod 666 "$T/tap.sock"
 
-# cache hits: names the upstream answers, asked once before the runs
+# cache hits: names the upstream answers, asked once before the runs; types
+# dnsmasq caches by default (A, AAAA; NXDOMAIN and NODATA with the SOA)
 printf '%s\n' "www.example.test A" "mail.example.test A" "ns.example.test A" "www.example.test AAAA" \
-    "example.test MX" "example.test TXT" >"$T/queries.txt"
+    "mail.example.test AAAA" "nope.example.test A" >"$T/queries.txt"
 
 tap_fd() { # pid: the descriptor of dnsmasq's only unix stream socket (the tap's), or -
     for f in /proc/$1/fd/*; do
@@ -111,28 +112,31 @@ command -v strace >/dev/null && run tapped-strace 25299 trace --dnstap="unix://$
 echo
 echo "### dnstap in dnsmasq 2.90: cache hits at $QPS queries/s (dnsperf), $REPS x $SECS s per configuration"
 echo
-echo "| dnsmasq | queries answered | lost | CPU per query | tap counters (last run) |"
+echo "| dnsmasq | queries answered | lost | CPU per query: median (min .. max) | tap counters at exit (last run) |"
 echo "|---|---:|---:|---:|---|"
 awk '
-$4 != "-" { q[$1] += $2; l[$1] += $3; c[$1] += $4; for (i = 6; i < NF; i++) if ($i == "writes") tapw[$1] += $(i + 1) }
-$5 != "-" { tq += $2; tw += $5 }
-{ s[$1] = ""; for (i = 6; i <= NF; i++) s[$1] = s[$1] " " $i }
+function median(a, n,    i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+$4 != "-" && $1 == "untapped" { qu += $2; lu += $3; u[++nu] = $4 / $2 / 1000 }
+$4 != "-" && $1 == "tapped" { qt += $2; lt += $3; t[++nt] = $4 / $2 / 1000; e = ""
+    for (i = 6; i < NF; i++) { if ($i == "writes") tw += $(i + 1); if ($i == "logged") ev += $(i + 1) }
+    for (i = 6; i <= NF; i++) e = e " " $i; last = e }
+$5 != "-" { sq += $2; sw += $5 }
 END {
-    for (k = 0; k < 2; k++) {
-        n = k ? "tapped" : "untapped"
-        if (!q[n]) continue
-        printf "| %s | %d | %d | %.2f us | %s |\n", n == "tapped" ? "tapped, --dnstap-full" : "untapped",
-            q[n], l[n], c[n] / q[n] / 1000, s[n]
-    }
-    if (q["untapped"] && q["tapped"])
-        printf "\nCPU per query, tapped / untapped: %+.1f %% (goal: at most +10 %%).\n",
-            (c["tapped"] / q["tapped"]) / (c["untapped"] / q["untapped"]) * 100 - 100
-    if (q["tapped"] && tapw["tapped"])
-        printf "Tap writes in those runs (stats.writes, priming included): %d for %d queries, one per %.1f queries.\n",
-            tapw["tapped"], q["tapped"], q["tapped"] / tapw["tapped"]
-    if (tq)
-        printf "Tap socket: %d write-family calls for %d queries answered: %.4f per query, one per %.1f queries (goal: at most one per 50; counted in a separate run under strace --seccomp-bpf).\n",
-            tw, tq, tw / tq, tw ? tq / tw : 0
+    if (nu) { lo = u[1]; hi = u[1]; for (i = 1; i <= nu; i++) { if (u[i] < lo) lo = u[i]; if (u[i] > hi) hi = u[i] }
+        mu = median(u, nu); printf "| untapped | %d | %d | %.2f us (%.2f .. %.2f) | - |\n", qu, lu, mu, lo, hi }
+    if (nt) { lo = t[1]; hi = t[1]; for (i = 1; i <= nt; i++) { if (t[i] < lo) lo = t[i]; if (t[i] > hi) hi = t[i] }
+        mt = median(t, nt); printf "| tapped, --dnstap-full | %d | %d | %.2f us (%.2f .. %.2f) |%s |\n", qt, lt, mt, lo, hi, last }
+    if (nu && nt)
+        printf "\nCPU per query (median of the runs), tapped / untapped: %+.1f %% (goal: at most +10 %%).\n", (mt / mu - 1) * 100
+    if (qt)
+        printf "Events per tapped query: %.2f (a cache hit logs CLIENT_QUERY and CLIENT_RESPONSE).\n", ev / qt
+    if (qt && tw)
+        printf "Tap writes in the tapped runs (dnstap_stats().writes, priming included): %d for %d queries, one per %.1f queries.\n", tw, qt, qt / tw
+    if (sq)
+        printf "Tap socket under strace --seccomp-bpf (a separate, slower run): %d write-family calls for %d queries, one per %.1f queries (goal: at most one per 50).\n", sw, sq, sw ? sq / sw : 0
 }' "$T/runs.txt"
 echo
 echo "Per run (name, answered, lost, CPU ns, writes, tap counters):"

@@ -156,7 +156,10 @@ stats_now() { # name: SIGUSR1, then the figures of the newest line as shell vari
     $CHECK stats "$T/life.log" >"$T/$1.stats" || fail "accounting ($1)" "$(cat "$T/$1.stats")"
     eval "$(sed "s/^/$1_/" "$T/$1.stats")"
 }
-wait_for_count() { i=0; while [ "$(count "$1" "$2")" -lt "$3" ]; do i=$((i + 1)); [ $i -gt 50 ] && return 1; sleep 0.1; done; }
+wait_for_count() { # file pattern n [tenths]
+    i=0
+    while [ "$(count "$1" "$2")" -lt "$3" ]; do i=$((i + 1)); [ $i -gt "${4:-50}" ] && return 1; sleep 0.1; done
+}
 load absent
 stats_now absent
 [ "$absent_sent" = 0 ] && [ "$absent_connects" = 0 ] && pass "collector absent: nothing sent, $absent_logged logged, $absent_queued queued, $absent_dropped dropped" ||
@@ -176,7 +179,7 @@ load stopped
 stats_now stopped
 capture "$S" "$T/second.fstrm"
 chmod 666 "$S"
-wait_for_count "$T/life.log" "dnstap: connected to" 2 || true
+wait_for_count "$T/life.log" "dnstap: connected to" 2 150 || true
 [ "$(count "$T/life.log" "dnstap: connected to")" -ge 2 ] && pass "collector restarted: the tap reconnects" ||
     fail "collector restarted" "no second connection: $(grep dnstap "$T/life.log" | tail -n 2)"
 load restarted
