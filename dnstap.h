@@ -330,7 +330,8 @@
    65,535-byte messages) set payload_max, up to DNSTAP_PAYLOAD_MAX_LIMIT.
    A message above the limit is refused with DNSTAP_ERR_TOO_LONG rather than
    written for the receiver to drop.
-   Queues: a live tap's queue of N bytes (queue_size / queues) takes, when
+   Queues: a live tap's queue of N bytes (queue_size / queues; less
+   DNSTAP_EXTRA_MAX with extra_fn, which writes there) takes, when
    empty, any frame of up to N bytes (4 + payload), wherever its ring stood.
    Frames never straddle the ring's end, so a queue already holding frames
    takes a frame only if a contiguous run of free bytes fits it: size queues
@@ -361,7 +362,7 @@
                                 freestanding 128)
    DNSTAP_STATIC                make every function static
    DNSTAP_MAX_QUEUES            producer queues per tap (8; freestanding 1)
-   DNSTAP_EXTRA_MAX             stack bytes for a per-message extra (256)
+   DNSTAP_EXTRA_MAX             bytes of each queue set aside for extra_fn (256)
    DNSTAP_REPLY_MAX             bytes for the receiver's ACCEPT or FINISH
                                 (512; freestanding 128: up to 3 content types)
    DNSTAP_LOG_LINE_MAX          longest log line, cut there; on dnstap_poll()'s
@@ -896,7 +897,7 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
 #endif
 #endif
 #ifndef DNSTAP_EXTRA_MAX
-#define DNSTAP_EXTRA_MAX 256      /* stack bytes for a per-message extra */
+#define DNSTAP_EXTRA_MAX 256      /* bytes of each queue set aside for extra_fn's output */
 #endif
 #ifndef DNSTAP_STOCK_TRANSPORT_SIZE
 #if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS)
@@ -991,7 +992,8 @@ typedef struct dnstap_logger_t {
 
 /* Per-message extra (CoreDNS's extra template): write up to cap bytes into
    buf and return how many, or return (size_t)-1 for no extra. Called from
-   dnstap_log(), so it must be fast and must not block. */
+   dnstap_log(), so it must be fast and must not block. cap is
+   DNSTAP_EXTRA_MAX; buf lies in the queue's memory, past its ring. */
 typedef size_t (*dnstap_extra_fn)(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t cap);
 
 typedef enum dnstap_disconnected_t {
@@ -1849,6 +1851,13 @@ DNSTAP__INLINE uint8_t *dnstap__put_address_field(uint8_t *p, uint8_t tag, const
     return p + 18;
 }
 
+/* Size of identity (i = 0), version (1) or extra (2): b's when given,
+   else the encoder's. */
+DNSTAP__INLINE uint64_t dnstap__head_field_len(const dnstap_encoder_t *enc, unsigned i, const dnstap_bytes_t *b,
+                                               uint64_t *check) {
+    return b->data ? dnstap__bytes_field_len(b, check) : (uint64_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+}
+
 /* The sizes of one message, computed arithmetically (no sizing pass). */
 typedef struct dnstap__sizes_t {
     size_t policy;     /* Policy body */
@@ -1866,8 +1875,12 @@ DNSTAP__INLINE bool dnstap__has_policy(const dnstap_msg_t *m) {
 }
 
 #if !DNSTAP_SMALL_ENCODER
-DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc,
-                                                                   const dnstap_msg_t *m, dnstap__sizes_t *sz) {
+/* wire: include the query and response messages (a tap that is not `full`
+   leaves them out); extra: the extra field to use, m->extra or one made
+   for this message. Constants in the common callers, folded away. */
+DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc, const dnstap_msg_t *m,
+                                                                   bool wire, const dnstap_bytes_t *extra,
+                                                                   dnstap__sizes_t *sz) {
     const uint32_t has = m->has;
     /* Sums in 64 bits cannot wrap once each length is below 2^32: at most
        14 of them add up to less than 2^36. A caller's length can be
@@ -1903,8 +1916,9 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
     }
     if (has & DNSTAP_HAS_QUERY_TIME_SEC) n += 1 + dnstap__time_len(m->query_time_sec);
     if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) n += 1 + dnstap__time_len(m->response_time_sec);
-    n += dnstap__bytes_field_len(&m->query_message, &check) + dnstap__bytes_field_len(&m->query_zone, &check) +
-         dnstap__bytes_field_len(&m->response_message, &check);
+    n += dnstap__bytes_field_len(&m->query_zone, &check);
+    if (wire)
+        n += dnstap__bytes_field_len(&m->query_message, &check) + dnstap__bytes_field_len(&m->response_message, &check);
     sz->has_policy = dnstap__has_policy(m);
     if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
@@ -1914,17 +1928,12 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
         n += 1 + dnstap__varint_len(p) + p;
     }
     /* identity, version, extra; the Message field; type = MESSAGE */
-    sz->overrides = ((uintptr_t)m->identity.data | (uintptr_t)m->version.data | (uintptr_t)m->extra.data) != 0;
+    sz->overrides = ((uintptr_t)m->identity.data | (uintptr_t)m->version.data | (uintptr_t)extra->data) != 0;
     if (DNSTAP__LIKELY(!sz->overrides)) {
         payload = enc->seg_off[3];
     } else {
-        const dnstap_bytes_t *o[3];
-        unsigned i;
-        o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
-        payload = 0;
-        for (i = 0; i < 3; i++)
-            payload += o[i]->data ? dnstap__bytes_field_len(o[i], &check)
-                                  : (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+        payload = dnstap__head_field_len(enc, 0, &m->identity, &check) +
+                  dnstap__head_field_len(enc, 1, &m->version, &check) + dnstap__head_field_len(enc, 2, extra, &check);
     }
     payload += 1 + (n < 0x80u ? 1u : dnstap__varint_len(n)) + n + 2;
     /* one test for all, the total above the limit included (it carries
@@ -1945,13 +1954,14 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
    code, at some speed. No recursion: the two nested messages (Message,
    Policy) are a BEGIN and an END around their fields. */
 
-enum { DNSTAP__K_ADDR, DNSTAP__K_BYTES, DNSTAP__K_ENUM, DNSTAP__K_PORT, DNSTAP__K_TIME, DNSTAP__K_NSEC,
+enum { DNSTAP__K_ADDR, DNSTAP__K_BYTES, DNSTAP__K_WIRE, DNSTAP__K_ENUM, DNSTAP__K_PORT, DNSTAP__K_TIME, DNSTAP__K_NSEC,
        DNSTAP__K_PREFIX, DNSTAP__K_BEGIN, DNSTAP__K_END, DNSTAP__K_ONE };
 enum { DNSTAP__W_TOO_LONG = 1, DNSTAP__W_INVALID = 2, DNSTAP__W_ENUM = 4 };
 
-/* A field: its number, kind, arg (ENUM: largest value; PORT, TIME, NSEC:
-   its DNSTAP_HAS_* bit; PREFIX: which of identity, version, extra), and
-   where it is in dnstap_msg_t (size, offset). */
+/* A field: its number, kind (WIRE: a DNS message, left out when the tap is
+   not `full`), arg (ENUM: largest value; PORT, TIME, NSEC: its DNSTAP_HAS_*
+   bit; PREFIX: which of identity, version, extra), and where it is in
+   dnstap_msg_t (size, offset). */
 typedef struct dnstap__field_t {
     uint8_t number, kind, arg, size;
     uint16_t off;
@@ -1969,10 +1979,10 @@ static const dnstap__field_t dnstap__fields[] = {
     DNSTAP__F(6, PORT, DNSTAP_HAS_QUERY_PORT, query_port), DNSTAP__F(7, PORT, DNSTAP_HAS_RESPONSE_PORT, response_port),
     DNSTAP__F(8, TIME, DNSTAP_HAS_QUERY_TIME_SEC, query_time_sec),
     DNSTAP__F(9, NSEC, DNSTAP_HAS_QUERY_TIME_NSEC, query_time_nsec),
-    DNSTAP__F(10, BYTES, 0, query_message), DNSTAP__F(11, BYTES, 0, query_zone),
+    DNSTAP__F(10, WIRE, 0, query_message), DNSTAP__F(11, BYTES, 0, query_zone),
     DNSTAP__F(12, TIME, DNSTAP_HAS_RESPONSE_TIME_SEC, response_time_sec),
     DNSTAP__F(13, NSEC, DNSTAP_HAS_RESPONSE_TIME_NSEC, response_time_nsec),
-    DNSTAP__F(14, BYTES, 0, response_message),
+    DNSTAP__F(14, WIRE, 0, response_message),
     DNSTAP__MARK(15, BEGIN),   /* Policy, when dnstap__has_policy() */
     DNSTAP__F(1, BYTES, 0, policy.type), DNSTAP__F(2, BYTES, 0, policy.rule), DNSTAP__F(3, ENUM, 6, policy.action),
     DNSTAP__F(4, ENUM, 5, policy.match), DNSTAP__F(5, BYTES, 0, policy.value),
@@ -2012,15 +2022,15 @@ static int dnstap__small_value(const dnstap_msg_t *m, const dnstap__field_t *f, 
 /* The whole payload: its size, and its bytes at p unless NULL. sub[]
    holds the Message and Policy body sizes: found when p is NULL (with
    *flags: DNSTAP__W_* for what is wrong), used when writing. */
-static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t *m, size_t sub[2],
-                                 unsigned *flags, uint8_t *p) {
+static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t *m, bool wire,
+                                 const dnstap_bytes_t *extra, size_t sub[2], unsigned *flags, uint8_t *p) {
     const dnstap__field_t *f = dnstap__fields;
     const unsigned family = (unsigned)m->socket_family <= 2u ? (unsigned)m->socket_family : 0u;
     size_t total = 0, start[2] = { 0, 0 };   /* where the open Message and Policy bodies began */
     unsigned depth = 0;
     for (; f < dnstap__fields + sizeof dnstap__fields / sizeof dnstap__fields[0]; f++) {
         const uint8_t *at = (const uint8_t *)m + f->off;
-        const dnstap_bytes_t *b = (const dnstap_bytes_t *)(const void *)at;
+        const dnstap_bytes_t *b = f->kind == DNSTAP__K_PREFIX && f->arg == 2 ? extra : (const dnstap_bytes_t *)(const void *)at;
         const uint8_t *data = NULL;
         uint8_t *out = p ? p + total : NULL;
         uint32_t key = (uint32_t)f->number << 3 | 2u;   /* length-delimited, unless changed below */
@@ -2052,8 +2062,8 @@ static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t
             total += k;
             continue;
         }
-        if (f->kind <= DNSTAP__K_BYTES || f->kind == DNSTAP__K_PREFIX) {   /* ADDR, BYTES, PREFIX */
-            if (b->data == NULL) continue;
+        if (f->kind <= DNSTAP__K_WIRE || f->kind == DNSTAP__K_PREFIX) {   /* ADDR, BYTES, WIRE, PREFIX */
+            if (b->data == NULL || (f->kind == DNSTAP__K_WIRE && !wire)) continue;
             data = b->data;
             v = b->len;
             if (f->kind == DNSTAP__K_ADDR && (b->len > 16u || dnstap__bad_address[family][b->len]))
@@ -2082,11 +2092,12 @@ static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t
 }
 
 static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc, const dnstap_msg_t *m,
+                                                           bool wire, const dnstap_bytes_t *extra,
                                                            dnstap__sizes_t *sz) {
     size_t sub[2] = { 0, 0 }, payload;
     unsigned flags = 0;
     if (m->type == 0) return DNSTAP_ERR_MISSING;
-    payload = dnstap__small_walk(enc, m, sub, &flags, NULL);
+    payload = dnstap__small_walk(enc, m, wire, extra, sub, &flags, NULL);
     if (flags & DNSTAP__W_ENUM) return DNSTAP_ERR_ENUM;
     if (flags & DNSTAP__W_INVALID) return DNSTAP_ERR_INVALID;
     if ((flags & DNSTAP__W_TOO_LONG) || payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
@@ -2097,26 +2108,28 @@ static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_
 }
 
 static DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc, const dnstap_msg_t *m,
+                                                   bool wire, const dnstap_bytes_t *extra,
                                                    const dnstap__sizes_t *sz) {
     size_t sub[2];
     unsigned flags = 0;
     sub[0] = sz->message;
     sub[1] = sz->policy;
-    return p + dnstap__small_walk(enc, m, sub, &flags, p);
+    return p + dnstap__small_walk(enc, m, wire, extra, sub, &flags, p);
 }
 #endif   /* DNSTAP_SMALL_ENCODER */
 
 /* The same, out of line, for callers off the hot path (smaller code). */
 static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure_cold(const dnstap_encoder_t *enc,
                                                                 const dnstap_msg_t *m, dnstap__sizes_t *sz) {
-    return dnstap__measure(enc, m, sz);
+    return dnstap__measure(enc, m, true, &m->extra, sz);
 }
 
 #if !DNSTAP_SMALL_ENCODER
 /* Write a measured message. The caller has checked the space.
    (Unused when DNSTAP_ENCODER_NANOPB selects nanopb's encoder.) */
 DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc,
-                                                           const dnstap_msg_t *m, const dnstap__sizes_t *sz) {
+                                                           const dnstap_msg_t *m, bool wire,
+                                                           const dnstap_bytes_t *extra, const dnstap__sizes_t *sz) {
     const uint32_t has = m->has;
     if (DNSTAP__LIKELY(!sz->overrides)) {
         /* the prefix in 16-byte pieces, the last one ending exactly at its end */
@@ -2132,7 +2145,7 @@ DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dns
         static const uint8_t tags[3] = { DNSTAP__TAG_IDENTITY, DNSTAP__TAG_VERSION, DNSTAP__TAG_EXTRA };
         const dnstap_bytes_t *o[3];
         unsigned i;
-        o[0] = &m->identity; o[1] = &m->version; o[2] = &m->extra;
+        o[0] = &m->identity; o[1] = &m->version; o[2] = extra;
         for (i = 0; i < 3; i++) {
             size_t n = (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
             if (o[i]->data) { p = dnstap__put_bytes_field(p, tags[i], o[i]); continue; }
@@ -2153,11 +2166,11 @@ DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dns
     if (has & DNSTAP_HAS_RESPONSE_PORT) { *p++ = DNSTAP__TAG_M_RPORT; p = dnstap__put_varint32(p, m->response_port); }
     if (has & DNSTAP_HAS_QUERY_TIME_SEC) { *p++ = DNSTAP__TAG_M_QSEC; p = dnstap__put_varint64(p, m->query_time_sec); }
     if (has & DNSTAP_HAS_QUERY_TIME_NSEC) { *p++ = DNSTAP__TAG_M_QNSEC; p = dnstap__put_fixed32(p, m->query_time_nsec); }
-    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QMSG, &m->query_message);
+    if (wire) p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QMSG, &m->query_message);
     p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_QZONE, &m->query_zone);
     if (has & DNSTAP_HAS_RESPONSE_TIME_SEC) { *p++ = DNSTAP__TAG_M_RSEC; p = dnstap__put_varint64(p, m->response_time_sec); }
     if (has & DNSTAP_HAS_RESPONSE_TIME_NSEC) { *p++ = DNSTAP__TAG_M_RNSEC; p = dnstap__put_fixed32(p, m->response_time_nsec); }
-    p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_RMSG, &m->response_message);
+    if (wire) p = dnstap__put_bytes_field(p, DNSTAP__TAG_M_RMSG, &m->response_message);
     if (sz->has_policy) {
         const dnstap_policy_t *pol = &m->policy;
         *p++ = DNSTAP__TAG_M_POLICY;
@@ -2218,13 +2231,16 @@ DNSTAP_API dnstap_result_t dnstap_encoded_size(const dnstap_encoder_t *enc, cons
 }
 
 /* Write a measured payload with the selected encoder; space is checked. */
-DNSTAP__INLINE void dnstap__emit(const dnstap_encoder_t *enc, const dnstap_msg_t *msg, const dnstap__sizes_t *sz,
-                         uint8_t *out) {
+DNSTAP__INLINE void dnstap__emit(const dnstap_encoder_t *enc, const dnstap_msg_t *msg, bool wire,
+                                 const dnstap_bytes_t *extra, const dnstap__sizes_t *sz, uint8_t *out) {
 #ifdef DNSTAP_ENCODER_NANOPB
+    dnstap_msg_t m = *msg;   /* nanopb's encoder reads the message as given */
     size_t n;
-    (void)dnstap_encode_nanopb(enc, msg, out, sz->payload, &n);   /* same checks already passed */
+    if (!wire) m.query_message.data = m.response_message.data = NULL;
+    m.extra = *extra;
+    (void)dnstap_encode_nanopb(enc, &m, out, sz->payload, &n);   /* same checks already passed */
 #else
-    (void)dnstap__write(out, enc, msg, sz);
+    (void)dnstap__write(out, enc, msg, wire, extra, sz);
 #endif
 }
 
@@ -2235,10 +2251,10 @@ DNSTAP__INLINE dnstap_result_t dnstap__encode_at(const dnstap_encoder_t *enc, co
     dnstap_result_t r;
     if (enc == NULL || msg == NULL || len == NULL || (buf == NULL && cap)) return DNSTAP_ERR_INVALID;
     *len = 0;
-    r = dnstap__measure(enc, msg, &sz);
+    r = dnstap__measure(enc, msg, true, &msg->extra, &sz);
     if (r != DNSTAP_OK) return r;
     if (cap < hdr || sz.payload > cap - hdr) return DNSTAP_ERR_NOSPACE;
-    dnstap__emit(enc, msg, &sz, buf + hdr);
+    dnstap__emit(enc, msg, true, &msg->extra, &sz, buf + hdr);
     if (hdr) dnstap__put_be32(buf, (uint32_t)sz.payload);
     *len = hdr + sz.payload;
     return DNSTAP_OK;
@@ -3047,23 +3063,27 @@ static uint8_t *dnstap__q_claim_rest(dnstap_queue_t *q, uint32_t need, uint32_t 
 }
 
 /* Reserve need bytes on q for a frame, counting a drop when they are not
-   there. First the common case: same lap, room after head. */
+   there. First the common case: room right after head, up to the end on
+   the same lap, up to the tail once wrapped. */
 DNSTAP__INLINE uint8_t *dnstap__q_claim(dnstap_queue_t *q, uint32_t need, uint32_t *new_head, dnstap_result_t *r) {
-    uint32_t h = q->head, ho = DNSTAP__OFF(h);
-    if (!((h ^ DNSTAP__LOAD_ACQ(&q->tail)) & DNSTAP__LAP) && q->cap - ho >= need) {
+    uint32_t h = q->head, t = DNSTAP__LOAD_ACQ(&q->tail), ho = DNSTAP__OFF(h);
+    uint32_t end = (h ^ t) & DNSTAP__LAP ? DNSTAP__OFF(t) : q->cap;
+    if (end - ho >= need) {
         *new_head = h + need;
         return q->buf + ho;
     }
     return dnstap__q_claim_rest(q, need, new_head, r);
 }
 
-/* Encode m straight into q and publish it. */
-static dnstap_result_t dnstap__enqueue(dnstap_t *tap, dnstap_queue_t *q, const dnstap_msg_t *m, uint8_t **made) {
+/* Encode m straight into q and publish it: its wire messages unless wire
+   is false, with extra as its extra field. */
+DNSTAP__INLINE dnstap_result_t dnstap__enqueue(dnstap_t *tap, dnstap_queue_t *q, const dnstap_msg_t *m, bool wire,
+                                               const dnstap_bytes_t *extra, uint8_t **made) {
     dnstap__sizes_t sz;
     uint32_t nh;
     uint8_t *dst;
-    dnstap_result_t r = dnstap__measure(&tap->enc, m, &sz);
-    if (r != DNSTAP_OK) {
+    dnstap_result_t r = dnstap__measure(&tap->enc, m, wire, extra, &sz);
+    if (DNSTAP__UNLIKELY(r != DNSTAP_OK)) {
         if (r == DNSTAP_ERR_TOO_LONG) DNSTAP__INC64(&q->dropped_too_big);
         else DNSTAP__INC64(&q->dropped_invalid);
         return r;
@@ -3071,74 +3091,87 @@ static dnstap_result_t dnstap__enqueue(dnstap_t *tap, dnstap_queue_t *q, const d
     dst = dnstap__q_claim(q, 4 + (uint32_t)sz.payload, &nh, &r);
     if (dst == NULL) return r;
     dnstap__put_be32(dst, (uint32_t)sz.payload);
-    dnstap__emit(&tap->enc, m, &sz, dst + 4);
+    dnstap__emit(&tap->enc, m, wire, extra, &sz, dst + 4);
     DNSTAP__STORE_REL(&q->head, nh);   /* publish: the writer may send it now */
     *made = dst;
     return DNSTAP_OK;
 }
 
-/* A tap that is not `full` or fills extra per message encodes an adjusted
-   copy. Out of line, so the common path does not carry the copy and the
-   extra buffer on its stack. */
+/* A tap that is not `full` leaves the wire messages out; one with extra_fn
+   has it write the extra into the DNSTAP_EXTRA_MAX bytes set aside after
+   the queue's ring (dnstap_init()), so nothing of the message is copied
+   onto the stack. Out of line: the common path keeps its own code. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
 #endif
 static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q, const dnstap_msg_t *msg,
                                                 uint8_t **made) {
-    dnstap_msg_t local = *msg;
-    uint8_t extra[DNSTAP_EXTRA_MAX];
-    if (!tap->desc.full) local.query_message.data = local.response_message.data = NULL;
+    const dnstap_bytes_t *extra = &msg->extra;
+    dnstap_bytes_t made_extra;
     if (tap->desc.extra_fn && !msg->extra.data) {
-        size_t n = tap->desc.extra_fn(tap->desc.extra_ctx, msg, extra, sizeof extra);
-        if (n <= sizeof extra) { local.extra.data = extra; local.extra.len = n; }
+        uint8_t *buf = q->buf + q->cap;
+        size_t n = tap->desc.extra_fn(tap->desc.extra_ctx, msg, buf, DNSTAP_EXTRA_MAX);
+        if (n <= DNSTAP_EXTRA_MAX) { made_extra.data = buf; made_extra.len = n; extra = &made_extra; }
     }
-    return dnstap__enqueue(tap, q, &local, made);
+    return dnstap__enqueue(tap, q, msg, tap->desc.full, extra, made);
 }
 
-/* Queue msg on tap's queue qi: encode it straight into the ring, or copy
-   the frame made for a tap with the same encoding. *made receives where
-   the frame went. */
-/* Count a message logged on q; refused (and counted) when the tap takes none now. */
-static dnstap_result_t dnstap__admit(dnstap_t *tap, dnstap_queue_t *q) {
+/* The checks of every dnstap_log*() call: the queue to log msg (a message,
+   a frame or a payload) on, or NULL and why (a drop counted where there is
+   a queue to count it on). */
+DNSTAP__INLINE dnstap_queue_t *dnstap__admit(dnstap_t *tap, unsigned qi, const void *msg, dnstap_result_t *r) {
+    dnstap_queue_t *q;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) { *r = DNSTAP_ERR_INVALID; return NULL; }
+    q = &tap->q[qi];
     DNSTAP__INC64(&q->logged);
-    if (DNSTAP__LOAD_RLX(&tap->shutting_down) ||
-        (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && !DNSTAP__LOAD_ACQ(&tap->accepting))) {
+    if (DNSTAP__UNLIKELY(DNSTAP__LOAD_RLX(&tap->shutting_down) ||
+                         (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED &&
+                          !DNSTAP__LOAD_ACQ(&tap->accepting)))) {
         DNSTAP__INC64(&q->dropped_disconnected);
-        return DNSTAP_ERR_DISCONNECTED;
+        *r = DNSTAP_ERR_DISCONNECTED;
+        return NULL;
     }
-    return DNSTAP_OK;
+    return q;
 }
 
+/* Queue msg on tap's queue qi, encoded straight into the ring. *made
+   receives where the frame went. */
+DNSTAP__INLINE dnstap_result_t dnstap__log_msg(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg, uint8_t **made) {
+    dnstap_result_t r;
+    dnstap_queue_t *q = dnstap__admit(tap, qi, msg, &r);
+    if (q == NULL) return r;
+    if (DNSTAP__UNLIKELY(!tap->desc.full || tap->desc.extra_fn)) return dnstap__enqueue_adjusted(tap, q, msg, made);
+    return dnstap__enqueue(tap, q, msg, true, &msg->extra, made);
+}
+
+/* dnstap_log_all(): queue msg on tap's queue qi, or copy the frame made
+   for a tap with the same encoding. */
 static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg,
                                    const uint8_t *frame, uint8_t **made) {
     dnstap_queue_t *q;
-    dnstap_result_t admitted;
+    uint32_t len, nh;
+    dnstap_result_t r;
+    uint8_t *dst;
     *made = NULL;
-    if (tap == NULL || (msg == NULL && frame == NULL) || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
-    if ((admitted = dnstap__admit(tap, q)) != DNSTAP_OK) return admitted;
-    if (frame) {
-        uint32_t len = dnstap__frame_len_at(frame), nh;
-        dnstap_result_t r;
-        uint8_t *dst = dnstap__q_claim(q, len, &nh, &r);
-        if (dst == NULL) return r;
-        DNSTAP_MEMCPY(dst, frame, len);
-        DNSTAP__STORE_REL(&q->head, nh);
-        *made = dst;
-        return DNSTAP_OK;
-    }
-    if (!tap->desc.full || tap->desc.extra_fn) return dnstap__enqueue_adjusted(tap, q, msg, made);
-    return dnstap__enqueue(tap, q, msg, made);
+    if (frame == NULL) return dnstap__log_msg(tap, qi, msg, made);
+    q = dnstap__admit(tap, qi, frame, &r);
+    if (q == NULL) return r;
+    len = dnstap__frame_len_at(frame);
+    dst = dnstap__q_claim(q, len, &nh, &r);
+    if (dst == NULL) return r;
+    DNSTAP_MEMCPY(dst, frame, len);
+    DNSTAP__STORE_REL(&q->head, nh);
+    *made = dst;
+    return DNSTAP_OK;
 }
 
 DNSTAP_API dnstap_result_t dnstap_log_queue(dnstap_t *tap, unsigned q, const dnstap_msg_t *msg) {
     uint8_t *made;
-    return dnstap__log(tap, q, msg, NULL, &made);
+    return dnstap__log_msg(tap, q, msg, &made);
 }
 
 DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
-    uint8_t *made;
-    return dnstap__log(tap, 0, msg, NULL, &made);
+    return dnstap_log_queue(tap, 0, msg);
 }
 
 DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const uint8_t *frame, size_t len) {
@@ -3164,9 +3197,8 @@ DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const 
     dnstap_result_t r;
     uint32_t nh;
     uint8_t *dst;
-    if (tap == NULL || payload == NULL || len == 0 || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
-    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    q = dnstap__admit(tap, qi, len ? payload : NULL, &r);
+    if (q == NULL) return r;
     if (len > tap->enc.payload_max) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
     dst = dnstap__q_claim(q, 4 + (uint32_t)len, &nh, &r);
     if (dst == NULL) return r;
@@ -3878,7 +3910,7 @@ DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap) {
 static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *desc) {
     dnstap_encoder_desc_t ed;
     dnstap_result_t r;
-    size_t per;
+    size_t per, ring;
     unsigned i;
     uint8_t *mem;
     DNSTAP_MEMSET(tap, 0, sizeof *tap);
@@ -3888,7 +3920,9 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
     per = desc->queue_size / tap->desc.queues;
     if (per > DNSTAP__QUEUE_CAP_MAX) per = DNSTAP__QUEUE_CAP_MAX;
-    if (per < 128) return DNSTAP_ERR_INVALID;
+    /* extra_fn writes into DNSTAP_EXTRA_MAX bytes after each ring */
+    if (per < 128 + (desc->extra_fn ? DNSTAP_EXTRA_MAX : 0u)) return DNSTAP_ERR_INVALID;
+    ring = desc->extra_fn ? per - DNSTAP_EXTRA_MAX : per;
 #define DNSTAP__DEFAULT(field, value) if (tap->desc.field == 0) tap->desc.field = (value)
     DNSTAP__DEFAULT(backoff_min_ms, 100);
     DNSTAP__DEFAULT(backoff_max_ms, 10000);
@@ -3907,7 +3941,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     mem = (uint8_t *)desc->queue;
     for (i = 0; i < tap->desc.queues; i++) {
         tap->q[i].buf = mem + per * i;
-        tap->q[i].cap = (uint32_t)per;
+        tap->q[i].cap = (uint32_t)ring;
     }
     DNSTAP_MEMSET(&ed, 0, sizeof ed);
     ed.identity = desc->identity;

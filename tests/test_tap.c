@@ -1227,6 +1227,100 @@ static void test_many_taps(void) {
     }
 }
 
+/* extra_fn writes straight into the queue's memory, into the
+   DNSTAP_EXTRA_MAX bytes set aside after each queue's ring, never into a
+   buffer on dnstap_log()'s stack (the Cortex-M4 stack goal of 256 bytes,
+   tests/stack.sh). The frame queued is the one dnstap_encode_frame() makes
+   of the message with that extra (or the fixed one when the callback
+   gives none) and, when the tap is not `full`, without wire messages. */
+static uint8_t *extra_seen_buf;
+static size_t extra_seen_cap;
+static size_t extra_len_wanted;
+static void extra_pattern(uint8_t *buf, size_t n, uint32_t port) {
+    size_t i;
+    for (i = 0; i < n; i++) buf[i] = (uint8_t)('a' + (i + port) % 26u);
+}
+static size_t extra_in_queue_fn(void *ctx, const dnstap_msg_t *msg, uint8_t *buf, size_t cap) {
+    (void)ctx;
+    extra_seen_buf = buf;
+    extra_seen_cap = cap;
+    memset(buf, 0xEE, cap);   /* all of cap is the callback's to write */
+    if (extra_len_wanted <= cap) extra_pattern(buf, extra_len_wanted, msg->query_port);
+    return extra_len_wanted;
+}
+
+static void test_extra_in_queue(void) {
+    static const size_t lens[3] = { 3, 200, (size_t)-1 };
+    const size_t share = 2048;
+    unsigned f, k, qi;
+    for (f = 0; f < 2; f++) {
+        for (k = 0; k < 3; k++) {
+            dnstap_desc_t d;
+            dnstap_t t;
+            fake_reset();
+            memset(&d, 0, sizeof d);
+            d.queue = queue_mem;
+            d.queue_size = 2 * share;
+            d.queues = 2;
+            d.full = f == 1;
+            d.extra = dnstap_str("fixed");
+            d.extra_fn = extra_in_queue_fn;
+            d.transport.connect = fake_connect;
+            d.transport.write = fake_write;
+            d.transport.read = fake_read;
+            d.transport.close = fake_close;
+            d.transport.ctx = &fake;
+            CHECK_EQ(dnstap_init(&t, &d), DNSTAP_OK);
+            extra_len_wanted = lens[k];
+            for (qi = 0; qi < 2; qi++) {
+                dnstap_queue_t *q = &t.q[qi];
+                dnstap_msg_t m, want;
+                uint8_t expect_extra[DNSTAP_EXTRA_MAX], frame[1024];
+                size_t n = 0;
+                CHECK(q->buf == queue_mem + share * qi && q->cap == share - DNSTAP_EXTRA_MAX);
+                seq_msg(&m, 7 + qi, 1);
+                extra_seen_buf = NULL;
+                CHECK_EQ(dnstap_log_queue(&t, qi, &m), DNSTAP_OK);
+                CHECK(extra_seen_buf == q->buf + q->cap && extra_seen_cap == DNSTAP_EXTRA_MAX);
+                want = m;
+                if (!d.full) want.query_message.data = NULL;
+                if (lens[k] <= DNSTAP_EXTRA_MAX) {
+                    extra_pattern(expect_extra, lens[k], m.query_port);
+                    want.extra.data = expect_extra;
+                    want.extra.len = lens[k];
+                }
+                CHECK_EQ(dnstap_encode_frame(&t.enc, &want, frame, sizeof frame, &n), DNSTAP_OK);
+                CHECK(q->head == n && memcmp(q->buf, frame, n) == 0);
+            }
+            /* fill queue 0: the ring ends where the callback's bytes begin */
+            {
+                dnstap_msg_t m;
+                seq_msg(&m, 7, 2);
+                while (dnstap_log(&t, &m) == DNSTAP_OK) {}
+            }
+            CHECK(DNSTAP__OFF(t.q[0].head) <= t.q[0].cap);
+            CHECK(dnstap_stats(&t).dropped_full == 1 && invariant_ok(&t));
+        }
+    }
+    /* a queue's share must hold the callback's bytes and 128 more */
+    {
+        dnstap_desc_t d;
+        dnstap_t t;
+        memset(&d, 0, sizeof d);
+        d.queue = queue_mem;
+        d.queues = 2;
+        d.extra_fn = extra_in_queue_fn;
+        d.transport.connect = fake_connect;
+        d.transport.write = fake_write;
+        d.transport.ctx = &fake;
+        d.queue_size = 2 * (128 + DNSTAP_EXTRA_MAX) - 1;
+        CHECK_EQ(dnstap_init(&t, &d), DNSTAP_ERR_INVALID);
+        d.queue_size = 2 * (128 + DNSTAP_EXTRA_MAX);
+        CHECK_EQ(dnstap_init(&t, &d), DNSTAP_OK);
+        CHECK(t.q[0].cap == 128 && t.q[1].buf == queue_mem + 128 + DNSTAP_EXTRA_MAX);
+    }
+}
+
 /* Issue 10, items 1 and 4, on the tap: dnstap_log() and dnstap_log_all()
    refuse lengths that do not fit (TOO_LONG, counted in dropped_too_big;
    the data is never read: hostile.h) and what readers reject (INVALID,
@@ -2321,6 +2415,7 @@ int main(void) {
     TEST(test_clock_jumps);
     TEST(test_unidirectional);
     TEST(test_many_taps);
+    TEST(test_extra_in_queue);
     TEST(test_hostile_messages);
     TEST(test_threads);
     TEST(test_threads_large_frames);
