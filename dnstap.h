@@ -367,9 +367,8 @@
                                 (512; freestanding 128: up to 3 content types)
    DNSTAP_LOG_LINE_MAX          longest log line, cut there; on dnstap_poll()'s
                                 stack (320; freestanding 112)
-   DNSTAP_SMALL_ENCODER         1: the table-driven encoder, smaller and slower,
-                                same bytes; default 1 when compiling for size
-                                (-Os, -Oz: __OPTIMIZE_SIZE__), else 0
+   DNSTAP_SMALL_ENCODER         1: the table-driven encoder: less code, the same
+                                bytes, slower and more stack (0)
    DNSTAP_NO_LOG_TEXT           no log lines: desc.logger is never called
    DNSTAP_UNIDIRECTIONAL_ONLY   every tap is desc.unidirectional; the code for
                                 READY/ACCEPT/FINISH and the reader is left out
@@ -399,8 +398,8 @@
    `make size` prints what each part and each option costs on a Cortex-M4
    and on rv32imac, and the stack of dnstap_log() and dnstap_poll() (the
    README's "Code size" section is its output). What the options give up:
-     DNSTAP_SMALL_ENCODER=1       speed only: the same bytes and the same
-                                  errors (on by default at -Os)
+     DNSTAP_SMALL_ENCODER=1       speed and some stack (dnstap_log()'s
+                                  calls go deeper): the same bytes and errors
      DNSTAP_NO_LOG_TEXT           the log lines (connections, failures,
                                   drops); dnstap_stats() still counts all
      DNSTAP_UNIDIRECTIONAL_ONLY   bidirectional receivers (fstrm_capture,
@@ -1692,13 +1691,10 @@ extern "C" {
 
 /* Hot-path helpers are forced inline: one call per field would cost more
    than the field. */
-/* The table-driven encoder (>>small encoder) when compiling for size. */
+/* 1: the table-driven encoder (>>small encoder), for firmware that counts
+   bytes of code more than instructions or bytes of stack. */
 #ifndef DNSTAP_SMALL_ENCODER
-#ifdef __OPTIMIZE_SIZE__
-#define DNSTAP_SMALL_ENCODER 1
-#else
 #define DNSTAP_SMALL_ENCODER 0
-#endif
 #endif
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE_SIZE__)
 #define DNSTAP__INLINE static inline __attribute__((always_inline))
