@@ -6,7 +6,7 @@
 #   make bench   instructions and time per message against nanopb, protobuf-c + libfstrm;
 #                dtap against golang-dnstap's dnstap (size, RSS, read speed)
 #   make fuzz    run each fuzz target for FUZZ_SECONDS (default 60)
-#   make size    Cortex-M4 code size of the core and the bare-metal example
+#   make size    code size (Cortex-M4, rv32imac, hosts), RAM and stack: the README's figures
 #   make matrix  the full build matrix (make test runs the quick one)
 #   make install the header, dnstap.proto, pkg-config and CMake files, the tool;
 #                PREFIX (/usr/local) and DESTDIR as usual; make uninstall
@@ -79,16 +79,20 @@ regen:
 	@tests/deps.sh build
 	tests/regen.sh
 
+# the tables also go into the README's bench block
 bench:
 	@tests/deps.sh bench
-	tests/bench.sh $(B)
+	tests/bench.sh $(B) >$(B)/bench.md
+	@cat $(B)/bench.md
+	@tests/readme_block.sh write bench $(B)/bench.md
 	@$(MAKE) --no-print-directory $(B)/dtap
 	tests/dtap_bench.sh $(B)
 
 size:
-	@tests/deps.sh build
+	@tests/deps.sh test
 	@tests/matrix_deps.sh $(B) >/dev/null
 	@tests/size.sh $(B)
+	@tests/stack.sh $(B)
 
 matrix:
 	@tests/deps.sh test

@@ -358,10 +358,20 @@
    DNSTAP_MEMCPY(d,s,n)         default memcpy
    DNSTAP_MEMSET(d,v,n)         default memset
    DNSTAP_PREFIX_MAX            bytes reserved in dnstap_encoder_t for the
-                                encoded identity, version and extra (512)
+                                encoded identity, version and extra (512;
+                                freestanding 128)
    DNSTAP_STATIC                make every function static
-   DNSTAP_MAX_QUEUES            producer queues per tap (8)
+   DNSTAP_MAX_QUEUES            producer queues per tap (8; freestanding 1)
    DNSTAP_EXTRA_MAX             bytes of each queue set aside for extra_fn (256)
+   DNSTAP_REPLY_MAX             bytes for the receiver's ACCEPT or FINISH
+                                (512; freestanding 128: up to 3 content types)
+   DNSTAP_LOG_LINE_MAX          longest log line, cut there; on dnstap_poll()'s
+                                stack (320; freestanding 112)
+   DNSTAP_SMALL_ENCODER         1: the table-driven encoder: less code, the same
+                                bytes, slower and more stack (0)
+   DNSTAP_NO_LOG_TEXT           no log lines: desc.logger is never called
+   DNSTAP_UNIDIRECTIONAL_ONLY   every tap is desc.unidirectional; the code for
+                                READY/ACCEPT/FINISH and the reader is left out
    DNSTAP_FLUSH_BYTES           default flush_bytes (32768) and flush_ms (10)
    DNSTAP_FLUSH_MS              of the FLUSH POLICY
    DNSTAP_NO_SOCKETS            leave out the stock POSIX transports, or one
@@ -377,7 +387,41 @@
    Nothing here allocates. Objects are plain structs the caller places
    anywhere (static, stack, inside their own structs); buffers are the
    caller's. dnstap_encoder_t is about DNSTAP_PREFIX_MAX + 64 bytes.
-   (Mbed TLS, for tls:// endpoints, allocates: see TLS.)
+   (Mbed TLS, for tls:// endpoints, allocates: see TLS.) The macros that size
+   dnstap_t and dnstap_encoder_t (DNSTAP_PREFIX_MAX, DNSTAP_MAX_QUEUES,
+   DNSTAP_REPLY_MAX, DNSTAP_UNIDIRECTIONAL_ONLY, and DNSTAP_FREESTANDING,
+   which changes their defaults) must be the same in every file that
+   includes dnstap.h.
+
+   SIZE (firmware)
+   ----
+   `make size` prints what each part and each option costs on a Cortex-M4
+   and on rv32imac, and the stack of dnstap_log() and dnstap_poll() (the
+   README's "Code size" section is its output). What the options give up:
+     DNSTAP_SMALL_ENCODER=1       speed and some stack (dnstap_log()'s
+                                  calls go deeper): the same bytes and errors
+     DNSTAP_NO_LOG_TEXT           the log lines (connections, failures,
+                                  drops); dnstap_stats() still counts all
+     DNSTAP_UNIDIRECTIONAL_ONLY   bidirectional receivers (fstrm_capture,
+                                  `dnstap -u`, which wait for READY): for a
+                                  UART, a file, a collector that takes
+                                  START alone; any byte from the receiver
+                                  is then an error (reconnect)
+     DNSTAP_NO_DECODE, DNSTAP_NO_NANOPB_ENCODE   dnstap_decode(),
+                                  dnstap_encode_nanopb() and nanopb
+     DNSTAP_MAX_QUEUES, DNSTAP_PREFIX_MAX, DNSTAP_REPLY_MAX,
+     DNSTAP_LOG_LINE_MAX          RAM and stack only (their limits)
+   A clock without 64-bit division. dnstap_poll() takes milliseconds in a
+   uint64_t and DNSTAP_NOW seconds and nanoseconds. On a 32-bit core,
+   `ticks * 1000 / hz` or `ms / 1000` on a uint64_t calls the compiler's
+   64-bit division (__aeabi_uldivmod on ARM, __udivdi3/__umoddi3 on RISC-V,
+   more than a kilobyte of libgcc on rv32imac). Count in the tick interrupt
+   instead, as examples/baremetal.c does: the seconds and the milliseconds
+   within the second as two uint32_t (a tick of N ms, N dividing 1000, adds
+   N; read both again if the seconds changed meanwhile); then
+   now_ms = (uint64_t)s * 1000 + ms needs only a multiplication, and
+   DNSTAP_NOW is sec = epoch + s, nsec = ms * 1000000. dnstap.h itself
+   divides nothing in 64 bits.
 
    THREAD SAFETY
    -------------
@@ -456,8 +500,19 @@
 #endif
 #endif
 
+/* Whether the POSIX parts are built (not freestanding, on a unix). */
+#if !defined(DNSTAP_FREESTANDING) && (defined(__unix__) || defined(__APPLE__))
+#define DNSTAP__POSIX 1
+#else
+#define DNSTAP__POSIX 0
+#endif
+
 #ifndef DNSTAP_PREFIX_MAX
+#if DNSTAP__POSIX
 #define DNSTAP_PREFIX_MAX 512
+#else
+#define DNSTAP_PREFIX_MAX 128     /* firmware: identity and version fit; see MEMORY */
+#endif
 #endif
 
 /* Payload limits (the length in a data frame's 4-byte header). */
@@ -830,14 +885,39 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
    Live logging: queue, connection, transports
    ------------------------------------------------------------------------ */
 
+/* The sizes of dnstap_t's parts (MEMORY). Freestanding builds default to
+   what firmware needs: one queue, no room for the stock transports or a
+   host name, a reply buffer for ACCEPT and FINISH only. */
 #ifndef DNSTAP_MAX_QUEUES
+#if DNSTAP__POSIX
 #define DNSTAP_MAX_QUEUES 8       /* producer queues (threads) per tap */
+#else
+#define DNSTAP_MAX_QUEUES 1
+#endif
 #endif
 #ifndef DNSTAP_EXTRA_MAX
 #define DNSTAP_EXTRA_MAX 256      /* bytes of each queue set aside for extra_fn's output */
 #endif
 #ifndef DNSTAP_STOCK_TRANSPORT_SIZE
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS)
 #define DNSTAP_STOCK_TRANSPORT_SIZE 768   /* room for the stock POSIX transport's state */
+#else
+#define DNSTAP_STOCK_TRANSPORT_SIZE 8     /* no stock transport */
+#endif
+#endif
+#ifndef DNSTAP_REPLY_MAX
+#if defined(DNSTAP_UNIDIRECTIONAL_ONLY)
+#define DNSTAP_REPLY_MAX 1u       /* nothing is read */
+#elif DNSTAP__POSIX
+#define DNSTAP_REPLY_MAX DNSTAP_CONTROL_MAX   /* the receiver's ACCEPT or FINISH, as libfstrm */
+#else
+#define DNSTAP_REPLY_MAX 128u     /* ACCEPT naming up to 3 content types of our length */
+#endif
+#endif
+#if DNSTAP__POSIX
+#define DNSTAP__HOSTNAME_MAX 256  /* the default identity */
+#else
+#define DNSTAP__HOSTNAME_MAX 1
 #endif
 
 /* TRANSPORT CONTRACT. A transport is these callbacks and ctx.
@@ -1068,12 +1148,12 @@ typedef struct dnstap_t {
     size_t ctl_len, ctl_off;
     int ctl_next;                  /* state after the control frame is sent */
     dnstap_reader_t reader;        /* ACCEPT / FINISH */
-    uint8_t reader_buf[DNSTAP_CONTROL_MAX];
+    uint8_t reader_buf[DNSTAP_REPLY_MAX];
     uint8_t rx[64];
     uint64_t sent, sent_bytes, dropped_disconnected, dropped_write_error;
     uint64_t connects, reconnects, handshake_failures, timeouts, reported_drops;
     dnstap_result_t last_error;
-    uint8_t identity_buf[256];
+    uint8_t identity_buf[DNSTAP__HOSTNAME_MAX];
     union { uint8_t bytes[DNSTAP_STOCK_TRANSPORT_SIZE]; uint64_t u; void *p; } stock;
     union { uint8_t bytes[32]; uint64_t u; void *p; } thread;   /* pthread_t */
     int thread_stop, thread_running;
@@ -1208,13 +1288,7 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 #if defined(DNSTAP_IMPLEMENTATION) && !defined(DNSTAP__IMPLEMENTED)
 #define DNSTAP__IMPLEMENTED
 
-/* >>platform ------------------------------------------------------------ */
-#if !defined(DNSTAP_FREESTANDING) && (defined(__unix__) || defined(__APPLE__))
-#define DNSTAP__POSIX 1
-#else
-#define DNSTAP__POSIX 0
-#endif
-
+/* >>platform (DNSTAP__POSIX is set with the public types) ---------------- */
 #if DNSTAP__POSIX
 #include <errno.h>
 #include <fcntl.h>
@@ -1618,6 +1692,11 @@ extern "C" {
 
 /* Hot-path helpers are forced inline: one call per field would cost more
    than the field. */
+/* 1: the table-driven encoder (>>small encoder), for firmware that counts
+   bytes of code more than instructions or bytes of stack. */
+#ifndef DNSTAP_SMALL_ENCODER
+#define DNSTAP_SMALL_ENCODER 0
+#endif
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE_SIZE__)
 #define DNSTAP__INLINE static inline __attribute__((always_inline))
 #else   /* -Os: let the compiler choose (firmware counts bytes) */
@@ -1626,7 +1705,7 @@ extern "C" {
 
 /* Bytes a varint needs, one to ten: by the number of leading zeros. */
 DNSTAP__INLINE size_t dnstap__varint_len(uint64_t v) {
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !DNSTAP_SMALL_ENCODER
     static const uint8_t by_clz[64] = {
         10, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6,
         5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2,
@@ -1732,7 +1811,7 @@ DNSTAP__INLINE uint64_t dnstap__address_field_len(const dnstap_bytes_t *b, const
 /* Whether m breaks a reader's rule (written out here; dnstap__measure()
    tests the same by bit tricks, and asks this only when refusing m, to
    tell DNSTAP_ERR_INVALID from DNSTAP_ERR_TOO_LONG). */
-static bool dnstap__breaks_reader_rule(const dnstap_msg_t *m) {
+static DNSTAP__MAYBE_UNUSED bool dnstap__breaks_reader_rule(const dnstap_msg_t *m) {
     const uint32_t has = m->has;
     const uint8_t *bad_len = dnstap__bad_address[m->socket_family];
     const dnstap_bytes_t *a[2];
@@ -1792,6 +1871,7 @@ DNSTAP__INLINE bool dnstap__has_policy(const dnstap_msg_t *m) {
             (uintptr_t)p->value.data | (unsigned)p->action | (unsigned)p->match) != 0;
 }
 
+#if !DNSTAP_SMALL_ENCODER
 /* wire: include the query and response messages (a tap that is not `full`
    leaves them out); extra: the extra field to use, m->extra or one made
    for this message. Constants in the common callers, folded away. */
@@ -1863,6 +1943,177 @@ DNSTAP__INLINE DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_
     sz->payload = (size_t)payload;
     return DNSTAP_OK;
 }
+#else
+/* >>small encoder -------------------------------------------------------
+   DNSTAP_SMALL_ENCODER: the same bytes and the same answers as the
+   writer above, from one table of the fields in wire order, walked once
+   to check and size them and once to write them: about a third of the
+   code, at some speed. No recursion: the two nested messages (Message,
+   Policy) are a BEGIN and an END around their fields. */
+
+enum { DNSTAP__K_ADDR, DNSTAP__K_BYTES, DNSTAP__K_WIRE, DNSTAP__K_ENUM, DNSTAP__K_PORT, DNSTAP__K_TIME, DNSTAP__K_NSEC,
+       DNSTAP__K_PREFIX, DNSTAP__K_BEGIN, DNSTAP__K_END, DNSTAP__K_ONE };
+enum { DNSTAP__W_TOO_LONG = 1, DNSTAP__W_INVALID = 2, DNSTAP__W_ENUM = 4 };
+
+/* A field: its number, kind (WIRE: a DNS message, left out when the tap is
+   not `full`), arg (ENUM: largest value; PORT, TIME, NSEC: its DNSTAP_HAS_*
+   bit; PREFIX: which of identity, version, extra), and where it is in
+   dnstap_msg_t (size, offset). */
+typedef struct dnstap__field_t {
+    uint8_t number, kind, arg, size;
+    uint16_t off;
+} dnstap__field_t;
+
+#define DNSTAP__F(number, kind, arg, member) \
+    { number, DNSTAP__K_##kind, arg, (uint8_t)sizeof(((const dnstap_msg_t *)0)->member), \
+      (uint16_t)offsetof(dnstap_msg_t, member) }
+#define DNSTAP__MARK(number, kind) { number, DNSTAP__K_##kind, 0, 0, 0 }
+static const dnstap__field_t dnstap__fields[] = {
+    DNSTAP__F(1, PREFIX, 0, identity), DNSTAP__F(2, PREFIX, 1, version), DNSTAP__F(3, PREFIX, 2, extra),
+    DNSTAP__MARK(14, BEGIN),   /* Message */
+    DNSTAP__F(1, ENUM, 14, type), DNSTAP__F(2, ENUM, 2, socket_family), DNSTAP__F(3, ENUM, 7, socket_protocol),
+    DNSTAP__F(4, ADDR, 0, query_address), DNSTAP__F(5, ADDR, 0, response_address),
+    DNSTAP__F(6, PORT, DNSTAP_HAS_QUERY_PORT, query_port), DNSTAP__F(7, PORT, DNSTAP_HAS_RESPONSE_PORT, response_port),
+    DNSTAP__F(8, TIME, DNSTAP_HAS_QUERY_TIME_SEC, query_time_sec),
+    DNSTAP__F(9, NSEC, DNSTAP_HAS_QUERY_TIME_NSEC, query_time_nsec),
+    DNSTAP__F(10, WIRE, 0, query_message), DNSTAP__F(11, BYTES, 0, query_zone),
+    DNSTAP__F(12, TIME, DNSTAP_HAS_RESPONSE_TIME_SEC, response_time_sec),
+    DNSTAP__F(13, NSEC, DNSTAP_HAS_RESPONSE_TIME_NSEC, response_time_nsec),
+    DNSTAP__F(14, WIRE, 0, response_message),
+    DNSTAP__MARK(15, BEGIN),   /* Policy, when dnstap__has_policy() */
+    DNSTAP__F(1, BYTES, 0, policy.type), DNSTAP__F(2, BYTES, 0, policy.rule), DNSTAP__F(3, ENUM, 6, policy.action),
+    DNSTAP__F(4, ENUM, 5, policy.match), DNSTAP__F(5, BYTES, 0, policy.value),
+    DNSTAP__MARK(15, END),
+    DNSTAP__F(16, ENUM, 3, http_protocol),
+    DNSTAP__MARK(14, END),
+    DNSTAP__MARK(15, ONE) };   /* Dnstap.type = MESSAGE */
+#undef DNSTAP__F
+#undef DNSTAP__MARK
+
+/* A varint at p (NULL: only counted); its length. */
+static size_t dnstap__small_varint(uint8_t *p, uint64_t v) {
+    size_t n = 0;
+    for (;;) {
+        uint8_t b = (uint8_t)(v & 0x7fu);
+        v >>= 7;
+        if (p) p[n] = (uint8_t)(v ? b | 0x80u : b);
+        n++;
+        if (v == 0) return n;
+    }
+}
+
+/* An integer field's value into *v, DNSTAP__W_* bits for what is wrong
+   with it, or -1 when absent (enums: 0; ports, times: no DNSTAP_HAS_* bit). */
+static int dnstap__small_value(const dnstap_msg_t *m, const dnstap__field_t *f, uint64_t *v) {
+    const uint8_t *at = (const uint8_t *)m + f->off;
+    uint32_t u;
+    if (f->kind != DNSTAP__K_ENUM && !(m->has & f->arg)) return -1;
+    if (f->size == 8) { *v = *(const uint64_t *)(const void *)at; return 0; }   /* times */
+    u = f->size == 4 ? *(const uint32_t *)(const void *)at : f->size == 2 ? *(const uint16_t *)(const void *)at : *at;
+    *v = u;
+    if (f->kind == DNSTAP__K_ENUM) return u == 0 ? -1 : u > f->arg ? DNSTAP__W_ENUM : 0;
+    return (f->kind == DNSTAP__K_PORT && u > 0xFFFFu) || (f->kind == DNSTAP__K_NSEC && u >= 1000000000u)
+               ? DNSTAP__W_INVALID : 0;
+}
+
+/* The whole payload: its size, and its bytes at p unless NULL. sub[]
+   holds the Message and Policy body sizes: found when p is NULL (with
+   *flags: DNSTAP__W_* for what is wrong), used when writing. */
+static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t *m, bool wire,
+                                 const dnstap_bytes_t *extra, size_t sub[2], unsigned *flags, uint8_t *p) {
+    const dnstap__field_t *f = dnstap__fields;
+    const unsigned family = (unsigned)m->socket_family <= 2u ? (unsigned)m->socket_family : 0u;
+    size_t total = 0, start[2] = { 0, 0 };   /* where the open Message and Policy bodies began */
+    unsigned depth = 0;
+    for (; f < dnstap__fields + sizeof dnstap__fields / sizeof dnstap__fields[0]; f++) {
+        const uint8_t *at = (const uint8_t *)m + f->off;
+        const dnstap_bytes_t *b = f->kind == DNSTAP__K_PREFIX && f->arg == 2 ? extra : (const dnstap_bytes_t *)(const void *)at;
+        const uint8_t *data = NULL;
+        uint8_t *out = p ? p + total : NULL;
+        uint32_t key = (uint32_t)f->number << 3 | 2u;   /* length-delimited, unless changed below */
+        uint64_t v = 1;                                 /* DNSTAP__K_ONE: Dnstap.type MESSAGE */
+        size_t k;
+        if (f->kind == DNSTAP__K_BEGIN) {   /* key and length written here, counted at END */
+            if (depth == 1 && !dnstap__has_policy(m)) {
+                while (f->kind != DNSTAP__K_END) f++;
+                continue;
+            }
+            if (out) {
+                k = dnstap__small_varint(out, key);
+                total += k + dnstap__small_varint(out + k, sub[depth]);
+            }
+            start[depth++] = total;
+            continue;
+        }
+        if (f->kind == DNSTAP__K_END) {
+            k = total - start[--depth];
+            if (p == NULL) {
+                sub[depth] = k;
+                total += dnstap__small_varint(NULL, key) + dnstap__small_varint(NULL, k);
+            }
+            continue;
+        }
+        if (f->kind == DNSTAP__K_PREFIX && b->data == NULL) {   /* the encoder's own, encoded */
+            k = (size_t)(enc->seg_off[f->arg + 1] - enc->seg_off[f->arg]);
+            if (out) DNSTAP_MEMCPY(out, enc->prefix + enc->seg_off[f->arg], k);
+            total += k;
+            continue;
+        }
+        if (f->kind <= DNSTAP__K_WIRE || f->kind == DNSTAP__K_PREFIX) {   /* ADDR, BYTES, WIRE, PREFIX */
+            if (b->data == NULL || (f->kind == DNSTAP__K_WIRE && !wire)) continue;
+            data = b->data;
+            v = b->len;
+            if (f->kind == DNSTAP__K_ADDR && (b->len > 16u || dnstap__bad_address[family][b->len]))
+                *flags |= DNSTAP__W_INVALID;
+            if (b->len > enc->payload_max) { *flags |= DNSTAP__W_TOO_LONG; v = 0; }   /* the sums stay small */
+        } else if (f->kind != DNSTAP__K_ONE) {   /* ENUM, PORT, TIME, NSEC */
+            int e = dnstap__small_value(m, f, &v);
+            if (e < 0) continue;
+            *flags |= (unsigned)e;
+            key ^= f->kind == DNSTAP__K_NSEC ? 7u : 2u;   /* wire type 5 (fixed32) or 0 (varint) */
+        } else {
+            key ^= 2u;
+        }
+        /* key, then: 4 little-endian bytes (NSEC), or a varint and the data */
+        k = dnstap__small_varint(out, key);
+        if (f->kind == DNSTAP__K_NSEC) {
+            if (out) dnstap__put_fixed32(out + k, (uint32_t)v);
+            total += k + 4;
+            continue;
+        }
+        k += dnstap__small_varint(out ? out + k : NULL, v);
+        if (data && out && v) DNSTAP_MEMCPY(out + k, data, (size_t)v);
+        total += k + (data ? (size_t)v : 0u);
+    }
+    return total;
+}
+
+static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure(const dnstap_encoder_t *enc, const dnstap_msg_t *m,
+                                                           bool wire, const dnstap_bytes_t *extra,
+                                                           dnstap__sizes_t *sz) {
+    size_t sub[2] = { 0, 0 }, payload;
+    unsigned flags = 0;
+    if (m->type == 0) return DNSTAP_ERR_MISSING;
+    payload = dnstap__small_walk(enc, m, wire, extra, sub, &flags, NULL);
+    if (flags & DNSTAP__W_ENUM) return DNSTAP_ERR_ENUM;
+    if (flags & DNSTAP__W_INVALID) return DNSTAP_ERR_INVALID;
+    if ((flags & DNSTAP__W_TOO_LONG) || payload > enc->payload_max) return DNSTAP_ERR_TOO_LONG;
+    sz->message = sub[0];
+    sz->policy = sub[1];
+    sz->payload = payload;
+    return DNSTAP_OK;
+}
+
+static DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc, const dnstap_msg_t *m,
+                                                   bool wire, const dnstap_bytes_t *extra,
+                                                   const dnstap__sizes_t *sz) {
+    size_t sub[2];
+    unsigned flags = 0;
+    sub[0] = sz->message;
+    sub[1] = sz->policy;
+    return p + dnstap__small_walk(enc, m, wire, extra, sub, &flags, p);
+}
+#endif   /* DNSTAP_SMALL_ENCODER */
 
 /* The same, out of line, for callers off the hot path (smaller code). */
 static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure_cold(const dnstap_encoder_t *enc,
@@ -1870,6 +2121,7 @@ static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure_cold(const dnstap_enc
     return dnstap__measure(enc, m, true, &m->extra, sz);
 }
 
+#if !DNSTAP_SMALL_ENCODER
 /* Write a measured message. The caller has checked the space.
    (Unused when DNSTAP_ENCODER_NANOPB selects nanopb's encoder.) */
 DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc,
@@ -1934,6 +2186,7 @@ DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dns
     p[1] = 1; /* Dnstap.Type MESSAGE */
     return p + 2;
 }
+#endif
 
 DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnstap_encoder_desc_t *desc) {
     static const uint8_t tags[3] = { DNSTAP__TAG_IDENTITY, DNSTAP__TAG_VERSION, DNSTAP__TAG_EXTRA };
@@ -2384,14 +2637,20 @@ DNSTAP_API bool dnstap_frame_has_content_type(const dnstap_frame_t *f, const cha
 
 enum { DNSTAP__R_LEN = 0, DNSTAP__R_CLEN, DNSTAP__R_BODY, DNSTAP__R_CBODY };
 
-DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
-    if (r == NULL || buf == NULL || cap < DNSTAP_CONTROL_MAX) return DNSTAP_ERR_INVALID;
+/* Any cap: the tap reads its receiver's replies into DNSTAP_REPLY_MAX bytes,
+   refusing longer ones as DNSTAP_ERR_CONTROL_TOO_BIG. */
+static void dnstap__reader_setup(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
     DNSTAP_MEMSET(r, 0, sizeof *r);
     r->buf = buf;
     r->cap = cap;
     r->payload_max = cap < DNSTAP_PAYLOAD_MAX_LIMIT ? (uint32_t)cap : DNSTAP_PAYLOAD_MAX_LIMIT;
     r->content_type = DNSTAP_CONTENT_TYPE;
     r->role = DNSTAP_READ_WRITER_STREAM;
+}
+
+DNSTAP_API dnstap_result_t dnstap_reader_init(dnstap_reader_t *r, uint8_t *buf, size_t cap) {
+    if (r == NULL || buf == NULL || cap < DNSTAP_CONTROL_MAX) return DNSTAP_ERR_INVALID;
+    dnstap__reader_setup(r, buf, cap);
     return DNSTAP_OK;
 }
 
@@ -2467,7 +2726,7 @@ DNSTAP_API dnstap_result_t dnstap_reader_feed(dnstap_reader_t *r, const uint8_t 
                 r->phase = DNSTAP__R_BODY;
             } else {
                 uint32_t n = dnstap__get_be32(r->hdr + 4);
-                if (n > DNSTAP_CONTROL_MAX) { r->err = DNSTAP_ERR_CONTROL_TOO_BIG; break; }
+                if (n > DNSTAP_CONTROL_MAX || n > r->cap) { r->err = DNSTAP_ERR_CONTROL_TOO_BIG; break; }
                 if (n < 4) { r->err = DNSTAP_ERR_CONTROL_FIELD; break; }
                 r->need = n;
                 r->phase = DNSTAP__R_CBODY;
@@ -2855,26 +3114,30 @@ static dnstap_result_t dnstap__enqueue_adjusted(dnstap_t *tap, dnstap_queue_t *q
     return dnstap__enqueue(tap, q, msg, tap->desc.full, extra, made);
 }
 
-/* Count a message logged on q; refused (and counted) when the tap takes none now. */
-DNSTAP__INLINE dnstap_result_t dnstap__admit(dnstap_t *tap, dnstap_queue_t *q) {
+/* The checks of every dnstap_log*() call: the queue to log msg (a message,
+   a frame or a payload) on, or NULL and why (a drop counted where there is
+   a queue to count it on). */
+DNSTAP__INLINE dnstap_queue_t *dnstap__admit(dnstap_t *tap, unsigned qi, const void *msg, dnstap_result_t *r) {
+    dnstap_queue_t *q;
+    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) { *r = DNSTAP_ERR_INVALID; return NULL; }
+    q = &tap->q[qi];
     DNSTAP__INC64(&q->logged);
     if (DNSTAP__UNLIKELY(DNSTAP__LOAD_RLX(&tap->shutting_down) ||
                          (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED &&
                           !DNSTAP__LOAD_ACQ(&tap->accepting)))) {
         DNSTAP__INC64(&q->dropped_disconnected);
-        return DNSTAP_ERR_DISCONNECTED;
+        *r = DNSTAP_ERR_DISCONNECTED;
+        return NULL;
     }
-    return DNSTAP_OK;
+    return q;
 }
 
 /* Queue msg on tap's queue qi, encoded straight into the ring. *made
    receives where the frame went. */
 DNSTAP__INLINE dnstap_result_t dnstap__log_msg(dnstap_t *tap, unsigned qi, const dnstap_msg_t *msg, uint8_t **made) {
-    dnstap_queue_t *q;
     dnstap_result_t r;
-    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
-    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    dnstap_queue_t *q = dnstap__admit(tap, qi, msg, &r);
+    if (q == NULL) return r;
     if (DNSTAP__UNLIKELY(!tap->desc.full || tap->desc.extra_fn)) return dnstap__enqueue_adjusted(tap, q, msg, made);
     return dnstap__enqueue(tap, q, msg, true, &msg->extra, made);
 }
@@ -2889,9 +3152,8 @@ static dnstap_result_t dnstap__log(dnstap_t *tap, unsigned qi, const dnstap_msg_
     uint8_t *dst;
     *made = NULL;
     if (frame == NULL) return dnstap__log_msg(tap, qi, msg, made);
-    if (tap == NULL || msg == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
-    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    q = dnstap__admit(tap, qi, frame, &r);
+    if (q == NULL) return r;
     len = dnstap__frame_len_at(frame);
     dst = dnstap__q_claim(q, len, &nh, &r);
     if (dst == NULL) return r;
@@ -2910,14 +3172,31 @@ DNSTAP_API dnstap_result_t dnstap_log(dnstap_t *tap, const dnstap_msg_t *msg) {
     return dnstap_log_queue(tap, 0, msg);
 }
 
+DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const uint8_t *frame, size_t len) {
+    dnstap_queue_t *q;
+    uint8_t *made;
+    if (tap == NULL || frame == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
+    q = &tap->q[qi];
+    if (len < 5 || dnstap__get_be32(frame) != len - 4) {   /* length 0 would be a control frame */
+        DNSTAP__INC64(&q->logged);
+        DNSTAP__INC64(&q->dropped_invalid);
+        return DNSTAP_ERR_INVALID;
+    }
+    if (len - 4 > tap->enc.payload_max) {
+        DNSTAP__INC64(&q->logged);
+        DNSTAP__INC64(&q->dropped_too_big);
+        return DNSTAP_ERR_TOO_LONG;
+    }
+    return dnstap__log(tap, qi, NULL, frame, &made);
+}
+
 DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const uint8_t *payload, size_t len) {
     dnstap_queue_t *q;
     dnstap_result_t r;
     uint32_t nh;
     uint8_t *dst;
-    if (tap == NULL || payload == NULL || len == 0 || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    q = &tap->q[qi];
-    if ((r = dnstap__admit(tap, q)) != DNSTAP_OK) return r;
+    q = dnstap__admit(tap, qi, len ? payload : NULL, &r);
+    if (q == NULL) return r;
     if (len > tap->enc.payload_max) { DNSTAP__INC64(&q->dropped_too_big); return DNSTAP_ERR_TOO_LONG; }
     dst = dnstap__q_claim(q, 4 + (uint32_t)len, &nh, &r);
     if (dst == NULL) return r;
@@ -2925,17 +3204,6 @@ DNSTAP_API dnstap_result_t dnstap_log_payload(dnstap_t *tap, unsigned qi, const 
     DNSTAP_MEMCPY(dst + 4, payload, len);
     DNSTAP__STORE_REL(&q->head, nh);
     return DNSTAP_OK;
-}
-
-DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned qi, const uint8_t *frame, size_t len) {
-    if (tap == NULL || frame == NULL || qi >= tap->desc.queues) return DNSTAP_ERR_INVALID;
-    if (len < 5 || dnstap__get_be32(frame) != len - 4) {   /* length 0 would be a control frame */
-        dnstap_queue_t *q = &tap->q[qi];
-        DNSTAP__INC64(&q->logged);
-        DNSTAP__INC64(&q->dropped_invalid);
-        return DNSTAP_ERR_INVALID;
-    }
-    return dnstap_log_payload(tap, qi, frame + 4, len - 4);
 }
 
 /* Taps whose frames for the same message are the same bytes. */
@@ -2971,8 +3239,29 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
    ACCEPT -> START (or START alone when unidirectional), data, STOP ->
    FINISH, close; on any failure close and reconnect after a backoff. */
 
-/* Log lines, built without printf (freestanding). */
-typedef struct dnstap__line_t { char s[320]; size_t n; } dnstap__line_t;
+/* Log lines, built without printf (freestanding), cut at
+   DNSTAP_LOG_LINE_MAX - 1 characters. The buffer is on dnstap_poll()'s
+   stack: firmware, whose endpoint is "(custom transport)", needs less. */
+#ifndef DNSTAP_LOG_LINE_MAX
+#if DNSTAP__POSIX
+#define DNSTAP_LOG_LINE_MAX 320
+#else
+#define DNSTAP_LOG_LINE_MAX 112
+#endif
+#endif
+#ifdef DNSTAP_NO_LOG_TEXT
+#ifdef DNSTAP_WITH_MBEDTLS
+#error "DNSTAP_NO_LOG_TEXT leaves out the log lines that DNSTAP_WITH_MBEDTLS reports its failures with"
+#endif
+/* No lines: the logger is never called, and the text is not linked. */
+typedef struct dnstap__line_t { size_t n; } dnstap__line_t;
+static inline dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) { (void)s; return l; }
+static inline dnstap__line_t *dnstap__addu(dnstap__line_t *l, uint64_t v) { (void)v; return l; }
+static inline void dnstap__say(dnstap_t *tap, dnstap_log_level_t level, const dnstap__line_t *l) {
+    (void)tap; (void)level; (void)l;
+}
+#else
+typedef struct dnstap__line_t { char s[DNSTAP_LOG_LINE_MAX]; size_t n; } dnstap__line_t;
 
 static dnstap__line_t *dnstap__add(dnstap__line_t *l, const char *s) {
     while (s && *s && l->n < sizeof l->s - 1) l->s[l->n++] = *s++;
@@ -3008,6 +3297,7 @@ static dnstap__line_t *dnstap__addu(dnstap__line_t *l, uint64_t v) {
 static void dnstap__say(dnstap_t *tap, dnstap_log_level_t level, const dnstap__line_t *l) {
     if (tap->desc.logger.func) tap->desc.logger.func(tap->desc.logger.ctx, level, l->s);
 }
+#endif   /* DNSTAP_NO_LOG_TEXT */
 
 static const char *dnstap__endpoint(const dnstap_t *tap) {
     return tap->desc.endpoint ? tap->desc.endpoint : "(custom transport)";
@@ -3053,6 +3343,10 @@ static void dnstap__close_final(dnstap_t *tap) {
    errno when a stock transport's system call failed (dnstap_poll() clears
    errno first, so it is not a stale one). */
 static void dnstap__add_cause(const dnstap_t *tap, dnstap__line_t *l, dnstap_result_t why, int err) {
+#ifdef DNSTAP_NO_LOG_TEXT
+    (void)tap; (void)l; (void)why; (void)err;
+    return;
+#endif
     dnstap__add(dnstap__add(dnstap__add(dnstap__add(l, "dnstap: "), dnstap__endpoint(tap)), ": "),
                 dnstap_result_str(why));
 #if DNSTAP__POSIX
@@ -3122,10 +3416,22 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
     return why;
 }
 
+typedef char dnstap__ctl_fits[20 + sizeof DNSTAP_CONTENT_TYPE - 1 <= sizeof(((dnstap_t *)0)->ctl) ? 1 : -1];
+
+/* READY, START (with our content type) or STOP: what dnstap_control_frame()
+   writes, from constants (firmware links neither it nor strlen()). */
 static void dnstap__start_ctl(dnstap_t *tap, dnstap_control_t type, int next) {
-    static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
-    size_t n = type == DNSTAP_CONTROL_STOP ? 0 : 1;
-    if (dnstap_control_frame(tap->ctl, sizeof tap->ctl, type, ct, n, &tap->ctl_len) != DNSTAP_OK) tap->ctl_len = 0;
+    static const char ct[] = DNSTAP_CONTENT_TYPE;
+    const uint32_t body = type == DNSTAP_CONTROL_STOP ? 4u : 12u + (uint32_t)(sizeof ct - 1);
+    dnstap__put_be32(tap->ctl, 0);   /* escape */
+    dnstap__put_be32(tap->ctl + 4, body);
+    dnstap__put_be32(tap->ctl + 8, (uint32_t)type);
+    if (type != DNSTAP_CONTROL_STOP) {
+        dnstap__put_be32(tap->ctl + 12, 1);   /* CONTENT_TYPE */
+        dnstap__put_be32(tap->ctl + 16, (uint32_t)(sizeof ct - 1));
+        DNSTAP_MEMCPY(tap->ctl + 20, ct, sizeof ct - 1);
+    }
+    tap->ctl_len = 8 + body;
     tap->ctl_off = 0;
     tap->ctl_next = next;
     tap->state = DNSTAP__S_CTL;
@@ -3241,6 +3547,12 @@ static dnstap_result_t dnstap__send_data(dnstap_t *tap, uint64_t now, bool *bloc
     return DNSTAP_OK;
 }
 
+#ifdef DNSTAP_UNIDIRECTIONAL_ONLY
+#define DNSTAP__BIDIRECTIONAL 0   /* no READY/ACCEPT/FINISH: the reader is not linked */
+#else
+#define DNSTAP__BIDIRECTIONAL 1
+#endif
+
 /* Read what the receiver sent and feed it to the reader; *frame set when a
    control frame is complete. */
 static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame, bool *got) {
@@ -3256,6 +3568,7 @@ static dnstap_result_t dnstap__read_control(dnstap_t *tap, dnstap_frame_t *frame
     if (n == 0) return DNSTAP_ERR_CLOSED;
     if (n > (int)sizeof tap->rx) return DNSTAP_ERR_IO;   /* a transport that over-reports */
     if (n < 0) return n < DNSTAP__ERR_LOWEST ? DNSTAP_ERR_IO : (dnstap_result_t)n;
+    if (!DNSTAP__BIDIRECTIONAL) return DNSTAP_ERR_HANDSHAKE;   /* a unidirectional receiver sends nothing */
     r = dnstap_reader_feed(&tap->reader, tap->rx, (size_t)n, &used, frame);
     if (r == DNSTAP_OK) { *got = true; return DNSTAP_OK; }
     if (r == DNSTAP_ERR_AGAIN) return DNSTAP_ERR_AGAIN;
@@ -3332,6 +3645,10 @@ static void dnstap__end_now(dnstap_t *tap, const char *why) {
     dnstap__say(tap, DNSTAP_LOG_WARN, &l);
 }
 
+/* Out of line: its line buffer stays off dnstap_poll()'s own frame. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
 static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
     uint64_t d;
     if (now < tap->last_report_ms + tap->desc.drop_report_ms) return;
@@ -3381,10 +3698,11 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
                 r = dnstap__fail(tap, r < DNSTAP__ERR_LOWEST || r > DNSTAP_OK ? DNSTAP_ERR_CONNECT : r, now);
                 goto out;
             }
-            dnstap_reader_init(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
+            dnstap__reader_setup(&tap->reader, tap->reader_buf, sizeof tap->reader_buf);
             tap->reader.role = DNSTAP_READ_RECEIVER_REPLIES;
             tap->deadline_ms = now + tap->desc.handshake_timeout_ms;
-            if (tap->desc.unidirectional) dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
+            if (!DNSTAP__BIDIRECTIONAL || tap->desc.unidirectional)
+                dnstap__start_ctl(tap, DNSTAP_CONTROL_START, DNSTAP__S_RUNNING);
             else dnstap__start_ctl(tap, DNSTAP_CONTROL_READY, DNSTAP__S_ACCEPT);
             continue;
         case DNSTAP__S_CTL: {
@@ -3416,7 +3734,9 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
         case DNSTAP__S_FINISH: {
             dnstap_frame_t f;
             bool got;
-            dnstap_result_t e = dnstap__read_control(tap, &f, &got);
+            dnstap_result_t e;
+            if (!DNSTAP__BIDIRECTIONAL) goto out;   /* never here */
+            e = dnstap__read_control(tap, &f, &got);
             if (e == DNSTAP_ERR_AGAIN) {
                 if (now >= tap->deadline_ms) {
                     if (tap->state == DNSTAP__S_FINISH) { tap->timeouts++; dnstap__close_final(tap); goto out; }
@@ -3469,7 +3789,7 @@ DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
             if (!tap->shutting_down) goto out;
             tap->deadline_ms = now + tap->desc.finish_timeout_ms;
             dnstap__start_ctl(tap, DNSTAP_CONTROL_STOP,
-                              tap->desc.unidirectional ? DNSTAP__S_CLOSED : DNSTAP__S_FINISH);
+                              !DNSTAP__BIDIRECTIONAL || tap->desc.unidirectional ? DNSTAP__S_CLOSED : DNSTAP__S_FINISH);
             continue;
         }
         default:
@@ -3593,6 +3913,7 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     uint8_t *mem;
     DNSTAP_MEMSET(tap, 0, sizeof *tap);
     tap->desc = *desc;
+    if (!DNSTAP__BIDIRECTIONAL) tap->desc.unidirectional = true;
     if (tap->desc.queues == 0) tap->desc.queues = 1;
     if (tap->desc.queues > DNSTAP_MAX_QUEUES || desc->queue == NULL) return DNSTAP_ERR_INVALID;
     per = desc->queue_size / tap->desc.queues;
@@ -3629,7 +3950,11 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     if (ed.identity.data == NULL && gethostname((char *)tap->identity_buf, sizeof tap->identity_buf - 1) == 0)
         ed.identity = dnstap_str((const char *)tap->identity_buf);
 #endif
-    if (ed.version.data == NULL) ed.version = dnstap_str("dnstap.h " DNSTAP_VERSION_STRING);
+    if (ed.version.data == NULL) {   /* a constant's length: no strlen() for firmware */
+        static const char version[] = "dnstap.h " DNSTAP_VERSION_STRING;
+        ed.version.data = (const uint8_t *)version;
+        ed.version.len = sizeof version - 1;
+    }
     r = dnstap_encoder_init(&tap->enc, &ed);
     if (r != DNSTAP_OK) return r;
     tap->backoff_ms = tap->desc.backoff_min_ms;

@@ -6,7 +6,9 @@ set -u
 build="nanopb libnanopb-dev libmbedtls-dev"
 test_="$build make gcc g++ clang cmake pkg-config libclang-rt-14-dev valgrind binutils golang-github-dnstap-golang-dnstap-cli fstrm-bin protobuf-compiler python3-protobuf socat knot-dnsutils openssl python3-yaml dpkg-dev patch
        qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi
-       qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf liblwip-dev iproute2"
+       qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf liblwip-dev iproute2
+       llvm lld libc6-dev-mipsel-cross libc6-dev-armhf-cross libc6-dev-arm64-cross
+       libgcc-12-dev-mipsel-cross libgcc-12-dev-armhf-cross libgcc-12-dev-arm64-cross"
 bench="$build valgrind time golang-github-dnstap-golang-dnstap-cli fstrm-bin libprotobuf-c-dev protobuf-c-compiler libfstrm-dev dnsperf strace knot-dnsutils dpkg-dev patch"
 fuzz="$build clang libclang-rt-14-dev"
 case "${1:-build}" in

@@ -8,7 +8,8 @@
 #   riscv32 virt    rv32imac (ESP32-C3 class), 16550 UART drained by its
 #                   THR-empty interrupt through the PLIC, CLINT timer tick
 # The first and the last also run with nanopb's decoder and encoder linked
-# in (the -selftest runs): the power-on self test then decodes and
+# in (the -selftest runs), and with the smallest options (the -small runs:
+# DNSTAP_SMALL_ENCODER=1, DNSTAP_UNIDIRECTIONAL_ONLY, DNSTAP_NO_LOG_TEXT): the power-on self test then decodes and
 # re-encodes on the target. Each is built -Os with the example's own
 # startup code and linker script,
 # serves BM_QUERIES queries, sends STOP, drains its UART, then reports its
@@ -34,6 +35,7 @@ WARN="-std=c99 -Wall -Wextra -Werror -pedantic -Wconversion -Wsign-conversion -W
 COMMON="-Os -ffunction-sections -fdata-sections -Wl,--gc-sections -nostartfiles \
 -DDNSTAP_FREESTANDING -DBM_QUERIES=$QUERIES -I. -isystem $build/matrix/third_party/m4-include"
 ENC_ONLY="-DDNSTAP_NO_DECODE -DDNSTAP_NO_NANOPB_ENCODE"
+SMALL="-DDNSTAP_SMALL_ENCODER=1 -DDNSTAP_UNIDIRECTIONAL_ONLY -DDNSTAP_NO_LOG_TEXT"
 NANOPB=$build/matrix/third_party/nanopb-src
 M4="arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb --specs=nano.specs --specs=nosys.specs -T examples/baremetal_m4.ld"
 # -misa-spec=2.2 keeps the CSR instructions in "i" and so picks picolibc's
@@ -158,6 +160,12 @@ board m4-netduinoplus2 "qemu-system-arm -M netduinoplus2 -serial null -serial fi
     $M4 $ENC_ONLY -DBM_UART_POLLED -DBM_CPU_HZ=168000000u
 board rv32imac-virt "qemu-system-riscv32 -M virt -bios none -serial file:$O/rv32imac-virt.fstrm" \
     $RV $ENC_ONLY
+# the smallest live tap (tests/size.sh's trade-off table): the small
+# encoder, no handshake code, no log text; the same stream
+board m4-mps2-an386-small "qemu-system-arm -M mps2-an386 -serial file:$O/m4-mps2-an386-small.fstrm" \
+    $M4 $ENC_ONLY $SMALL -DBM_MPS2
+board rv32imac-virt-small "qemu-system-riscv32 -M virt -bios none -serial file:$O/rv32imac-virt-small.fstrm" \
+    $RV $ENC_ONLY $SMALL
 # with nanopb's decoder and encoder linked in: the power-on self test runs
 board m4-mps2-an386-selftest "qemu-system-arm -M mps2-an386 -serial file:$O/m4-mps2-an386-selftest.fstrm" \
     $M4 -DBM_MPS2 $PB_M4

@@ -201,6 +201,53 @@ static void test_start_frame_bytes(void) {
     CHECK(buf[7] == 4 && buf[11] == 3);
 }
 
+/* The tap builds READY, START and STOP from constants (no strlen() in
+   firmware): the same bytes as dnstap_control_frame(). */
+static void test_tap_control_frames(void) {
+    static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
+    static const dnstap_control_t types[3] = { DNSTAP_CONTROL_READY, DNSTAP_CONTROL_START, DNSTAP_CONTROL_STOP };
+    static dnstap_t tap;
+    uint8_t want[64];
+    size_t i, n = 0;
+    for (i = 0; i < 3; i++) {
+        CHECK_EQ(dnstap_control_frame(want, sizeof want, types[i], ct, types[i] == DNSTAP_CONTROL_STOP ? 0 : 1, &n),
+                 DNSTAP_OK);
+        memset(&tap, 0xA5, sizeof tap);
+        dnstap__start_ctl(&tap, types[i], DNSTAP__S_RUNNING);
+        CHECK_EQ(tap.ctl_len, n);
+        CHECK(memcmp(tap.ctl, want, n) == 0);
+    }
+}
+
+/* The tap reads its receiver's replies into DNSTAP_REPLY_MAX bytes (128 on
+   firmware): a control frame that does not fit is refused, whole or in
+   pieces, and one that fits is read in pieces. */
+static void test_small_reply_buffer(void) {
+    static const char *const ct[1] = { DNSTAP_CONTENT_TYPE };
+    static const char *const many[3] = { DNSTAP_CONTENT_TYPE, "protobuf:other.Type.Name.Long", "x" };
+    uint8_t buf[64], in[200];
+    dnstap_reader_t r;
+    dnstap_frame_t f;
+    size_t n = 0, used, i;
+    dnstap_result_t e = DNSTAP_ERR_AGAIN;
+    CHECK_EQ(dnstap_control_frame(in, sizeof in, DNSTAP_CONTROL_ACCEPT, ct, 1, &n), DNSTAP_OK);
+    dnstap__reader_setup(&r, buf, 48);
+    r.role = DNSTAP_READ_RECEIVER_REPLIES;
+    for (i = 0; i < n && e == DNSTAP_ERR_AGAIN; i++) e = dnstap_reader_feed(&r, in + i, 1, &used, &f);
+    CHECK_EQ(e, DNSTAP_OK);
+    CHECK(i == n && f.control == DNSTAP_CONTROL_ACCEPT && dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE));
+    /* 3 content types: a body of 4 + 3 * 8 + 22 + 29 + 1 = 80 bytes, above 48 */
+    CHECK_EQ(dnstap_control_frame(in, sizeof in, DNSTAP_CONTROL_ACCEPT, many, 3, &n), DNSTAP_OK);
+    dnstap__reader_setup(&r, buf, 48);
+    r.role = DNSTAP_READ_RECEIVER_REPLIES;
+    e = DNSTAP_ERR_AGAIN;
+    for (i = 0; i < n && e == DNSTAP_ERR_AGAIN; i++) e = dnstap_reader_feed(&r, in + i, 1, &used, &f);
+    CHECK_EQ(e, DNSTAP_ERR_CONTROL_TOO_BIG);
+    dnstap__reader_setup(&r, buf, 48);
+    r.role = DNSTAP_READ_RECEIVER_REPLIES;
+    CHECK_EQ(dnstap_reader_feed(&r, in, n, &used, &f), DNSTAP_ERR_CONTROL_TOO_BIG);
+}
+
 /* Every value of every enum, encoded by both writers and decoded back. */
 static void roundtrip_one(const dnstap_encoder_t *enc, const dnstap_msg_t *m) {
     uint8_t a[70000], b[70000];
@@ -1087,5 +1134,7 @@ int main(int argc, char **argv) {
     TEST(test_sockaddr_and_time);
     TEST(test_wrapped_lengths);
     TEST(test_reader_rules);
+    TEST(test_tap_control_frames);
+    TEST(test_small_reply_buffer);
     return TEST_EXIT();
 }
