@@ -162,6 +162,16 @@ static void tap_now(dnstap_msg_t *m, int response)
     dnstap_msg_set_query_time(m, sec, nsec);
 }
 
+/* The event's time and DNS message, then out to the tap. */
+static void tap_send(dnstap_msg_t *m, int response, const void *packet, size_t len)
+{
+  dnstap_bytes_t *wire = response ? &m->response_message : &m->query_message;
+  tap_now(m, response);
+  wire->data = packet;
+  wire->len = len;
+  tap_emit(m);
+}
+
 /* client: the client's address and port; local: the address it sent to
    (port: dnsmasq's); local NULL or unspecified: ask the socket fd. */
 void tap_client(int response, int tcp, const void *packet, size_t len,
@@ -199,18 +209,7 @@ void tap_client(int response, int tcp, const void *packet, size_t len,
     }
   if (here.sa.sa_family != AF_UNSPEC)
     tap_sockaddr(&m, 0, &here);
-  tap_now(&m, response);
-  if (response)
-    {
-      m.response_message.data = packet;
-      m.response_message.len = len;
-    }
-  else
-    {
-      m.query_message.data = packet;
-      m.query_message.len = len;
-    }
-  tap_emit(&m);
+  tap_send(&m, response, packet, len);
 }
 
 /* server: the upstream's address; fd: our socket to it (its local address
@@ -235,18 +234,7 @@ void tap_forwarder(int response, int tcp, const void *packet, size_t len,
 	  : here.in.sin_addr.s_addr == INADDR_ANY)
 	m.query_address.data = NULL;
     }
-  tap_now(&m, response);
-  if (response)
-    {
-      m.response_message.data = packet;
-      m.response_message.len = len;
-    }
-  else
-    {
-      m.query_message.data = packet;
-      m.query_message.len = len;
-    }
-  tap_emit(&m);
+  tap_send(&m, response, packet, len);
 }
 
 /* In a forked TCP child: the connection is the parent's. */
