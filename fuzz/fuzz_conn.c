@@ -747,7 +747,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (c5 & 0x80) d.transport.writev = t_writev;
 
     r = dnstap_init(tap, &d);
-    if (qsize / (size_t)M.queues < 128) {
+    /* each queue needs 128 bytes, and DNSTAP_EXTRA_MAX more for extra_fn's output */
+    if (qsize / (size_t)M.queues < 128u + (d.extra_fn ? DNSTAP_EXTRA_MAX : 0u)) {
         FUZZ_CHECK(r == DNSTAP_ERR_INVALID, "dnstap_init with %zu-byte queues: %d", qsize / (size_t)M.queues, (int)r);
         goto done;
     }
