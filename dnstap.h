@@ -2122,36 +2122,24 @@ static DNSTAP__CHECKRETURN dnstap_result_t dnstap__measure_cold(const dnstap_enc
 }
 
 #if !DNSTAP_SMALL_ENCODER
-/* Write a measured message. The caller has checked the space.
-   (Unused when DNSTAP_ENCODER_NANOPB selects nanopb's encoder.) */
-DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc,
-                                                           const dnstap_msg_t *m, bool wire,
-                                                           const dnstap_bytes_t *extra, const dnstap__sizes_t *sz) {
-    const uint32_t has = m->has;
-    if (DNSTAP__LIKELY(!sz->overrides)) {
-        /* the prefix in 16-byte pieces, the last one ending exactly at its end */
-        size_t n = enc->seg_off[3], i;
-        if (n >= 16) {
-            for (i = 0; i + 16 < n; i += 16) DNSTAP_MEMCPY(p + i, enc->prefix + i, 16);
-            DNSTAP_MEMCPY(p + n - 16, enc->prefix + n - 16, 16);
-        } else {
-            for (i = 0; i < n; i++) p[i] = enc->prefix[i];
-        }
-        p += n;
+/* The encoder's identity, version and extra, encoded by
+   dnstap_encoder_init(): in 16-byte pieces, the last one ending exactly at
+   its end. */
+DNSTAP__INLINE uint8_t *dnstap__put_prefix(uint8_t *p, const dnstap_encoder_t *enc) {
+    size_t n = enc->seg_off[3], i;
+    if (n >= 16) {
+        for (i = 0; i + 16 < n; i += 16) DNSTAP_MEMCPY(p + i, enc->prefix + i, 16);
+        DNSTAP_MEMCPY(p + n - 16, enc->prefix + n - 16, 16);
     } else {
-        static const uint8_t tags[3] = { DNSTAP__TAG_IDENTITY, DNSTAP__TAG_VERSION, DNSTAP__TAG_EXTRA };
-        const dnstap_bytes_t *o[3];
-        unsigned i;
-        o[0] = &m->identity; o[1] = &m->version; o[2] = extra;
-        for (i = 0; i < 3; i++) {
-            size_t n = (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
-            if (o[i]->data) { p = dnstap__put_bytes_field(p, tags[i], o[i]); continue; }
-            if (n) DNSTAP_MEMCPY(p, enc->prefix + enc->seg_off[i], n);
-            p += n;
-        }
+        for (i = 0; i < n; i++) p[i] = enc->prefix[i];
     }
-    *p++ = DNSTAP__TAG_MESSAGE;
-    p = dnstap__put_varint32(p, (uint32_t)sz->message);
+    return p + n;
+}
+
+/* The measured Message body, its first field to its last, then
+   Dnstap.type. */
+DNSTAP__INLINE uint8_t *dnstap__write_body(uint8_t *p, const dnstap_msg_t *m, bool wire, const dnstap__sizes_t *sz) {
+    const uint32_t has = m->has;
     p[0] = DNSTAP__TAG_M_TYPE;
     p[1] = (uint8_t)m->type;
     p += 2;
@@ -2185,6 +2173,30 @@ DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dns
     p[0] = DNSTAP__TAG_TYPE;
     p[1] = 1; /* Dnstap.Type MESSAGE */
     return p + 2;
+}
+
+/* Write a measured message. The caller has checked the space.
+   (Unused when DNSTAP_ENCODER_NANOPB selects nanopb's encoder.) */
+DNSTAP__INLINE DNSTAP__MAYBE_UNUSED uint8_t *dnstap__write(uint8_t *p, const dnstap_encoder_t *enc,
+                                                           const dnstap_msg_t *m, bool wire,
+                                                           const dnstap_bytes_t *extra, const dnstap__sizes_t *sz) {
+    if (DNSTAP__LIKELY(!sz->overrides)) {
+        p = dnstap__put_prefix(p, enc);
+    } else {
+        static const uint8_t tags[3] = { DNSTAP__TAG_IDENTITY, DNSTAP__TAG_VERSION, DNSTAP__TAG_EXTRA };
+        const dnstap_bytes_t *o[3];
+        unsigned i;
+        o[0] = &m->identity; o[1] = &m->version; o[2] = extra;
+        for (i = 0; i < 3; i++) {
+            size_t n = (size_t)(enc->seg_off[i + 1] - enc->seg_off[i]);
+            if (o[i]->data) { p = dnstap__put_bytes_field(p, tags[i], o[i]); continue; }
+            if (n) DNSTAP_MEMCPY(p, enc->prefix + enc->seg_off[i], n);
+            p += n;
+        }
+    }
+    *p++ = DNSTAP__TAG_MESSAGE;
+    p = dnstap__put_varint32(p, (uint32_t)sz->message);
+    return dnstap__write_body(p, m, wire, sz);
 }
 #endif
 
@@ -3509,17 +3521,26 @@ static void dnstap__written(dnstap_t *tap, const dnstap_iovec_t *iov, const unsi
     for (j = 0; j < k && n > 0; j++) {
         dnstap_queue_t *q = &tap->q[iq[j]];
         uint32_t start, take = n < iov[j].len ? (uint32_t)n : (uint32_t)iov[j].len;
+        uint32_t t0, t, off;
+        uint64_t frames = 0;
         (void)dnstap__q_run(q, &start);   /* past the wrap, for the buffer after it */
+        t0 = t = q->tail;
         tap->tx_queue = iq[j];
-        tap->tx_off += take;
+        off = tap->tx_off + take;
         n -= take;
-        while (tap->tx_off > 0) {
-            uint32_t l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(q->tail));
-            if (tap->tx_off < l) break;
-            dnstap__q_pop(q, l);
-            tap->tx_off -= l;
-            tap->sent++;
-            tap->sent_bytes += l;
+        /* in locals, the tail stored once: a frame never spans the wrap */
+        while (off > 0) {
+            uint32_t l = dnstap__frame_len_at(q->buf + DNSTAP__OFF(t));
+            if (off < l) break;
+            t += l;
+            off -= l;
+            frames++;
+        }
+        tap->tx_off = off;
+        if (frames) {
+            DNSTAP__STORE_REL(&q->tail, t);
+            tap->sent += frames;
+            tap->sent_bytes += t - t0;
         }
         if (take == iov[j].len && (j + 1 == k || iq[j + 1] != iq[j]))
             tap->tx_queue = (iq[j] + 1) % tap->desc.queues;   /* fair turns */
