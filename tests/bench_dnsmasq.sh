@@ -100,6 +100,7 @@ run() { # name port trace|cpu extra-args...: one dnsperf run against a fresh dns
 }
 
 echo "bench: dnsmasq cache hits at $QPS queries/s, $SECS s per run, $REPS runs each..." >&2
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 : >"$T/runs.txt"
 r=0
 while [ $r -lt "$REPS" ]; do
@@ -138,6 +139,8 @@ END {
     if (sq)
         printf "Tap socket under strace --seccomp-bpf (a separate, slower run): %d write-family calls for %d queries, one per %.1f queries (goal: at most one per 50).\n", sw, sq, sw ? sq / sw : 0
 }' "$T/runs.txt"
+echo
+echo "Load average before these runs: $LOADAVG on $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') CPUs; CPU per query rises with other load."
 echo
 echo "Per run (name, answered, lost, CPU ns, writes, tap counters):"
 sed 's/^/    /' "$T/runs.txt"
