@@ -2998,17 +2998,29 @@ static uint8_t *dnstap__q_reserve(dnstap_queue_t *q, uint32_t need, uint32_t *ne
     return NULL;
 }
 
-/* The consumer's next contiguous run of whole frames: [*start, *start + n). */
-static uint32_t dnstap__q_run(dnstap_queue_t *q, uint32_t *start) {
+/* The consumer's next contiguous run of whole frames: [*start, *start + n),
+   and *after, the bytes at the ring's start past the wrap that follow it:
+   both from one look at head, which a producer may move meanwhile. */
+static uint32_t dnstap__q_runs(dnstap_queue_t *q, uint32_t *start, uint32_t *after) {
     uint32_t h = DNSTAP__LOAD_ACQ(&q->head), t = q->tail;
+    *after = 0;
     if ((h ^ t) & DNSTAP__LAP) {
         uint32_t wrap = DNSTAP__LOAD_RLX(&q->wrap);
-        if (DNSTAP__OFF(t) != wrap) { *start = DNSTAP__OFF(t); return wrap - *start; }
+        if (DNSTAP__OFF(t) != wrap) {
+            *start = DNSTAP__OFF(t);
+            *after = DNSTAP__OFF(h);
+            return wrap - *start;
+        }
         t = h & DNSTAP__LAP;   /* follow the producer to the next lap */
         DNSTAP__STORE_REL(&q->tail, t);
     }
     *start = DNSTAP__OFF(t);
     return DNSTAP__OFF(h) - *start;
+}
+
+static uint32_t dnstap__q_run(dnstap_queue_t *q, uint32_t *start) {
+    uint32_t after;
+    return dnstap__q_runs(q, start, &after);
 }
 
 static uint32_t dnstap__frame_len_at(const uint8_t *p) { return 4 + dnstap__get_be32(p); }
@@ -3482,6 +3494,12 @@ static int dnstap__xwritev(dnstap_t *tap, const dnstap_iovec_t *iov, int k) {
 #define DNSTAP__IOV_MAX (2 * DNSTAP_MAX_QUEUES)
 #define DNSTAP__WRITE_MAX 0x40000000u   /* bytes per write call: fits an int */
 
+/* Tests only: where the consumer may be preempted while a producer logs
+   (tests/test_tap.c runs a producer there). */
+#ifndef DNSTAP__TEST_CONSUMER_PAUSE
+#define DNSTAP__TEST_CONSUMER_PAUSE() ((void)0)
+#endif
+
 /* What is queued now, in sending order: the queue being sent from (past
    the tx_off bytes already written), then the others in turn; each as its
    run before the ring's wrap and its run after it. iq[] gets each buffer's
@@ -3493,18 +3511,18 @@ static int dnstap__gather(dnstap_t *tap, dnstap_iovec_t *iov, unsigned *iq) {
     for (i = 0; i < tap->desc.queues && total < DNSTAP__WRITE_MAX; i++) {
         unsigned qi = (tap->tx_queue + i) % tap->desc.queues;
         dnstap_queue_t *q = &tap->q[qi];
-        uint32_t start, run = dnstap__q_run(q, &start), skip = i == 0 ? tap->tx_off : 0, h;
+        uint32_t start, after, run = dnstap__q_runs(q, &start, &after), skip = i == 0 ? tap->tx_off : 0;
+        DNSTAP__TEST_CONSUMER_PAUSE();
         if (run == 0) continue;
         iov[k].base = q->buf + start + skip;
         iov[k].len = run - skip;
         iq[k++] = qi;
-        h = DNSTAP__LOAD_ACQ(&q->head);
-        if ((h ^ q->tail) & DNSTAP__LAP) {   /* more after the wrap */
+        if (after) {   /* more after the wrap */
             iov[k].base = q->buf;
-            iov[k].len = DNSTAP__OFF(h);
+            iov[k].len = after;
             iq[k++] = qi;
         }
-        total += run - skip + ((h ^ q->tail) & DNSTAP__LAP ? DNSTAP__OFF(h) : 0);
+        total += run - skip + after;
     }
     for (i = 0, total = 0; i < (unsigned)k; i++) {   /* at most DNSTAP__WRITE_MAX in all */
         if (iov[i].len > DNSTAP__WRITE_MAX - total) iov[i].len = DNSTAP__WRITE_MAX - total;

@@ -9,6 +9,8 @@
    --wrap=realloc,--wrap=free to count allocations (not under ASan). */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_WITH_THREAD
+static void (*consumer_pause)(void);   /* a producer run inside the consumer */
+#define DNSTAP__TEST_CONSUMER_PAUSE() (consumer_pause ? consumer_pause() : (void)0)
 #include "../dnstap.h"
 
 #include <pthread.h>
@@ -912,6 +914,60 @@ static void test_writev_runs(void) {
         if (k == 5) { fake.fail_at = 3000; fake.fail_once = 1; }
         CHECK_EQ(fake_tap(&tap, 1 << 12, 1), DNSTAP_OK);
         scenario(2000, 3, "writev");
+    }
+    fake_use_writev = 0;
+}
+
+/* The consumer looks at a queue's head once per write: what a producer
+   logs meanwhile, wrapping the ring, waits for the next write (a second
+   look skipped the frames before the wrap, sent those after it in their
+   place and counted the skipped ones as sent). */
+static uint32_t burst_seq;
+static size_t burst_na;
+static void log_burst_that_wraps(void) {
+    dnstap_msg_t m;
+    unsigned i;
+    consumer_pause = NULL;
+    for (i = 0; i < 3; i++) {   /* 800..900, 900..1000, then 0..100 after the wrap */
+        CHECK(sized_msg(&m, &tap.enc, 0, burst_seq, 100));
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+        accepted[burst_na++] = burst_seq++;
+    }
+}
+
+static void test_consumer_looks_once(void) {
+    unsigned w;
+    for (w = 0; w < 2 && !test_case_failed; w++) {
+        dnstap_msg_t m;
+        unsigned i;
+        fake_reset();
+        fake_use_writev = (int)w;
+        CHECK_EQ(fake_tap(&tap, 1000, 1), DNSTAP_OK);
+        tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;
+        run_for(&tap, 5, 10);
+        burst_seq = 0;
+        burst_na = 0;
+        for (i = 0; i < 5; i++) {   /* 0..500, sent: the ring is empty at 500 */
+            CHECK(sized_msg(&m, &tap.enc, 0, burst_seq, 100));
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            accepted[burst_na++] = burst_seq++;
+        }
+        run_for(&tap, 2, 1);
+        CHECK_EQ(dnstap_stats(&tap).queued, 0);
+        for (i = 0; i < 3; i++) {   /* 500..800, then the burst while they are gathered */
+            CHECK(sized_msg(&m, &tap.enc, 0, burst_seq, 100));
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            accepted[burst_na++] = burst_seq++;
+        }
+        consumer_pause = log_burst_that_wraps;
+        run_for(&tap, 1, 1);
+        CHECK(consumer_pause == NULL);
+        run_for(&tap, 5, 1);
+        consumer_pause = NULL;
+        CHECK_EQ(dnstap_stats(&tap).queued, 0);
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        CHECK(arrived_once(accepted, burst_na, burst_seq));
     }
     fake_use_writev = 0;
 }
@@ -2447,6 +2503,7 @@ int main(void) {
     TEST(test_flush_policy);
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
+    TEST(test_consumer_looks_once);
     TEST(test_io_states);
     TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
