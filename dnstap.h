@@ -900,7 +900,7 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
 #endif
 #ifndef DNSTAP_STOCK_TRANSPORT_SIZE
 #if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS)
-#define DNSTAP_STOCK_TRANSPORT_SIZE 768   /* room for the stock POSIX transport's state */
+#define DNSTAP_STOCK_TRANSPORT_SIZE 1024  /* room for the stock POSIX transport's state */
 #else
 #define DNSTAP_STOCK_TRANSPORT_SIZE 8     /* no stock transport */
 #endif
@@ -1160,10 +1160,14 @@ typedef struct dnstap_t {
 } dnstap_t;
 
 /* Set up a tap. Resolves a host name here, outside the query path; does not
-   connect (dnstap_poll() does). May be called again on a tap that is
+   connect (dnstap_poll() does). Copies the endpoint, identity, version and
+   extra: the caller's strings may go. May be called again on a tap that is
    closed (dnstap_closed()) or forgotten (dnstap_forget()). Errors:
    DNSTAP_ERR_INVALID (no queue memory, bad endpoint), DNSTAP_ERR_UNSUPPORTED
-   (endpoint kind not built in), DNSTAP_ERR_TOO_LONG (identity etc.). */
+   (endpoint kind not built in), DNSTAP_ERR_TOO_LONG (identity etc.),
+   DNSTAP_ERR_CONNECT (host name not resolved). A tap that failed is closed
+   and inert: dnstap_log() gives DNSTAP_ERR_INVALID, dnstap_poll() and
+   dnstap_run() do nothing. */
 DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc);
 
 /* Queue one message on queue 0: encodes it straight into the queue.
@@ -4023,6 +4027,7 @@ typedef struct dnstap__sock_t {
     char path[256];      /* unix socket or file */
     char host[256];
     char port[8];
+    char endpoint[272];  /* the endpoint as given, for log lines: the caller's may go */
 } dnstap__sock_t;
 
 typedef char dnstap__sock_fits[sizeof(dnstap__sock_t) <= DNSTAP_STOCK_TRANSPORT_SIZE ? 1 : -1];
@@ -4231,6 +4236,9 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
     DNSTAP_MEMSET(s, 0, sizeof *s);
     s->fd = -1;
     s->sndbuf = tap->desc.write_buffer;
+    if (!dnstap__copy(s->endpoint, sizeof s->endpoint, ep, dnstap_str(ep).len))
+        return dnstap__endpoint_invalid(tap, "longer than any endpoint can be");
+    tap->desc.endpoint = s->endpoint;   /* the tap's own copy */
 #ifndef DNSTAP_WITH_MBEDTLS
     if (tls) return DNSTAP_ERR_UNSUPPORTED;
 #endif
@@ -4304,7 +4312,7 @@ DNSTAP_API uint64_t dnstap_clock_ms(void) {
 }
 
 DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
-    uint64_t now = dnstap_clock_ms(), end = now + timeout_ms;
+    uint64_t now = dnstap_clock_ms(), end = timeout_ms < UINT64_MAX - now ? now + timeout_ms : UINT64_MAX;
     if (tap == NULL) return DNSTAP_ERR_INVALID;
     while (!dnstap_closed(tap) && now < end) {
         dnstap_io_t io = dnstap_io(tap, now);
@@ -4947,13 +4955,16 @@ DNSTAP_API dnstap_result_t dnstap_init(dnstap_t *tap, const dnstap_desc_t *desc)
     dnstap_result_t r;
     if (tap == NULL || desc == NULL) return DNSTAP_ERR_INVALID;
     r = dnstap__init_common(tap, desc);
-    if (r != DNSTAP_OK) return r;
-    if (desc->transport.write) {
-        tap->tr = desc->transport;
-        return DNSTAP_OK;
+    if (r == DNSTAP_OK) {
+        if (desc->transport.write) tap->tr = desc->transport;
+        else r = desc->endpoint ? dnstap__sock_setup(tap, desc->endpoint) : DNSTAP_ERR_INVALID;
     }
-    if (desc->endpoint == NULL) return DNSTAP_ERR_INVALID;
-    return dnstap__sock_setup(tap, desc->endpoint);
+    if (r != DNSTAP_OK) {   /* closed, with no queue: nothing logs, polls or connects */
+        DNSTAP_MEMSET(tap, 0, sizeof *tap);
+        tap->state = DNSTAP__S_CLOSED;
+        tap->shutting_down = 1;
+    }
+    return r;
 }
 
 /* >>names --------------------------------------------------------------- */

@@ -1905,6 +1905,36 @@ static void test_writer_thread(void) {
     unlink(sock_path);
 }
 
+/* dnstap_run() with no time limit runs until the tap is closed (the end
+   of its wait wrapped: it returned DNSTAP_ERR_TIMEOUT at once, open). */
+static void test_run_without_limit(void) {
+    char ep[128];
+    pthread_t rth;
+    size_t i;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    receiver_quit = 0;
+    pthread_create(&rth, NULL, receiver_main, NULL);
+    for (i = 0; i < 100; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    }
+    dnstap_shutdown(&tap, dnstap_clock_ms());
+    CHECK_EQ(dnstap_run(&tap, UINT64_MAX), DNSTAP_OK);
+    CHECK(dnstap_closed(&tap));
+    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, 100);
+    CHECK_EQ(rx.frames, 100);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
 /* A file tap that sits idle between messages keeps writing one valid
    file (a file has nothing to read: the idle probe must leave it alone). */
 static void test_idle_file_tap(void) {
@@ -2026,7 +2056,10 @@ static void test_log_gives_cause(void) {
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t end;
-        real_tap(&tap, cases[i].endpoint);
+        char ep[128];   /* the caller's string, reused once dnstap_init() returns */
+        snprintf(ep, sizeof ep, "%s", cases[i].endpoint);
+        real_tap(&tap, ep);
+        memset(ep, 'X', sizeof ep - 1);
         tap.desc.logger.func = logger;
         last_log[0] = 0;
         for (end = dnstap_clock_ms() + 2000; dnstap_clock_ms() < end && !last_log[0];) {
@@ -2040,6 +2073,43 @@ static void test_log_gives_cause(void) {
         dnstap_shutdown(&tap, dnstap_clock_ms());
         (void)dnstap_run(&tap, 1000);
     }
+}
+
+/* A tap whose dnstap_init() failed is closed and inert: it logs nothing,
+   dnstap_poll() touches no transport (it called a NULL write), and it may
+   be set up again. */
+static void test_failed_init_is_closed(void) {
+    static const char *const bad[] = { "bogus", "unix://relative", "tcp://[::1]", "tcp://127.0.0.1:0", "file:", NULL };
+    const size_t n = sizeof bad / sizeof bad[0];
+    size_t i;
+    dnstap_msg_t m;
+    for (i = 0; i <= n && !test_case_failed; i++) {
+        dnstap_desc_t d;
+        dnstap_stats_t st;
+        uint64_t now;
+        memset(&d, 0, sizeof d);
+        d.queue = i < n ? queue_mem : NULL;   /* last: no queue memory */
+        d.queue_size = 1 << 16;
+        d.endpoint = i < n ? bad[i] : "unix:///nonexistent-dir/dnstap.sock";
+        CHECK(dnstap_init(&tap, &d) != DNSTAP_OK);
+        CHECK(dnstap_closed(&tap));
+        seq_msg(&m, 0, 0);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_INVALID);
+        for (now = 1; now < 20000; now += 500) (void)dnstap_poll(&tap, now);
+        CHECK(dnstap_closed(&tap));
+        CHECK_EQ(dnstap_io(&tap, now).fd, -1);
+        dnstap_shutdown(&tap, now);
+        CHECK_EQ(dnstap_run(&tap, 100), DNSTAP_OK);
+        st = dnstap_stats(&tap);
+        CHECK(st.logged == 0 && st.sent == 0 && st.queued == 0 && st.connects == 0);
+    }
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    seq_msg(&m, 0, 0);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    finish(&tap);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, 1);
 }
 
 /* ---- forking servers ------------------------------------------------------ */
@@ -2504,6 +2574,8 @@ int main(void) {
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
     TEST(test_consumer_looks_once);
+    TEST(test_failed_init_is_closed);
+    TEST(test_run_without_limit);
     TEST(test_io_states);
     TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
