@@ -17,8 +17,10 @@
    content type, no handshake within 2 s) is disconnected with the reason
    logged; the other connections carry on. Peers that connect and stay
    silent cannot lock producers out: when every slot is taken, a new
-   connection evicts the one that has been idle longest (no byte received
-   for the longest time, handshake done or not).
+   connection evicts a peer that never sent a byte, else one that has not
+   finished its handshake, else the producer idle longest (no byte received
+   for the longest time); a working producer outlasts any number of silent
+   newcomers.
 
    Rotation: with -r BYTES, a file is closed (with STOP) before a frame
    would make it larger than BYTES, and the capture continues in FILE.1,
@@ -95,6 +97,7 @@
 typedef struct conn_t {
     int fd;                        /* -1: slot free */
     int bidir;                     /* READY seen: answer ACCEPT, FINISH */
+    int heard;                     /* a byte received */
     int started, stopped;          /* START, STOP seen */
     int stopping;                  /* STOP seen or refused: close once out is sent */
     uint64_t deadline_ms;          /* handshake must be done by then; 0 after START */
@@ -400,7 +403,7 @@ static uint8_t *payload_ptr(conn_t *c, const dnstap_frame_t *f, size_t got) {
 static int conn_input(conn_t *c) {
     ssize_t n = conn_recv(c, rx + 4, sizeof rx - 4);
     size_t pos = 0;
-    if (n > 0) c->active_ms = loop_ms;
+    if (n > 0) { c->active_ms = loop_ms; c->heard = 1; }
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (n < 0) { conn_close(c, 1, strerror(errno)); return 0; }
     if (n == 0) {
@@ -460,7 +463,7 @@ static conn_t *conn_new(int fd, uint64_t now) {
     if (i == slots) return NULL;
     c = &conns[i];
     c->fd = fd;
-    c->bidir = c->started = c->stopped = c->stopping = 0;
+    c->heard = c->bidir = c->started = c->stopped = c->stopping = 0;
     c->out_len = 0;
     c->frames = c->bad = 0;
     c->deadline_ms = now + HANDSHAKE_MS;
@@ -470,16 +473,28 @@ static conn_t *conn_new(int fd, uint64_t now) {
     return c;
 }
 
-/* Every slot is taken: free the one idle longest, so that peers which
-   connect and say nothing cannot lock producers out. */
+/* How much a connection has shown that it is a producer: 0 not a byte
+   yet, 1 some bytes but no START, 2 started. */
+static int conn_standing(const conn_t *c) { return c->started ? 2 : c->heard; }
+
+/* Every slot is taken: free one, so that peers which connect and say
+   nothing cannot lock producers out, and a burst of them cannot push out a
+   producer either: the lowest standing goes first, idle longest among
+   equals. */
 static void conn_evict(uint64_t now) {
     conn_t *idle = NULL;
     int i;
-    for (i = 0; i < slots; i++)
-        if (conns[i].fd >= 0 && (idle == NULL || conns[i].active_ms < idle->active_ms)) idle = &conns[i];
+    for (i = 0; i < slots; i++) {
+        conn_t *c = &conns[i];
+        if (c->fd < 0) continue;
+        if (idle == NULL || conn_standing(c) < conn_standing(idle) ||
+            (conn_standing(c) == conn_standing(idle) && c->active_ms < idle->active_ms))
+            idle = c;
+    }
     if (idle == NULL) return;
-    logmsg(1, "%s: evicted after %llu ms idle: all %d slots taken", idle->name,
-           (unsigned long long)(now - idle->active_ms), slots);
+    logmsg(1, "%s: evicted after %llu ms idle%s: all %d slots taken", idle->name,
+           (unsigned long long)(now - idle->active_ms),
+           idle->started ? "" : idle->heard ? ", no START" : ", not a byte sent", slots);
     conn_close(idle, 1, "evicted");
 }
 
