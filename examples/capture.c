@@ -55,8 +55,8 @@
 
    The dtap tool (examples/dtap.c) includes this file with -DCAPTURE_EMBEDDED:
    it runs capture_main() as its receiver and, when it prints or relays
-   instead of writing a dnstap file, takes the output through the three
-   CAPTURE_OUT_* hooks (start, one frame's payload, end). -i MS closes a
+   instead of writing a dnstap file, takes the output through the four
+   CAPTURE_OUT_* hooks (start, one frame's payload, SIGHUP, end). -i MS closes a
    connection that sent nothing for MS milliseconds (dtap -t). */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
@@ -331,6 +331,9 @@ static int file_rotate(void) {
     return file_start();
 }
 
+/* SIGHUP: the next file at once (standard output goes on). */
+static int file_hup(void) { return strcmp(base_path, "-") == 0 ? 0 : file_rotate(); }
+
 /* Append one data frame; p points to its payload, which has 4 bytes of our
    own memory in front for the length (no copy but the one into fbuf). */
 static int file_append(uint8_t *p, size_t len) {
@@ -356,6 +359,7 @@ static int file_append(uint8_t *p, size_t len) {
 #ifndef CAPTURE_OUT_START
 #define CAPTURE_OUT_START file_start
 #define CAPTURE_OUT_FRAME file_append
+#define CAPTURE_OUT_HUP file_hup
 #define CAPTURE_OUT_END file_end
 #endif
 
@@ -716,7 +720,7 @@ int main(int argc, char **argv) {
         if (got_stop) break;
         if (got_hup) {
             got_hup = 0;
-            if (strcmp(base_path, "-") != 0 && file_rotate() != 0) { status = 1; break; }
+            if (CAPTURE_OUT_HUP() != 0) { status = 1; break; }
         }
         for (i = 1; i < np && status == 0; i++) {
             conn_t *c;

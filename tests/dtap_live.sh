@@ -4,6 +4,9 @@
 #   eviction   a producer that did its handshake and sent a frame, then is
 #              quiet, keeps its slot when 16 connections open and never send
 #              a byte (the slots are full: the silent ones make room);
+#   SIGHUP     -y -w FILE: after `mv FILE FILE.old; kill -HUP` (logrotate)
+#              the text goes to a new FILE, as dnstap 0.4.0 does; with -a a
+#              SIGHUP without the rename keeps FILE's lines;
 # Usage: tests/dtap_live.sh BUILD_DIR
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +120,37 @@ if [ $prc = 0 ] && [ "$(wc -l <"$T/ev.out")" = 2 ] && grep -q 'evicted after .*n
     pass "$name: the producer keeps its slot and prints its next frame; a silent one is evicted"
 else
     fail "$name" "$(tail -n 1 "$T/ev.peer"); $(grep evicted "$T/ev.err" | head -n 2 | tr '\n' ' ')"
+fi
+
+# ---- SIGHUP reopens the -w text file
+start /dev/null "$T/hup.err" -y -w "$T/hup.txt"
+peer send "$SOCK" first.example
+waitfor grep -qs first.example "$T/hup.txt"
+mv "$T/hup.txt" "$T/hup.txt.old"
+kill -HUP $p
+waitfor test -e "$T/hup.txt"
+peer send "$SOCK" second.example
+waitfor grep -qs second.example "$T/hup.txt" || waitfor grep -qs second.example "$T/hup.txt.old"
+stop; rc=$?
+name="dtap -u -y -w FILE; mv FILE FILE.old; SIGHUP"
+if [ $rc = 0 ] && grep -q second.example "$T/hup.txt" 2>/dev/null && ! grep -q first.example "$T/hup.txt" &&
+   grep -q first.example "$T/hup.txt.old" && ! grep -q second.example "$T/hup.txt.old"; then
+    pass "$name: the text after SIGHUP goes to a new FILE, the text before stays in FILE.old"
+else
+    fail "$name" "exit $rc; new FILE: $([ -e "$T/hup.txt" ] && echo yes || echo no); second.example in FILE.old: $(grep -c second.example "$T/hup.txt.old")"
+fi
+start /dev/null "$T/hupa.err" -q -w "$T/hupa.txt" -a
+peer send "$SOCK" first.example
+waitfor grep -qs first.example "$T/hupa.txt"
+kill -HUP $p
+sleep 0.3
+peer send "$SOCK" second.example
+waitfor grep -qs second.example "$T/hupa.txt"
+stop; rc=$?
+if [ $rc = 0 ] && [ "$(grep -c -e first.example -e second.example "$T/hupa.txt")" = 2 ]; then
+    pass "dtap -u -q -w FILE -a; SIGHUP (FILE not renamed): FILE reopened for appending keeps the lines before"
+else
+    fail "dtap -w FILE -a, SIGHUP" "exit $rc: $(cat "$T/hupa.txt" | tr '\n' ' ')"
 fi
 
 exit $((fails > 0))
