@@ -120,6 +120,13 @@ static uint8_t rx[4 + 65536];             /* 4 bytes of headroom, then received 
 static int quiet;                  /* 1: errors only (-q); 2: nothing (fuzzing) */
 static uint64_t loop_ms;           /* the clock when poll() returned */
 static uint64_t idle_ms;           /* -i: close a connection silent this long (0: never) */
+/* A data frame that dnstap_decode() does not take: capture's file holds
+   checked frames only (a frame that is not a Dnstap protobuf closes the
+   connection, one of a Dnstap it cannot use is skipped); a program that
+   includes this file may skip both (printing) or pass every frame on as
+   it came (a copy of the stream). */
+enum { FRAMES_CHECKED, FRAMES_SKIP_BAD, FRAMES_AS_THEY_CAME };
+static int frame_policy = FRAMES_CHECKED;
 
 /* the output file(s) */
 static dnstap_encoder_t enc;
@@ -267,7 +274,8 @@ static int conn_pending(conn_t *c) {
 }
 
 static void conn_close(conn_t *c, int err, const char *why) {
-    logmsg(err, "%s: %s (%llu frames%s)", c->name, why, c->frames, c->bad ? ", some refused" : "");
+    if (c->bad) logmsg(err, "%s: %s (%llu frames, %llu skipped)", c->name, why, c->frames, c->bad);
+    else logmsg(err, "%s: %s (%llu frames)", c->name, why, c->frames);
 #ifdef DNSTAP_WITH_MBEDTLS
     if (c->tls) {
         (void)mbedtls_ssl_close_notify(&c->ssl);   /* best effort: the socket is non-blocking */
@@ -425,10 +433,15 @@ static int conn_input(conn_t *c) {
             dnstap_msg_t m;
             uint8_t *p = payload_ptr(c, &f, (size_t)n);
             if (p == NULL) { conn_close(c, 1, "internal error: frame outside our buffers"); return 0; }
-            r = dnstap_decode(p, f.len, &m);
-            if (r == DNSTAP_ERR_DECODE) { conn_close(c, 1, "data frame is not a Dnstap protobuf"); return 0; }
-            if (r != DNSTAP_OK) {   /* well-formed but not for us (e.g. a newer Dnstap type): skipped */
-                if (c->bad++ == 0) logmsg(1, "%s: frame refused: %s", c->name, dnstap_result_str(r));
+            r = frame_policy == FRAMES_AS_THEY_CAME ? DNSTAP_OK : dnstap_decode(p, f.len, &m);
+            if (r == DNSTAP_ERR_DECODE && frame_policy == FRAMES_CHECKED) {
+                conn_close(c, 1, "data frame is not a Dnstap protobuf");
+                return 0;
+            }
+            if (r != DNSTAP_OK) {   /* skipped: reported once, counted at the close */
+                if (c->bad++ == 0)
+                    logmsg(1, "%s: frame skipped: %s", c->name,
+                           r == DNSTAP_ERR_DECODE ? "not a Dnstap protobuf" : dnstap_result_str(r));
                 continue;
             }
             c->frames++;

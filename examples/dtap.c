@@ -281,7 +281,11 @@ int main(int argc, char **argv) {
         if (out_end() != 0) status = 1;
         return status;
     }
-    /* live: capture.c's receiver, with its output routed through out_*() */
+    /* live: capture.c's receiver, with its output routed through out_*();
+       as golang's dnstap, a producer is not disconnected for a frame that is
+       not a Dnstap protobuf: printing, it is skipped (reported once per
+       connection, counted); a dnstap file or a relay takes it as it came */
+    frame_policy = out_mode == OUT_TEXT ? FRAMES_SKIP_BAD : FRAMES_AS_THEY_CAME;
     cap[ncap++] = "-w";
     cap[ncap++] = out_mode == OUT_FILE ? out_path : "-";
     if (timeout_ms) {

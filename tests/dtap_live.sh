@@ -7,6 +7,10 @@
 #   SIGHUP     -y -w FILE: after `mv FILE FILE.old; kill -HUP` (logrotate)
 #              the text goes to a new FILE, as dnstap 0.4.0 does; with -a a
 #              SIGHUP without the rename keeps FILE's lines;
+#   bad frame  a data frame that is not a Dnstap protobuf: printing, it is
+#              reported once on stderr and skipped, the connection stays up
+#              and the frames after it print; -w FILE (a dnstap file) takes
+#              every frame as it came;
 # Usage: tests/dtap_live.sh BUILD_DIR
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -151,6 +155,30 @@ if [ $rc = 0 ] && [ "$(grep -c -e first.example -e second.example "$T/hupa.txt")
     pass "dtap -u -q -w FILE -a; SIGHUP (FILE not renamed): FILE reopened for appending keeps the lines before"
 else
     fail "dtap -w FILE -a, SIGHUP" "exit $rc: $(cat "$T/hupa.txt" | tr '\n' ' ')"
+fi
+
+# ---- a frame that is not a Dnstap protobuf, on a live connection
+start "$T/bad.out" "$T/bad.err" -q
+peer bad "$SOCK" "$T/bad.sent" >"$T/bad.peer" 2>&1; prc=$?
+waitfor test "$(wc -l <"$T/bad.out")" -ge 3
+stop; rc=$?
+reports=$(grep -c 'not a Dnstap protobuf' "$T/bad.err")
+name="dtap -u -q: good, 40 frames that are not Dnstap protobufs, good, good"
+if [ $prc = 0 ] && [ $rc = 0 ] && [ "$(grep -c -e '"a\.example\."' -e '"b\.example\."' -e '"c\.example\."' "$T/bad.out")" = 3 ] &&
+   [ "$(wc -l <"$T/bad.out")" = 3 ] && [ "$reports" = 1 ] && grep -q '40 skipped' "$T/bad.err"; then
+    pass "$name: the 3 good ones print, the connection stays up (FINISH after STOP), 1 line on stderr, 40 counted"
+else
+    fail "$name" "$(cat "$T/bad.peer"); exit $rc, $(wc -l <"$T/bad.out") lines printed, $reports reports: $(grep -v -e connected -e listening "$T/bad.err" | head -n 3 | tr '\n' ' ')"
+fi
+start /dev/null "$T/badw.err" -w "$T/bad.dnstap"
+peer bad "$SOCK" "$T/badw.sent" >"$T/badw.peer" 2>&1; prc=$?
+stop; rc=$?
+peer frames "$T/bad.dnstap" >"$T/badw.got" 2>/dev/null
+name="dtap -u -w FILE (a dnstap file): the same 43 frames"
+if [ $prc = 0 ] && [ $rc = 0 ] && [ -s "$T/badw.sent" ] && cmp -s "$T/badw.sent" "$T/badw.got"; then
+    pass "$name: all written as they came, byte for byte, the connection stays up"
+else
+    fail "$name" "$(cat "$T/badw.peer"); exit $rc, $(wc -c <"$T/badw.got") of $(wc -c <"$T/badw.sent") bytes"
 fi
 
 exit $((fails > 0))
