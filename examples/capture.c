@@ -12,7 +12,8 @@
    STOP) through dnstap_file_t.
 
    Unlike `dnstap -u -w`, the file is always complete: buffered frames are
-   written at least once a second, and SIGINT/SIGTERM close it with STOP. A
+   written at least once a second, and SIGINT/SIGTERM close it with STOP
+   (an output still blocked 2 s later is given up: exit status 1). A
    peer that misbehaves (garbage, a frame above CAPTURE_FRAME_MAX, the wrong
    content type, no handshake within 2 s) is disconnected with the reason
    logged; the other connections carry on. Peers that connect and stay
@@ -621,12 +622,24 @@ static int listen_on(const char *spec, int is_unix) {
     return fd;
 }
 
-/* ---- signals: a self-pipe wakes poll() ---- */
+/* ---- signals: a self-pipe wakes poll() ----
+   SIGINT/SIGTERM also start a time limit on the way out: an output that
+   blocks (standard output to a reader that stopped reading) must not keep
+   the process alive; when it runs out, the process gives up and exits 1. */
 static int sigfd[2] = { -1, -1 };
 static volatile sig_atomic_t got_stop, got_hup;
+static unsigned stop_limit_s = 2;   /* a program that includes this file may need more */
 static void on_signal(int sig) {
     int e = errno;
-    if (sig == SIGHUP) got_hup = 1; else got_stop = 1;
+    if (sig == SIGHUP) got_hup = 1;
+    else if (sig == SIGALRM) {
+        static const char msg[] = CAPTURE_NAME ": output still blocked after the time limit: giving up\n";
+        if (write(2, msg, sizeof msg - 1) < 0) {}
+        _exit(1);
+    } else if (!got_stop) {
+        got_stop = 1;
+        alarm(stop_limit_s);
+    }
     if (write(sigfd[1], "", 1) < 0) {}
     errno = e;
 }
@@ -698,6 +711,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     memset(&ed, 0, sizeof ed);
@@ -757,5 +771,6 @@ int main(int argc, char **argv) {
     if (CAPTURE_OUT_END() != 0) status = 1;
     fprintf(stderr, CAPTURE_NAME ": %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
             total_bytes, nfiles, nfiles == 1 ? "" : "s");
+    alarm(0);   /* the output is done: what follows (e.g. a leak check at exit) has no time limit */
     return status;
 }

@@ -27,10 +27,12 @@
    TLS listener; -A CA also requires client certificates signed by CA.
 
    Unlike `dnstap -u -w`, SIGINT and SIGTERM leave a complete file: the data
-   received so far, then STOP. SIGHUP opens the -w text file again by its
-   name, as `dnstap` does (logrotate: mv FILE FILE.old; kill -HUP), and
-   continues a dnstap file in FILE.1, FILE.2, ... Exit status: 0; 1 if an
-   input was broken or output failed; 2 for usage errors.
+   received so far, then STOP; an output that still blocks 2 s after the
+   signal (a reader that stopped reading) is given up. SIGHUP opens the -w
+   text file again by its name, as `dnstap` does (logrotate: mv FILE
+   FILE.old; kill -HUP), and continues a dnstap file in FILE.1, FILE.2, ...
+   Exit status: 0; 1 if an input was broken or output failed; 2 for usage
+   errors.
 
    One implementation of each job: receiving (handshake, TLS, several
    producers, dnstap files) is examples/capture.c, run through
@@ -286,6 +288,9 @@ int main(int argc, char **argv) {
        not a Dnstap protobuf: printing, it is skipped (reported once per
        connection, counted); a dnstap file or a relay takes it as it came */
     frame_policy = out_mode == OUT_TEXT ? FRAMES_SKIP_BAD : FRAMES_AS_THEY_CAME;
+    /* after SIGTERM: the relay may wait for its queue (the write timeout)
+       and then shut down (5 s at most) */
+    if (out_mode == OUT_RELAY) stop_limit_s = 6 + (timeout_ms ? timeout_ms : 4000) / 1000;
     cap[ncap++] = "-w";
     cap[ncap++] = out_mode == OUT_FILE ? out_path : "-";
     if (timeout_ms) {

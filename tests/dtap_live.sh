@@ -11,6 +11,8 @@
 #              reported once on stderr and skipped, the connection stays up
 #              and the frames after it print; -w FILE (a dnstap file) takes
 #              every frame as it came;
+#   SIGTERM    with standard output stalled (a reader that stopped reading),
+#              dtap still exits, giving up on the output after a time limit.
 # Usage: tests/dtap_live.sh BUILD_DIR
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -51,8 +53,8 @@ def handshake(path):
     if s.recv(100) != ctl(1, [CT]): sys.exit('no ACCEPT')
     return s
 def finish(s):   # STOP; True when FINISH comes back
-    s.sendall(ctl(3))
-    try: return s.recv(100) == ctl(5)
+    try:
+        s.sendall(ctl(3)); return s.recv(100) == ctl(5)
     except OSError: return False
 def wait_lines(path, n, secs=10):
     t = time.time()
@@ -181,4 +183,28 @@ else
     fail "$name" "$(cat "$T/badw.peer"); exit $rc, $(wc -c <"$T/badw.got") of $(wc -c <"$T/badw.sent") bytes"
 fi
 
+# ---- SIGTERM while standard output is stalled
+mkfifo "$T/fifo"
+exec 3<>"$T/fifo"   # holds the pipe open and never reads
+start "$T/fifo" "$T/stall.err" -y
+peer flood "$SOCK" >"$T/flood.out" 2>&1 &
+fp=$!; pids="$pids $fp"
+waitfor grep -qs stalled "$T/flood.out"
+kill -TERM $p
+i=0; while kill -0 $p 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+name="dtap -u -y with standard output stalled, SIGTERM"
+if kill -0 $p 2>/dev/null; then
+    fail "$name" "still running 10 s after SIGTERM"
+    kill -KILL $p
+    wait $p 2>/dev/null
+else
+    wait $p; rc=$?
+    if [ $rc = 1 ] && grep -q 'giving up' "$T/stall.err"; then
+        pass "$name: exits with status 1 after $((i / 10)).$((i % 10)) s, saying it gave up on the output"
+    else
+        fail "$name" "exit $rc: $(tail -n 1 "$T/stall.err")"
+    fi
+fi
+kill $fp 2>/dev/null
+exec 3<&-
 exit $((fails > 0))
