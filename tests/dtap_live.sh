@@ -156,7 +156,7 @@ stop; rc=$?
 if [ $rc = 0 ] && [ "$(grep -c -e first.example -e second.example "$T/hupa.txt")" = 2 ]; then
     pass "dtap -u -q -w FILE -a; SIGHUP (FILE not renamed): FILE reopened for appending keeps the lines before"
 else
-    fail "dtap -w FILE -a, SIGHUP" "exit $rc: $(cat "$T/hupa.txt" | tr '\n' ' ')"
+    fail "dtap -w FILE -a, SIGHUP" "exit $rc: $(tr '\n' ' ' <"$T/hupa.txt")"
 fi
 
 # ---- a frame that is not a Dnstap protobuf, on a live connection
