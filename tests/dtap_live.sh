@@ -187,7 +187,7 @@ fi
 mkfifo "$T/fifo"
 exec 3<>"$T/fifo"   # holds the pipe open and never reads
 start "$T/fifo" "$T/stall.err" -y
-peer flood "$SOCK" >"$T/flood.out" 2>&1 &
+"$py" "$T/peer.py" flood "$SOCK" >"$T/flood.out" 2>&1 &   # not through peer(): $! is python itself
 fp=$!; pids="$pids $fp"
 waitfor grep -qs stalled "$T/flood.out"
 kill -TERM $p
