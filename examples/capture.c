@@ -12,13 +12,16 @@
    STOP) through dnstap_file_t.
 
    Unlike `dnstap -u -w`, the file is always complete: buffered frames are
-   written at least once a second, and SIGINT/SIGTERM close it with STOP. A
+   written at least once a second, and SIGINT/SIGTERM close it with STOP
+   (an output still blocked 2 s later is given up: exit status 1). A
    peer that misbehaves (garbage, a frame above CAPTURE_FRAME_MAX, the wrong
    content type, no handshake within 2 s) is disconnected with the reason
    logged; the other connections carry on. Peers that connect and stay
    silent cannot lock producers out: when every slot is taken, a new
-   connection evicts the one that has been idle longest (no byte received
-   for the longest time, handshake done or not).
+   connection evicts a peer that never sent a byte, else one that has not
+   finished its handshake, else the producer idle longest (no byte received
+   for the longest time); a working producer outlasts any number of silent
+   newcomers.
 
    Rotation: with -r BYTES, a file is closed (with STOP) before a frame
    would make it larger than BYTES, and the capture continues in FILE.1,
@@ -53,8 +56,8 @@
 
    The dtap tool (examples/dtap.c) includes this file with -DCAPTURE_EMBEDDED:
    it runs capture_main() as its receiver and, when it prints or relays
-   instead of writing a dnstap file, takes the output through the three
-   CAPTURE_OUT_* hooks (start, one frame's payload, end). -i MS closes a
+   instead of writing a dnstap file, takes the output through the four
+   CAPTURE_OUT_* hooks (start, one frame's payload, SIGHUP, end). -i MS closes a
    connection that sent nothing for MS milliseconds (dtap -t). */
 #define DNSTAP_IMPLEMENTATION
 #define DNSTAP_NO_NANOPB_ENCODE
@@ -95,6 +98,7 @@
 typedef struct conn_t {
     int fd;                        /* -1: slot free */
     int bidir;                     /* READY seen: answer ACCEPT, FINISH */
+    int heard;                     /* a byte received */
     int started, stopped;          /* START, STOP seen */
     int stopping;                  /* STOP seen or refused: close once out is sent */
     uint64_t deadline_ms;          /* handshake must be done by then; 0 after START */
@@ -117,6 +121,13 @@ static uint8_t rx[4 + 65536];             /* 4 bytes of headroom, then received 
 static int quiet;                  /* 1: errors only (-q); 2: nothing (fuzzing) */
 static uint64_t loop_ms;           /* the clock when poll() returned */
 static uint64_t idle_ms;           /* -i: close a connection silent this long (0: never) */
+/* A data frame that dnstap_decode() does not take: capture's file holds
+   checked frames only (a frame that is not a Dnstap protobuf closes the
+   connection, one of a Dnstap it cannot use is skipped); a program that
+   includes this file may skip both (printing) or pass every frame on as
+   it came (a copy of the stream). */
+enum { FRAMES_CHECKED, FRAMES_SKIP_BAD, FRAMES_AS_THEY_CAME };
+static int frame_policy = FRAMES_CHECKED;
 
 /* the output file(s) */
 static dnstap_encoder_t enc;
@@ -264,7 +275,8 @@ static int conn_pending(conn_t *c) {
 }
 
 static void conn_close(conn_t *c, int err, const char *why) {
-    logmsg(err, "%s: %s (%llu frames%s)", c->name, why, c->frames, c->bad ? ", some refused" : "");
+    if (c->bad) logmsg(err, "%s: %s (%llu frames, %llu skipped)", c->name, why, c->frames, c->bad);
+    else logmsg(err, "%s: %s (%llu frames)", c->name, why, c->frames);
 #ifdef DNSTAP_WITH_MBEDTLS
     if (c->tls) {
         (void)mbedtls_ssl_close_notify(&c->ssl);   /* best effort: the socket is non-blocking */
@@ -328,6 +340,9 @@ static int file_rotate(void) {
     return file_start();
 }
 
+/* SIGHUP: the next file at once (standard output goes on). */
+static int file_hup(void) { return strcmp(base_path, "-") == 0 ? 0 : file_rotate(); }
+
 /* Append one data frame; p points to its payload, which has 4 bytes of our
    own memory in front for the length (no copy but the one into fbuf). */
 static int file_append(uint8_t *p, size_t len) {
@@ -353,6 +368,7 @@ static int file_append(uint8_t *p, size_t len) {
 #ifndef CAPTURE_OUT_START
 #define CAPTURE_OUT_START file_start
 #define CAPTURE_OUT_FRAME file_append
+#define CAPTURE_OUT_HUP file_hup
 #define CAPTURE_OUT_END file_end
 #endif
 
@@ -400,7 +416,7 @@ static uint8_t *payload_ptr(conn_t *c, const dnstap_frame_t *f, size_t got) {
 static int conn_input(conn_t *c) {
     ssize_t n = conn_recv(c, rx + 4, sizeof rx - 4);
     size_t pos = 0;
-    if (n > 0) c->active_ms = loop_ms;
+    if (n > 0) { c->active_ms = loop_ms; c->heard = 1; }
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (n < 0) { conn_close(c, 1, strerror(errno)); return 0; }
     if (n == 0) {
@@ -418,10 +434,15 @@ static int conn_input(conn_t *c) {
             dnstap_msg_t m;
             uint8_t *p = payload_ptr(c, &f, (size_t)n);
             if (p == NULL) { conn_close(c, 1, "internal error: frame outside our buffers"); return 0; }
-            r = dnstap_decode(p, f.len, &m);
-            if (r == DNSTAP_ERR_DECODE) { conn_close(c, 1, "data frame is not a Dnstap protobuf"); return 0; }
-            if (r != DNSTAP_OK) {   /* well-formed but not for us (e.g. a newer Dnstap type): skipped */
-                if (c->bad++ == 0) logmsg(1, "%s: frame refused: %s", c->name, dnstap_result_str(r));
+            r = frame_policy == FRAMES_AS_THEY_CAME ? DNSTAP_OK : dnstap_decode(p, f.len, &m);
+            if (r == DNSTAP_ERR_DECODE && frame_policy == FRAMES_CHECKED) {
+                conn_close(c, 1, "data frame is not a Dnstap protobuf");
+                return 0;
+            }
+            if (r != DNSTAP_OK) {   /* skipped: reported once, counted at the close */
+                if (c->bad++ == 0)
+                    logmsg(1, "%s: frame skipped: %s", c->name,
+                           r == DNSTAP_ERR_DECODE ? "not a Dnstap protobuf" : dnstap_result_str(r));
                 continue;
             }
             c->frames++;
@@ -460,7 +481,7 @@ static conn_t *conn_new(int fd, uint64_t now) {
     if (i == slots) return NULL;
     c = &conns[i];
     c->fd = fd;
-    c->bidir = c->started = c->stopped = c->stopping = 0;
+    c->heard = c->bidir = c->started = c->stopped = c->stopping = 0;
     c->out_len = 0;
     c->frames = c->bad = 0;
     c->deadline_ms = now + HANDSHAKE_MS;
@@ -470,16 +491,28 @@ static conn_t *conn_new(int fd, uint64_t now) {
     return c;
 }
 
-/* Every slot is taken: free the one idle longest, so that peers which
-   connect and say nothing cannot lock producers out. */
+/* How much a connection has shown that it is a producer: 0 not a byte
+   yet, 1 some bytes but no START, 2 started. */
+static int conn_standing(const conn_t *c) { return c->started ? 2 : c->heard; }
+
+/* Every slot is taken: free one, so that peers which connect and say
+   nothing cannot lock producers out, and a burst of them cannot push out a
+   producer either: the lowest standing goes first, idle longest among
+   equals. */
 static void conn_evict(uint64_t now) {
     conn_t *idle = NULL;
     int i;
-    for (i = 0; i < slots; i++)
-        if (conns[i].fd >= 0 && (idle == NULL || conns[i].active_ms < idle->active_ms)) idle = &conns[i];
+    for (i = 0; i < slots; i++) {
+        conn_t *c = &conns[i];
+        if (c->fd < 0) continue;
+        if (idle == NULL || conn_standing(c) < conn_standing(idle) ||
+            (conn_standing(c) == conn_standing(idle) && c->active_ms < idle->active_ms))
+            idle = c;
+    }
     if (idle == NULL) return;
-    logmsg(1, "%s: evicted after %llu ms idle: all %d slots taken", idle->name,
-           (unsigned long long)(now - idle->active_ms), slots);
+    logmsg(1, "%s: evicted after %llu ms idle%s: all %d slots taken", idle->name,
+           (unsigned long long)(now - idle->active_ms),
+           idle->started ? "" : idle->heard ? ", no START" : ", not a byte sent", slots);
     conn_close(idle, 1, "evicted");
 }
 
@@ -589,12 +622,24 @@ static int listen_on(const char *spec, int is_unix) {
     return fd;
 }
 
-/* ---- signals: a self-pipe wakes poll() ---- */
+/* ---- signals: a self-pipe wakes poll() ----
+   SIGINT/SIGTERM also start a time limit on the way out: an output that
+   blocks (standard output to a reader that stopped reading) must not keep
+   the process alive; when it runs out, the process gives up and exits 1. */
 static int sigfd[2] = { -1, -1 };
 static volatile sig_atomic_t got_stop, got_hup;
+static unsigned stop_limit_s = 2;   /* a program that includes this file may need more */
 static void on_signal(int sig) {
     int e = errno;
-    if (sig == SIGHUP) got_hup = 1; else got_stop = 1;
+    if (sig == SIGHUP) got_hup = 1;
+    else if (sig == SIGALRM) {
+        static const char msg[] = CAPTURE_NAME ": output still blocked after the time limit: giving up\n";
+        if (write(2, msg, sizeof msg - 1) < 0) {}
+        _exit(1);
+    } else if (!got_stop) {
+        got_stop = 1;
+        alarm(stop_limit_s);
+    }
     if (write(sigfd[1], "", 1) < 0) {}
     errno = e;
 }
@@ -666,6 +711,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     memset(&ed, 0, sizeof ed);
@@ -701,7 +747,7 @@ int main(int argc, char **argv) {
         if (got_stop) break;
         if (got_hup) {
             got_hup = 0;
-            if (strcmp(base_path, "-") != 0 && file_rotate() != 0) { status = 1; break; }
+            if (CAPTURE_OUT_HUP() != 0) { status = 1; break; }
         }
         for (i = 1; i < np && status == 0; i++) {
             conn_t *c;
@@ -725,5 +771,6 @@ int main(int argc, char **argv) {
     if (CAPTURE_OUT_END() != 0) status = 1;
     fprintf(stderr, CAPTURE_NAME ": %llu connections, %llu frames, %llu bytes, %lu file%s\n", total_conns, total_frames,
             total_bytes, nfiles, nfiles == 1 ? "" : "s");
+    alarm(0);   /* the output is done: what follows (e.g. a leak check at exit) has no time limit */
     return status;
 }

@@ -27,8 +27,12 @@
    TLS listener; -A CA also requires client certificates signed by CA.
 
    Unlike `dnstap -u -w`, SIGINT and SIGTERM leave a complete file: the data
-   received so far, then STOP. Exit status: 0; 1 if an input was broken or
-   output failed; 2 for usage errors.
+   received so far, then STOP; an output that still blocks 2 s after the
+   signal (a reader that stopped reading) is given up. SIGHUP opens the -w
+   text file again by its name, as `dnstap` does (logrotate: mv FILE
+   FILE.old; kill -HUP), and continues a dnstap file in FILE.1, FILE.2, ...
+   Exit status: 0; 1 if an input was broken or output failed; 2 for usage
+   errors.
 
    One implementation of each job: receiving (handshake, TLS, several
    producers, dnstap files) is examples/capture.c, run through
@@ -45,14 +49,16 @@
 #include <stdint.h>
 
 #define DNSTAP_WITH_THREAD
-/* examples/capture.c: the receiver, its output taken by the three out_*() */
+/* examples/capture.c: the receiver, its output taken by the four out_*() */
 #define CAPTURE_EMBEDDED
 #define CAPTURE_NAME "dtap"
 #define CAPTURE_OUT_START out_start
 #define CAPTURE_OUT_FRAME out_frame
+#define CAPTURE_OUT_HUP out_hup
 #define CAPTURE_OUT_END out_end
 static int out_start(void);
 static int out_frame(uint8_t *p, size_t len);
+static int out_hup(void);
 static int out_end(void);
 #include "capture.c"
 #undef main
@@ -66,6 +72,7 @@ static dnstap_result_t file_frame(const uint8_t *p, size_t len);
 enum { OUT_TEXT, OUT_FILE, OUT_RELAY };
 static int out_mode = OUT_TEXT;
 static char *out_path;                     /* -w */
+static int out_append;                     /* -a */
 static char relay_endpoint[512];            /* -U / -T, as a dnstap.h endpoint */
 static uint32_t timeout_ms;                /* -t */
 static dnstap_t relay;
@@ -130,6 +137,20 @@ static dnstap_result_t file_frame(const uint8_t *p, size_t len) {
         status = 1;
     }
     return r;
+}
+
+/* SIGHUP: a dnstap file goes on in the next one (capture.c's rotation);
+   a text file is opened again by its name, as golang's dnstap does (after
+   logrotate renamed it, a new one; truncated unless -a). */
+static int out_hup(void) {
+    if (out_mode == OUT_FILE) return file_hup();
+    if (out_mode != OUT_TEXT || out_path == NULL || strcmp(out_path, "-") == 0) return 0;
+    oflush();
+    if (freopen(out_path, out_append ? "a" : "w", stdout) == NULL) {
+        fprintf(stderr, "dtap: %s: %s\n", out_path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static int out_end(void) {
@@ -201,7 +222,7 @@ int main(int argc, char **argv) {
     const char *files[64], *relay_unix = NULL, *relay_tcp = NULL;
     char *cert = NULL, *key = NULL, *ca = NULL;
     char *cap[2 * MAX_LISTEN + 16], idle[24];
-    int ninputs = 0, ncap = 1, nlisten = 0, format = 0, append = 0, opt, i;
+    int ninputs = 0, ncap = 1, nlisten = 0, format = 0, opt, i;
     cap[0] = argv[0];
     while ((opt = getopt(argc, argv, "r:u:l:w:yjqaU:T:t:c:k:A:h")) != -1) {
         switch (opt) {
@@ -219,7 +240,7 @@ int main(int argc, char **argv) {
         case 'y': fmt = F_YAML; format++; break;
         case 'j': fmt = F_JSON; format++; break;
         case 'q': fmt = F_QUIET; format++; break;
-        case 'a': append = 1; break;
+        case 'a': out_append = 1; break;
         case 'U': relay_unix = optarg; break;
         case 'T': relay_tcp = optarg; break;
         case 't': if ((timeout_ms = parse_duration(optarg)) == 0) return dtap_usage(); break;
@@ -234,7 +255,7 @@ int main(int argc, char **argv) {
         return dtap_usage();
     }
     if (relay_unix || relay_tcp) {
-        if (out_path || format || append) {
+        if (out_path || format || out_append) {
             fprintf(stderr, "dtap: -U/-T relay the payloads; -w, -y, -j, -q and -a do not apply\n");
             return 2;
         }
@@ -242,12 +263,12 @@ int main(int argc, char **argv) {
         snprintf(relay_endpoint, sizeof relay_endpoint, "%s%s", relay_unix ? "unix://" : "tcp://",
                  relay_unix ? relay_unix : relay_tcp);
     } else if (out_path && strcmp(out_path, "-") != 0 && !format) {
-        if (append) { fprintf(stderr, "dtap: -a appends text; a dnstap file is written whole\n"); return 2; }
+        if (out_append) { fprintf(stderr, "dtap: -a appends text; a dnstap file is written whole\n"); return 2; }
         out_mode = OUT_FILE;
         base_path = out_path;
     } else {
         if (!format) fmt = F_QUIET;
-        if (out_path && strcmp(out_path, "-") != 0 && freopen(out_path, append ? "a" : "w", stdout) == NULL) {
+        if (out_path && strcmp(out_path, "-") != 0 && freopen(out_path, out_append ? "a" : "w", stdout) == NULL) {
             fprintf(stderr, "dtap: %s: %s\n", out_path, strerror(errno));
             return 1;
         }
@@ -262,7 +283,14 @@ int main(int argc, char **argv) {
         if (out_end() != 0) status = 1;
         return status;
     }
-    /* live: capture.c's receiver, with its output routed through out_*() */
+    /* live: capture.c's receiver, with its output routed through out_*();
+       as golang's dnstap, a producer is not disconnected for a frame that is
+       not a Dnstap protobuf: printing, it is skipped (reported once per
+       connection, counted); a dnstap file or a relay takes it as it came */
+    frame_policy = out_mode == OUT_TEXT ? FRAMES_SKIP_BAD : FRAMES_AS_THEY_CAME;
+    /* after SIGTERM: the relay may wait for its queue (the write timeout)
+       and then shut down (5 s at most) */
+    if (out_mode == OUT_RELAY) stop_limit_s = 6 + (timeout_ms ? timeout_ms : 4000) / 1000;
     cap[ncap++] = "-w";
     cap[ncap++] = out_mode == OUT_FILE ? out_path : "-";
     if (timeout_ms) {

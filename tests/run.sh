@@ -86,6 +86,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/readme.sh ] && step "README samples as C and C++" tests/readme.sh "$B"
 [ -x tests/consumers.sh ] && step "install: CMake find_package, add_subdirectory, pkg-config" tests/consumers.sh "$B"
 [ -x tests/dtap.sh ] && step "dtap: golang-dnstap's dnstap interface, side by side" tests/dtap.sh "$B"
+[ -x tests/dtap_live.sh ] && step "dtap as a long-running receiver: eviction, SIGHUP, bad frames, SIGTERM" tests/dtap_live.sh "$B"
 [ -x tests/matrix.sh ] && step "matrix (quick): compilers, -m32, s390x, valgrind, Cortex-M4, stack" tests/matrix.sh "$B" quick
 [ -x tests/firmware.sh ] && step "firmware under qemu: Cortex-M4, RISC-V" tests/firmware.sh "$B"
 [ -x tests/lwip.sh ] && step "lwIP transport over a TAP interface" tests/lwip.sh "$B"
