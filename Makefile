@@ -86,7 +86,9 @@ bench:
 	@cat $(B)/bench.md
 	@tests/readme_block.sh write bench $(B)/bench.md
 	@$(MAKE) --no-print-directory $(B)/dtap
-	tests/dtap_bench.sh $(B)
+	tests/dtap_bench.sh $(B) >$(B)/dtap_bench.md
+	@cat $(B)/dtap_bench.md
+	@tests/readme_block.sh write dtap-bench $(B)/dtap_bench.md
 
 size:
 	@tests/deps.sh test

@@ -55,7 +55,6 @@ measure() {
     done
     echo "$best"
 }
-echo
 echo "| program | binary (stripped) | format | CPU s | wall s | messages/s (CPU) | peak RSS |"
 echo "|---|---:|---|---:|---:|---:|---:|"
 for fmtopt in -y -j -q; do
@@ -70,5 +69,4 @@ for fmtopt in -y -j -q; do
             "$("$py" -c "print('{:,}'.format($size))")" "$fmtopt" "$1" "$2" "$rate" "$("$py" -c "print('{:,}'.format($3))")"
     done
 done
-echo
 exit $((fails > 0))

@@ -84,6 +84,7 @@ step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
 [ -x tests/examples.sh ] && step "capture, reader and dtap examples" tests/examples.sh "$B"
 [ -x tests/demo_check.sh ] && step "make demo leaves its log and the commands that read it" tests/demo_check.sh "$B"
 [ -x tests/readme.sh ] && step "README samples as C and C++" tests/readme.sh "$B"
+step "README: the examples' sizes" tests/example_sizes.sh "$B" --check
 [ -x tests/consumers.sh ] && step "install: CMake find_package, add_subdirectory, pkg-config" tests/consumers.sh "$B"
 [ -x tests/dtap.sh ] && step "dtap: golang-dnstap's dnstap interface, side by side" tests/dtap.sh "$B"
 [ -x tests/dtap_live.sh ] && step "dtap as a long-running receiver: eviction, SIGHUP, bad frames, SIGTERM" tests/dtap_live.sh "$B"
