@@ -245,7 +245,7 @@ static size_t ip_str(const uint8_t *p, size_t n, char *o) {
         }
         return k;
     }
-    if (n != 16) {   /* "?" + hex, at most 16 bytes shown */
+    if (n != 16) {   /* "?" + hex (longer ones: emit_odd_ip()) */
         o[k++] = '?';
         for (i = 0; i < n && i < 16; i++) { o[k++] = hexl[p[i] >> 4]; o[k++] = hexl[p[i] & 15]; }
         return k;
@@ -275,8 +275,17 @@ static size_t ip_str(const uint8_t *p, size_t n, char *o) {
         return k;
     }
 }
+/* An address of another length than 4 or 16: "?" and all its hex, as
+   golang's net.IP prints it (ip_str() has room for 16 bytes). */
+static void emit_odd_ip(const uint8_t *p, size_t n) {
+    size_t i;
+    emitc('?');
+    for (i = 0; i < n; i++) { emitc(hexl[p[i] >> 4]); emitc(hexl[p[i] & 15]); }
+}
+
 static void emit_ip(const uint8_t *p, size_t n) {
     char b[64];
+    if (n > 16) { emit_odd_ip(p, n); return; }
     emit(b, ip_str(p, n, b));
 }
 
@@ -1166,7 +1175,9 @@ static void yaml_dns(const char *key, dnstap_bytes_t b) {
    "2001:db8::") would make it a YAML mapping key: the same value, and YAML. */
 static void yaml_ip(const uint8_t *p, size_t n) {
     char b[64];
-    size_t l = ip_str(p, n, b);
+    size_t l;
+    if (n > 16) { emit_odd_ip(p, n); return; }
+    l = ip_str(p, n, b);
     if (l && b[l - 1] == ':') { emitc('"'); emit(b, l); emitc('"'); }
     else emit(b, l);
 }

@@ -340,7 +340,7 @@ def synth(dst, n, seed):
     print(len(out))
 
 # ---- Dnstap-level edge cases: identities to quote, times, addresses, types ----
-def edge(dst):
+def edge(dst, long_addresses=False):
     def dt(ident, typ=5, fam=None, proto=None, qa=None, ra=None, qp=None, qs=None, qn=None, rs=None, rn=None):
         m = fld(1, 0, typ)
         for no, v in ((2, fam), (3, proto), (6, qp), (8, qs), (12, rs)):
@@ -361,6 +361,8 @@ def edge(dst):
           dt(b'x', qa=v6('fe800000000000000000000000000000'), ra=v6('00010000000100000000000000000000')),
           dt(b'x', typ=9, proto=3, fam=2, qp=0), dt(b'x', typ=10, proto=4), dt(b'x', typ=13), dt(b'x', typ=14, rs=5),
           dt(b'x', typ=12, qs=5), dt(b'x', typ=11, proto=7)]
+    if long_addresses:   # golang prints them as "?" and all their hex, but its -j gives up on them
+        ps = [dt(b'x', qa=bytes(range(20)), ra=bytes(range(5))), dt(b'x', qa=bytes(range(17)), ra=bytes(range(100)))]
     open(dst, 'wb').write(fstrm(ps))
     print(len(ps))
 
@@ -475,6 +477,7 @@ if cmd == 'corrupt': corrupt(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys
 if cmd == 'synth': synth(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 if cmd == 'garbage': garbage(sys.argv[2], int(sys.argv[3]))
 if cmd == 'edge': edge(sys.argv[2])
+if cmd == 'edge-addr': edge(sys.argv[2], True)
 if cmd == 'producer': sys.exit(producer(sys.argv[2], sys.argv[3], int(sys.argv[4])))
 if cmd == 'badpeers': sys.exit(badpeers(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), len(sys.argv) > 5))
 if cmd == 'readyfirst': readyfirst(sys.argv[2], sys.argv[3])
@@ -501,8 +504,9 @@ ex corrupt "$TESTDATA/named-tcp.dnstap" "$W/corrupt-named.dnstap" 1 5 >/dev/null
     ex corrupt "$TESTDATA/unbound-udp.dnstap" "$W/corrupt-unbound.dnstap" 2 5 >/dev/null &&
     ex corrupt "$TESTDATA/dnsdist-udp.dnstap" "$W/corrupt-dnsdist.dnstap" 3 5 >/dev/null ||
     fail "corrupted DNS messages" "corruptor failed"
-ex edge "$W/edge.dnstap" >/dev/null || fail "Dnstap edge cases" "generator failed"
-mutated="$W/synthetic.dnstap $W/synthetic2.dnstap $W/corrupt-named.dnstap $W/corrupt-unbound.dnstap $W/corrupt-dnsdist.dnstap $W/edge.dnstap"
+ex edge "$W/edge.dnstap" >/dev/null && ex edge-addr "$W/edge-addr.dnstap" >/dev/null ||
+    fail "Dnstap edge cases" "generator failed"
+mutated="$W/synthetic.dnstap $W/synthetic2.dnstap $W/corrupt-named.dnstap $W/corrupt-unbound.dnstap $W/corrupt-dnsdist.dnstap $W/edge.dnstap $W/edge-addr.dnstap"
 
 # --- (a) YAML, (b) JSON, -q: reader against dnstap -r --------------------
 for f in $files $mutated; do
@@ -527,6 +531,7 @@ for f in $files $mutated; do
     "$R" -j "$f" >"$W/o.j" 2>"$W/o.err"
     rc=$?
     if ! sanitizer_clean $rc "$W/o.err" || [ $rc != 0 ]; then fail "reader -j $n" "exit $rc: $(head -n 3 "$W/o.err" | tr '\n' ' ')"
+    elif [ "$n" = edge-addr.dnstap ]; then :   # golang's -j stops at the first (text format function failed)
     elif out=$(ex json "$W/g.j" "$W/o.j"); then pass "reader -j $n agrees with dnstap -r -j: $out"
     else fail "reader -j $n" "$out"
     fi
