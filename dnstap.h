@@ -799,7 +799,7 @@ typedef struct dnstap_reader_t {
     uint8_t *buf;                   /* caller's assembly buffer */
     size_t cap;
     uint32_t payload_max;           /* data frames above this are refused */
-    const char *content_type;       /* START must carry it (NULL: any) */
+    const char *content_type;       /* a START that names types must name it (NULL: any) */
     dnstap_reader_role_t role;
     /* private */
     uint8_t hdr[8];
@@ -2695,9 +2695,9 @@ static dnstap_result_t dnstap__reader_accept(dnstap_reader_t *r, dnstap_frame_t 
         case DNSTAP_CONTROL_READY:
             if (r->started || r->role == DNSTAP_READ_FILE) return DNSTAP_ERR_SEQUENCE;
             return DNSTAP_OK;
-        case DNSTAP_CONTROL_START:
+        case DNSTAP_CONTROL_START:   /* its content type is optional (as libfstrm and golang read it) */
             if (r->started) return DNSTAP_ERR_SEQUENCE;
-            if (r->content_type && !dnstap_frame_has_content_type(f, r->content_type))
+            if (r->content_type && f->content_types && !dnstap_frame_has_content_type(f, r->content_type))
                 return DNSTAP_ERR_CONTENT_TYPE;
             r->started = 1;
             return DNSTAP_OK;
