@@ -1214,7 +1214,9 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
        them to the parent (e.g. up a pipe), which queues them with
        dnstap_log_frame().
    A writer thread (DNSTAP_WITH_THREAD) does not survive fork(): the child
-   must not call dnstap_thread_stop() on the inherited tap. */
+   must not call dnstap_thread_stop() on the inherited tap. In the process
+   that runs the thread, stop it first: dnstap_forget() is not for a tap
+   whose thread is polling it. */
 DNSTAP_API void dnstap_forget(dnstap_t *tap);
 
 /* Queue an already-encoded data frame on queue q: a 4-byte big-endian
@@ -1277,7 +1279,9 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
    every thread_wake_ms (every millisecond while frames wait, writing them
    by the flush policy). Do not call dnstap_poll() yourself meanwhile.
    dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
-   joins the thread; it returns the last connection error, if any. */
+   joins the thread; it returns the last connection error, if any.
+   dnstap_shutdown() meanwhile asks the thread to shut the tap down, and
+   returns; dnstap_thread_stop() still joins it. */
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap);
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap);
 
@@ -2802,8 +2806,8 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
         if (n <= 0 || (size_t)n > chunk) {
             f->err = (n < 0 && n >= DNSTAP__ERR_LOWEST && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
                                                                                     : DNSTAP_ERR_IO;
-            /* keep what was not written, so nothing queued is silently lost */
-            f->written += off;
+            /* keep what was not written, so nothing queued is silently lost
+               (written already counts what was taken) */
             if (off) {   /* rare: a byte loop, not memmove, keeps libc needs minimal */
                 size_t i;
                 for (i = off; i < f->used; i++) f->buf[i - off] = f->buf[i];
@@ -3894,8 +3898,22 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
     return io;
 }
 
+static void dnstap__shutdown(dnstap_t *tap, uint64_t now);
+
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
-    if (tap == NULL || tap->shutting_down) return;
+    if (tap == NULL) return;
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD)
+    /* the writer thread owns the state: it is asked, and does it itself */
+    if (tap->thread_running) {
+        if (!DNSTAP__LOAD_ACQ(&tap->thread_stop)) DNSTAP__STORE_REL(&tap->thread_stop, DNSTAP__STOP_SHUTDOWN);
+        return;
+    }
+#endif
+    dnstap__shutdown(tap, now);
+}
+
+static void dnstap__shutdown(dnstap_t *tap, uint64_t now) {
+    if (tap->shutting_down) return;
     DNSTAP__STORE_REL(&tap->shutting_down, 1);
     tap->shutdown_ms = now + tap->desc.shutdown_timeout_ms;   /* closed by then, whatever happens */
     if (tap->state == DNSTAP__S_IDLE) tap->next_connect_ms = now;   /* one last attempt to connect */
@@ -4353,7 +4371,7 @@ static void *dnstap__writer_main(void *arg) {
         uint64_t wait, nap = quiet == 0 ? busy_nap : quiet < 20 ? 1 : tap->desc.thread_wake_ms;
         int stop = DNSTAP__LOAD_ACQ(&tap->thread_stop);
         if (stop == DNSTAP__STOP_NOW) { dnstap__end_now(tap, "dnstap_close_now()"); break; }
-        if (stop && !tap->shutting_down) dnstap_shutdown(tap, now);
+        if (stop && !tap->shutting_down) dnstap__shutdown(tap, now);
         io = dnstap_io(tap, now);
         wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
         /* new frames wake nobody: nap while no write waits, even when the

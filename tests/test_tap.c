@@ -1905,6 +1905,41 @@ static void test_writer_thread(void) {
     unlink(sock_path);
 }
 
+/* dnstap_shutdown() while the writer thread runs asks the thread to shut
+   the tap down (it wrote the shutdown state beside the thread: a data
+   race); dnstap_thread_stop() then joins it. */
+static void test_writer_thread_shutdown(void) {
+    char ep[128];
+    pthread_t rth;
+    size_t i, ok = 0;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    receiver_quit = 0;
+    pthread_create(&rth, NULL, receiver_main, NULL);
+    CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+    for (i = 0; i < 2000; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, 0, (uint32_t)i);
+        if (dnstap_log(&tap, &m) == DNSTAP_OK) ok++;
+        if (i % 100 == 0) (void)poll(NULL, 0, 1);
+    }
+    dnstap_shutdown(&tap, dnstap_clock_ms());
+    (void)poll(NULL, 0, 50);   /* the thread meanwhile */
+    CHECK_EQ(dnstap_thread_stop(&tap), DNSTAP_OK);
+    CHECK(dnstap_closed(&tap));
+    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, ok);
+    CHECK_EQ(rx.frames, ok);
+    CHECK_EQ(rx.finished, 1);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
 /* dnstap_run() with no time limit runs until the tap is closed (the end
    of its wait wrapped: it returned DNSTAP_ERR_TIMEOUT at once, open). */
 static void test_run_without_limit(void) {
@@ -2576,6 +2611,7 @@ int main(void) {
     TEST(test_consumer_looks_once);
     TEST(test_failed_init_is_closed);
     TEST(test_run_without_limit);
+    TEST(test_writer_thread_shutdown);
     TEST(test_io_states);
     TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);

@@ -569,6 +569,7 @@ static void test_file_writer(void) {
     CHECK_EQ(dnstap_file_log(&f, &m), DNSTAP_OK);    /* 364 */
     CHECK_EQ(dnstap_file_log(&f, &m), DNSTAP_ERR_IO);
     CHECK_EQ(sink_b.len, 100);
+    CHECK_EQ(f.written, 100);   /* what the sink took, counted once */
     CHECK_EQ(f.used, 364 - 100);
     CHECK_EQ(dnstap_file_log(&f, &m), DNSTAP_ERR_IO);
     CHECK_EQ(dnstap_file_close(&f), DNSTAP_ERR_IO);
