@@ -4237,13 +4237,18 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
-/* A malformed endpoint: say why, at init, where the caller can fix it. */
-static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+/* An endpoint that cannot be used: say why, at init, where the caller can
+   fix it; returns r. */
+static dnstap_result_t dnstap__endpoint_error(dnstap_t *tap, const char *why, dnstap_result_t r) {
     dnstap__line_t l;
     l.n = 0;
     dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
     dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
-    return DNSTAP_ERR_INVALID;
+    return r;
+}
+
+static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    return dnstap__endpoint_error(tap, why, DNSTAP_ERR_INVALID);
 }
 
 /* Parse an endpoint into the stock transport. */
@@ -4296,7 +4301,8 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         s->kind = DNSTAP__K_TCP;
         /* here, once: never in dnstap_poll(), where a lookup would stall the
            host's event loop (on a router, possibly waiting on itself) */
-        if (!dnstap__resolve(s)) return DNSTAP_ERR_CONNECT;
+        if (!dnstap__resolve(s))   /* said as such: "cannot connect" would hide it */
+            return dnstap__endpoint_error(tap, "the host name does not resolve", DNSTAP_ERR_CONNECT);
     } else if (dnstap__prefix(ep, "file://", &rest) || dnstap__prefix(ep, "file:", &rest)) {
 #ifdef DNSTAP_NO_FILE_TRANSPORT
         return DNSTAP_ERR_UNSUPPORTED;

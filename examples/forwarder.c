@@ -34,9 +34,10 @@
    only: with DNSTAP_NO_DECODE and DNSTAP_NO_NANOPB_ENCODE nothing of
    nanopb's runtime is used, so -lprotobuf-nanopb is optional).
    TLS taps (tls://host:port) need -DDNSTAP_WITH_MBEDTLS and
-   -lmbedtls -lmbedx509 -lmbedcrypto. Give taps numeric addresses: a host
-   name that did not resolve at start is looked up again, with a blocking
-   getaddrinfo(), on each reconnect.
+   -lmbedtls -lmbedx509 -lmbedcrypto. A tap's host name is looked up once,
+   at start (dnstap_init()), never on reconnects: one that does not resolve
+   then stops the forwarder with a message saying so. Give taps numeric
+   addresses where the name may not resolve at boot.
 */
 #define _GNU_SOURCE /* struct in6_pktinfo */
 #define DNSTAP_NO_DECODE          /* it only encodes: nanopb's runtime is not linked */
