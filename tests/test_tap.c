@@ -1874,16 +1874,36 @@ static void *receiver_main(void *arg) {
     return NULL;
 }
 
-static void test_writer_thread(void) {
+/* A tap on the in-process receiver, served by its own thread. */
+static void receiver_thread_up(pthread_t *rth) {
     char ep[128];
-    pthread_t rth;
-    size_t i, ok = 0;
     memset(&rx, 0, sizeof rx);
     CHECK_EQ(receiver_listen(), 0);
     snprintf(ep, sizeof ep, "unix://%s", sock_path);
     real_tap(&tap, ep);
     receiver_quit = 0;
-    pthread_create(&rth, NULL, receiver_main, NULL);
+    pthread_create(rth, NULL, receiver_main, NULL);
+}
+
+static void receiver_thread_down(pthread_t rth) {
+    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(rth, NULL);
+    CHECK(invariant_ok(&tap));
+    CHECK_EQ(rx.frames, dnstap_stats(&tap).sent);
+    CHECK_EQ(rx.finished, 1);
+    if (rx.fd >= 0) close(rx.fd);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
+/* The optional writer thread: the program only logs, then stops it; or
+   (shutdown_first) calls dnstap_shutdown() while the thread runs, which
+   asks the thread to shut the tap down (it wrote the shutdown state beside
+   the thread: a data race), and dnstap_thread_stop() joins it. */
+static void writer_thread_case(int shutdown_first) {
+    pthread_t rth;
+    size_t i, ok = 0;
+    receiver_thread_up(&rth);
     CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
     CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_ERR_INVALID);
     for (i = 0; i < 5000; i++) {
@@ -1892,66 +1912,25 @@ static void test_writer_thread(void) {
         if (dnstap_log(&tap, &m) == DNSTAP_OK) ok++;
         if (i % 100 == 0) (void)poll(NULL, 0, 1);
     }
+    if (shutdown_first) {
+        dnstap_shutdown(&tap, dnstap_clock_ms());
+        (void)poll(NULL, 0, 50);   /* the thread meanwhile */
+    }
     CHECK_EQ(dnstap_thread_stop(&tap), DNSTAP_OK);
     CHECK(dnstap_closed(&tap));
-    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
-    pthread_join(rth, NULL);
-    CHECK(invariant_ok(&tap));
     CHECK_EQ(dnstap_stats(&tap).sent, ok);
-    CHECK_EQ(rx.frames, ok);
-    CHECK_EQ(rx.finished, 1);
-    if (rx.fd >= 0) close(rx.fd);
-    close(rx.lfd);
-    unlink(sock_path);
+    receiver_thread_down(rth);
 }
 
-/* dnstap_shutdown() while the writer thread runs asks the thread to shut
-   the tap down (it wrote the shutdown state beside the thread: a data
-   race); dnstap_thread_stop() then joins it. */
-static void test_writer_thread_shutdown(void) {
-    char ep[128];
-    pthread_t rth;
-    size_t i, ok = 0;
-    memset(&rx, 0, sizeof rx);
-    CHECK_EQ(receiver_listen(), 0);
-    snprintf(ep, sizeof ep, "unix://%s", sock_path);
-    real_tap(&tap, ep);
-    receiver_quit = 0;
-    pthread_create(&rth, NULL, receiver_main, NULL);
-    CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
-    for (i = 0; i < 2000; i++) {
-        dnstap_msg_t m;
-        seq_msg(&m, 0, (uint32_t)i);
-        if (dnstap_log(&tap, &m) == DNSTAP_OK) ok++;
-        if (i % 100 == 0) (void)poll(NULL, 0, 1);
-    }
-    dnstap_shutdown(&tap, dnstap_clock_ms());
-    (void)poll(NULL, 0, 50);   /* the thread meanwhile */
-    CHECK_EQ(dnstap_thread_stop(&tap), DNSTAP_OK);
-    CHECK(dnstap_closed(&tap));
-    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
-    pthread_join(rth, NULL);
-    CHECK(invariant_ok(&tap));
-    CHECK_EQ(dnstap_stats(&tap).sent, ok);
-    CHECK_EQ(rx.frames, ok);
-    CHECK_EQ(rx.finished, 1);
-    if (rx.fd >= 0) close(rx.fd);
-    close(rx.lfd);
-    unlink(sock_path);
-}
+static void test_writer_thread(void) { writer_thread_case(0); }
+static void test_writer_thread_shutdown(void) { writer_thread_case(1); }
 
 /* dnstap_run() with no time limit runs until the tap is closed (the end
    of its wait wrapped: it returned DNSTAP_ERR_TIMEOUT at once, open). */
 static void test_run_without_limit(void) {
-    char ep[128];
     pthread_t rth;
     size_t i;
-    memset(&rx, 0, sizeof rx);
-    CHECK_EQ(receiver_listen(), 0);
-    snprintf(ep, sizeof ep, "unix://%s", sock_path);
-    real_tap(&tap, ep);
-    receiver_quit = 0;
-    pthread_create(&rth, NULL, receiver_main, NULL);
+    receiver_thread_up(&rth);
     for (i = 0; i < 100; i++) {
         dnstap_msg_t m;
         seq_msg(&m, 0, (uint32_t)i);
@@ -1960,14 +1939,8 @@ static void test_run_without_limit(void) {
     dnstap_shutdown(&tap, dnstap_clock_ms());
     CHECK_EQ(dnstap_run(&tap, UINT64_MAX), DNSTAP_OK);
     CHECK(dnstap_closed(&tap));
-    __atomic_store_n(&receiver_quit, 1, __ATOMIC_RELEASE);
-    pthread_join(rth, NULL);
-    CHECK(invariant_ok(&tap));
     CHECK_EQ(dnstap_stats(&tap).sent, 100);
-    CHECK_EQ(rx.frames, 100);
-    if (rx.fd >= 0) close(rx.fd);
-    close(rx.lfd);
-    unlink(sock_path);
+    receiver_thread_down(rth);
 }
 
 /* A file tap that sits idle between messages keeps writing one valid
