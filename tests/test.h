@@ -1,9 +1,12 @@
 /* test.h - the smallest test harness that says what failed.
    Each TEST() prints "PASS: name" or one "FAIL: name: file:line: expr" per
-   failed check; tests/run.sh adds the lines up. */
+   failed check; tests/run.sh adds the lines up. TEST_ONLY=name in the
+   environment runs that test alone (for a slow tool such as valgrind). */
 #ifndef TEST_H
 #define TEST_H
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int test_passed, test_failed, test_case_failed;
 static const char *test_name;
@@ -16,6 +19,8 @@ static const char *test_name;
         test_case_failed = 1; } } while (0)
 
 static void test_run(const char *name, void (*fn)(void)) {
+    const char *only = getenv("TEST_ONLY");
+    if (only && *only && strcmp(only, name) != 0) return;
     test_name = name;
     test_case_failed = 0;
     fn();
