@@ -21,7 +21,7 @@ SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 HDR    := dnstap.h
 
 EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader $(B)/dtap
-TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx \
+TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx $(B)/test_unit_small \
             $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
 
 PREFIX  ?= /usr/local
@@ -56,6 +56,10 @@ $(B)/test_unit_gcc: tests/test_unit.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	gcc $(WARN) -O2 -I. $< -o $@ $(LIBS)
 $(B)/test_unit_cxx: tests/test_unit.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	g++ -x c++ -std=c++11 -Wall -Wextra -Werror -pedantic -O1 -I. $< -o $@ $(LIBS)
+
+# the table-driven encoder for firmware: the same bytes and answers
+$(B)/test_unit_small: tests/test_unit.c tests/test.h tests/hostile.h $(HDR) | $(B)
+	clang $(WARN) -g -O1 $(SAN) -DDNSTAP_SMALL_ENCODER=1 -I. $< -o $@ $(LIBS)
 
 $(B)/test_tap_asan: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	clang $(WARN) -g -O1 $(SAN) -I. $< -o $@ $(LIBS) -pthread

@@ -676,8 +676,6 @@ typedef struct dnstap_encoder_desc_t {
 typedef struct dnstap_encoder_t {
     uint32_t payload_max;
     uint16_t seg_off[4];       /* identity, version, extra fields; [3] = end */
-    uint16_t val_off[3];       /* where each field's value starts */
-    uint8_t present;           /* bit i: field i configured */
     uint8_t prefix[DNSTAP_PREFIX_MAX];
 } dnstap_encoder_t;
 
@@ -1711,9 +1709,15 @@ extern "C" {
 #define DNSTAP__INLINE static inline
 #endif
 
+#if DNSTAP_SMALL_ENCODER
+static size_t dnstap__small_varint(uint8_t *p, uint64_t v);
+#endif
+
 /* Bytes a varint needs, one to ten: by the number of leading zeros. */
 DNSTAP__INLINE size_t dnstap__varint_len(uint64_t v) {
-#if (defined(__GNUC__) || defined(__clang__)) && !DNSTAP_SMALL_ENCODER
+#if DNSTAP_SMALL_ENCODER
+    return dnstap__small_varint(NULL, v);
+#elif defined(__GNUC__) || defined(__clang__)
     static const uint8_t by_clz[64] = {
         10, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6,
         5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2,
@@ -1767,7 +1771,12 @@ DNSTAP__INLINE uint8_t *dnstap__put_fixed32(uint8_t *p, uint32_t v) {
 }
 
 static void dnstap__put_be32(uint8_t *p, uint32_t v) {
+#ifdef __OPTIMIZE_SIZE__   /* -Os: the loop is smaller; elsewhere the stores are faster */
+    unsigned i;
+    for (i = 4; i--; v >>= 8) p[i] = (uint8_t)v;
+#else
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+#endif
 }
 
 static uint32_t dnstap__get_be32(const uint8_t *p) {
@@ -1837,7 +1846,11 @@ DNSTAP__INLINE uint8_t *dnstap__put_bytes_field(uint8_t *p, uint8_t tag, const d
     size_t n = b->len;
     if (b->data == NULL) return p;
     *p++ = tag;
+#if DNSTAP_SMALL_ENCODER
+    p += dnstap__small_varint(p, n);
+#else
     p = dnstap__put_varint32(p, (uint32_t)n);
+#endif
     if (n) DNSTAP_MEMCPY(p, b->data, n);
     return p + n;
 }
@@ -1968,14 +1981,23 @@ enum { DNSTAP__W_TOO_LONG = 1, DNSTAP__W_INVALID = 2, DNSTAP__W_ENUM = 4 };
    bit; PREFIX: which of identity, version, extra), and where it is in
    dnstap_msg_t (size, offset). */
 typedef struct dnstap__field_t {
-    uint8_t number, kind, arg, size;
-    uint16_t off;
+    uint8_t number_kind;   /* (number - 1) << 4 | kind */
+    uint8_t arg, off;
 } dnstap__field_t;
 
+/* Three bytes a field: the width of a value follows from its kind (TIME
+   8 bytes, ENUM that of the enums, which are all of one width, others 4),
+   and every offset is below 256. */
+typedef char dnstap__enums_one_width[sizeof(dnstap_message_type_t) == sizeof(dnstap_socket_family_t) &&
+                                     sizeof(dnstap_message_type_t) == sizeof(dnstap_socket_protocol_t) &&
+                                     sizeof(dnstap_message_type_t) == sizeof(dnstap_http_protocol_t) &&
+                                     sizeof(dnstap_message_type_t) == sizeof(dnstap_policy_action_t) &&
+                                     sizeof(dnstap_message_type_t) == sizeof(dnstap_policy_match_t) &&
+                                     offsetof(dnstap_msg_t, extra) < 256 ? 1 : -1];
+
 #define DNSTAP__F(number, kind, arg, member) \
-    { number, DNSTAP__K_##kind, arg, (uint8_t)sizeof(((const dnstap_msg_t *)0)->member), \
-      (uint16_t)offsetof(dnstap_msg_t, member) }
-#define DNSTAP__MARK(number, kind) { number, DNSTAP__K_##kind, 0, 0, 0 }
+    { (uint8_t)(((number) - 1) << 4 | DNSTAP__K_##kind), arg, (uint8_t)offsetof(dnstap_msg_t, member) }
+#define DNSTAP__MARK(number, kind) { (uint8_t)(((number) - 1) << 4 | DNSTAP__K_##kind), 0, 0 }
 static const dnstap__field_t dnstap__fields[] = {
     DNSTAP__F(1, PREFIX, 0, identity), DNSTAP__F(2, PREFIX, 1, version), DNSTAP__F(3, PREFIX, 2, extra),
     DNSTAP__MARK(14, BEGIN),   /* Message */
@@ -2000,27 +2022,24 @@ static const dnstap__field_t dnstap__fields[] = {
 
 /* A varint at p (NULL: only counted); its length. */
 static size_t dnstap__small_varint(uint8_t *p, uint64_t v) {
-    size_t n = 0;
-    for (;;) {
-        uint8_t b = (uint8_t)(v & 0x7fu);
-        v >>= 7;
-        if (p) p[n] = (uint8_t)(v ? b | 0x80u : b);
-        n++;
-        if (v == 0) return n;
-    }
+    size_t n = 1;
+    for (; v >= 0x80u; v >>= 7, n++)
+        if (p) *p++ = (uint8_t)(v | 0x80u);
+    if (p) *p = (uint8_t)v;
+    return n;
 }
 
 /* An integer field's value into *v, DNSTAP__W_* bits for what is wrong
    with it, or -1 when absent (enums: 0; ports, times: no DNSTAP_HAS_* bit). */
-static int dnstap__small_value(const dnstap_msg_t *m, const dnstap__field_t *f, uint64_t *v) {
-    const uint8_t *at = (const uint8_t *)m + f->off;
+static int dnstap__small_value(const dnstap_msg_t *m, unsigned kind, unsigned arg, const uint8_t *at, uint64_t *v) {
     uint32_t u;
-    if (f->kind != DNSTAP__K_ENUM && !(m->has & f->arg)) return -1;
-    if (f->size == 8) { *v = *(const uint64_t *)(const void *)at; return 0; }   /* times */
-    u = f->size == 4 ? *(const uint32_t *)(const void *)at : f->size == 2 ? *(const uint16_t *)(const void *)at : *at;
+    if (kind != DNSTAP__K_ENUM && !(m->has & arg)) return -1;
+    if (kind == DNSTAP__K_TIME) { *v = *(const uint64_t *)(const void *)at; return 0; }
+    if (kind != DNSTAP__K_ENUM || sizeof(dnstap_message_type_t) == 4) u = *(const uint32_t *)(const void *)at;
+    else u = sizeof(dnstap_message_type_t) == 2 ? *(const uint16_t *)(const void *)at : *at;
     *v = u;
-    if (f->kind == DNSTAP__K_ENUM) return u == 0 ? -1 : u > f->arg ? DNSTAP__W_ENUM : 0;
-    return (f->kind == DNSTAP__K_PORT && u > 0xFFFFu) || (f->kind == DNSTAP__K_NSEC && u >= 1000000000u)
+    if (kind == DNSTAP__K_ENUM) return u == 0 ? -1 : u > arg ? DNSTAP__W_ENUM : 0;
+    return (kind == DNSTAP__K_PORT && u > 0xFFFFu) || (kind == DNSTAP__K_NSEC && u >= 1000000000u)
                ? DNSTAP__W_INVALID : 0;
 }
 
@@ -2030,20 +2049,21 @@ static int dnstap__small_value(const dnstap_msg_t *m, const dnstap__field_t *f, 
 static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t *m, bool wire,
                                  const dnstap_bytes_t *extra, size_t sub[2], unsigned *flags, uint8_t *p) {
     const dnstap__field_t *f = dnstap__fields;
-    const unsigned family = (unsigned)m->socket_family <= 2u ? (unsigned)m->socket_family : 0u;
+    const unsigned family = (unsigned)m->socket_family;
     size_t total = 0, start[2] = { 0, 0 };   /* where the open Message and Policy bodies began */
     unsigned depth = 0;
     for (; f < dnstap__fields + sizeof dnstap__fields / sizeof dnstap__fields[0]; f++) {
+        const unsigned kind = f->number_kind & 15u, arg = f->arg;
         const uint8_t *at = (const uint8_t *)m + f->off;
-        const dnstap_bytes_t *b = f->kind == DNSTAP__K_PREFIX && f->arg == 2 ? extra : (const dnstap_bytes_t *)(const void *)at;
+        const dnstap_bytes_t *b = kind == DNSTAP__K_PREFIX && arg == 2 ? extra : (const dnstap_bytes_t *)(const void *)at;
         const uint8_t *data = NULL;
         uint8_t *out = p ? p + total : NULL;
-        uint32_t key = (uint32_t)f->number << 3 | 2u;   /* length-delimited, unless changed below */
+        uint32_t key = (uint32_t)((f->number_kind >> 4) + 1u) << 3 | 2u;   /* length-delimited, unless changed below */
         uint64_t v = 1;                                 /* DNSTAP__K_ONE: Dnstap.type MESSAGE */
         size_t k;
-        if (f->kind == DNSTAP__K_BEGIN) {   /* key and length written here, counted at END */
+        if (kind == DNSTAP__K_BEGIN) {   /* key and length written here, counted at END */
             if (depth == 1 && !dnstap__has_policy(m)) {
-                while (f->kind != DNSTAP__K_END) f++;
+                while ((f->number_kind & 15u) != DNSTAP__K_END) f++;
                 continue;
             }
             if (out) {
@@ -2053,7 +2073,7 @@ static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t
             start[depth++] = total;
             continue;
         }
-        if (f->kind == DNSTAP__K_END) {
+        if (kind == DNSTAP__K_END) {
             k = total - start[--depth];
             if (p == NULL) {
                 sub[depth] = k;
@@ -2061,30 +2081,31 @@ static size_t dnstap__small_walk(const dnstap_encoder_t *enc, const dnstap_msg_t
             }
             continue;
         }
-        if (f->kind == DNSTAP__K_PREFIX && b->data == NULL) {   /* the encoder's own, encoded */
-            k = (size_t)(enc->seg_off[f->arg + 1] - enc->seg_off[f->arg]);
-            if (out) DNSTAP_MEMCPY(out, enc->prefix + enc->seg_off[f->arg], k);
+        if (kind == DNSTAP__K_PREFIX && b->data == NULL) {   /* the encoder's own, encoded */
+            k = (size_t)(enc->seg_off[arg + 1] - enc->seg_off[arg]);
+            if (out) DNSTAP_MEMCPY(out, enc->prefix + enc->seg_off[arg], k);
             total += k;
             continue;
         }
-        if (f->kind <= DNSTAP__K_WIRE || f->kind == DNSTAP__K_PREFIX) {   /* ADDR, BYTES, WIRE, PREFIX */
-            if (b->data == NULL || (f->kind == DNSTAP__K_WIRE && !wire)) continue;
+        if (kind <= DNSTAP__K_WIRE || kind == DNSTAP__K_PREFIX) {   /* ADDR, BYTES, WIRE, PREFIX */
+            if (b->data == NULL || (kind == DNSTAP__K_WIRE && !wire)) continue;
             data = b->data;
             v = b->len;
-            if (f->kind == DNSTAP__K_ADDR && (b->len > 16u || dnstap__bad_address[family][b->len]))
+            /* 4 bytes unless INET6, 16 unless INET */
+            if (kind == DNSTAP__K_ADDR && !(v == 4 ? family != DNSTAP_INET6 : v == 16 && family != DNSTAP_INET))
                 *flags |= DNSTAP__W_INVALID;
-            if (b->len > enc->payload_max) { *flags |= DNSTAP__W_TOO_LONG; v = 0; }   /* the sums stay small */
-        } else if (f->kind != DNSTAP__K_ONE) {   /* ENUM, PORT, TIME, NSEC */
-            int e = dnstap__small_value(m, f, &v);
+            if (v > enc->payload_max) { *flags |= DNSTAP__W_TOO_LONG; v = 0; }   /* the sums stay small */
+        } else if (kind != DNSTAP__K_ONE) {   /* ENUM, PORT, TIME, NSEC */
+            int e = dnstap__small_value(m, kind, arg, at, &v);
             if (e < 0) continue;
             *flags |= (unsigned)e;
-            key ^= f->kind == DNSTAP__K_NSEC ? 7u : 2u;   /* wire type 5 (fixed32) or 0 (varint) */
+            key ^= kind == DNSTAP__K_NSEC ? 7u : 2u;   /* wire type 5 (fixed32) or 0 (varint) */
         } else {
             key ^= 2u;
         }
         /* key, then: 4 little-endian bytes (NSEC), or a varint and the data */
         k = dnstap__small_varint(out, key);
-        if (f->kind == DNSTAP__K_NSEC) {
+        if (kind == DNSTAP__K_NSEC) {
             if (out) dnstap__put_fixed32(out + k, (uint32_t)v);
             total += k + 4;
             continue;
@@ -2223,13 +2244,10 @@ DNSTAP_API dnstap_result_t dnstap_encoder_init(dnstap_encoder_t *enc, const dnst
     for (i = 0; i < 3; i++) {
         const dnstap_bytes_t *b = fields[i];
         enc->seg_off[i] = (uint16_t)off;
-        enc->val_off[i] = (uint16_t)off;
         if (b->data == NULL) continue;
         if (b->len > DNSTAP_PREFIX_MAX || off + 1 + dnstap__varint_len(b->len) + b->len > DNSTAP_PREFIX_MAX)
             return DNSTAP_ERR_TOO_LONG;
         off = (size_t)(dnstap__put_bytes_field(enc->prefix + off, tags[i], b) - enc->prefix);
-        enc->val_off[i] = (uint16_t)(off - b->len);
-        enc->present = (uint8_t)(enc->present | (1u << i));
     }
     enc->seg_off[3] = (uint16_t)off;
     /* the smallest message must fit: prefix + Message{type} + type */
@@ -2324,9 +2342,11 @@ DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, con
     DNSTAP_MEMSET(&pb, 0, sizeof pb);
     b[0] = msg->identity; b[1] = msg->version; b[2] = msg->extra;
     for (i = 0; i < 3; i++) {
-        if (b[i].data == NULL && (enc->present & (1u << i))) {
-            b[i].data = enc->prefix + enc->val_off[i];
-            b[i].len = (size_t)(enc->seg_off[i + 1] - enc->val_off[i]);
+        if (b[i].data == NULL && enc->seg_off[i + 1] > enc->seg_off[i]) {   /* the encoder's: tag, length, value */
+            const uint8_t *v = enc->prefix + enc->seg_off[i] + 1;
+            while (*v++ & 0x80u) continue;
+            b[i].data = v;
+            b[i].len = (size_t)(enc->prefix + enc->seg_off[i + 1] - v);
         }
     }
     b[3] = msg->query_address; b[4] = msg->response_address; b[5] = msg->query_message;

@@ -74,6 +74,7 @@ step "schema: make regen leaves an unchanged dnstap.h untouched" tests/regen_unt
 step "unit (clang, ASan+UBSan)" "$B/test_unit_asan" "$TESTDATA"
 step "unit (gcc -O2)" "$B/test_unit_gcc" "$TESTDATA"
 step "unit (g++, as C++)" "$B/test_unit_cxx" "$TESTDATA"
+step "unit (DNSTAP_SMALL_ENCODER=1, clang, ASan+UBSan)" "$B/test_unit_small" "$TESTDATA"
 step "tap (clang, ASan+UBSan)" "$B/test_tap_asan"
 step "tap (gcc -O2, allocations counted)" "$B/test_tap_allocs"
 step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"

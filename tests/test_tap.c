@@ -2019,7 +2019,7 @@ static void test_endpoints(void) {
     /* defaults: the host name as identity, the library as version */
     d.queues = 0;
     CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
-    CHECK(tap.enc.present == 3);
+    CHECK(tap.enc.seg_off[1] > 0 && tap.enc.seg_off[2] > tap.enc.seg_off[1] && tap.enc.seg_off[3] == tap.enc.seg_off[2]);
     CHECK_EQ(tap.desc.connect_timeout_ms, 4000);
     CHECK_EQ(tap.desc.drop_report_ms, 10000);
 }
