@@ -1118,6 +1118,7 @@ typedef struct dnstap_queue_t {
     uint32_t head;                 /* producer's */
     uint32_t wrap;                 /* producer's: where data ends before the wrap */
     uint32_t tail;                 /* consumer's */
+    uint8_t *made;                 /* producer's: dnstap_log_all()'s frame here, for the next tap to copy */
     uint64_t logged, dropped_full, dropped_too_big, dropped_invalid, dropped_disconnected;
     uint8_t pad[8];
 } dnstap_queue_t;
@@ -1129,7 +1130,6 @@ typedef struct dnstap_t {
     dnstap_queue_t q[DNSTAP_MAX_QUEUES];
     /* private: connection state */
     int state, accepting, shutting_down, open, reconnect;
-    uint8_t *stock_frame;          /* dnstap_log_all(): this tap's copy of the frame */
     uint64_t deadline_ms, next_connect_ms, last_progress_ms, last_report_ms;
     uint64_t shutdown_ms;          /* closed by then at the latest, after dnstap_shutdown() */
     uint64_t connected_ms;         /* when the connection began to carry data */
@@ -3269,20 +3269,22 @@ DNSTAP_API dnstap_result_t dnstap_log_all(dnstap_t *const *taps, size_t n, unsig
                                           const dnstap_msg_t *msg) {
     dnstap_result_t first = DNSTAP_OK;
     size_t i, j;
-    if (taps == NULL && n) return DNSTAP_ERR_INVALID;
+    /* the frames made are kept in queue q, which only this thread fills:
+       producers of other queues log to the same taps meanwhile */
+    if ((taps == NULL && n) || q >= DNSTAP_MAX_QUEUES) return DNSTAP_ERR_INVALID;
     for (i = 0; i < n; i++) {
         dnstap_result_t r;
         uint8_t *made = NULL;
         const uint8_t *frame = NULL;
         for (j = 0; j < i && frame == NULL; j++) {
-            if (taps[j] && taps[j]->stock_frame && taps[i] && dnstap__same_encoding(taps[i], taps[j]))
-                frame = taps[j]->stock_frame;
+            if (taps[j] && taps[j]->q[q].made && taps[i] && dnstap__same_encoding(taps[i], taps[j]))
+                frame = taps[j]->q[q].made;
         }
         r = dnstap__log(taps[i], q, msg, frame, &made);
-        if (taps[i]) taps[i]->stock_frame = made;
+        if (taps[i]) taps[i]->q[q].made = made;
         if (r != DNSTAP_OK && first == DNSTAP_OK) first = r;
     }
-    for (i = 0; i < n; i++) if (taps[i]) taps[i]->stock_frame = NULL;
+    for (i = 0; i < n; i++) if (taps[i]) taps[i]->q[q].made = NULL;
     return first;
 }
 
@@ -4283,22 +4285,23 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
         return dnstap__endpoint_invalid(tap, "longer than any endpoint can be");
     tap->desc.endpoint = s->endpoint;   /* the tap's own copy */
 #ifndef DNSTAP_WITH_MBEDTLS
-    if (tls) return DNSTAP_ERR_UNSUPPORTED;
+    if (tls) return dnstap__endpoint_error(tap, "tls:// needs a build with DNSTAP_WITH_MBEDTLS", DNSTAP_ERR_UNSUPPORTED);
 #endif
     if (dnstap__prefix(ep, "unix://", &rest) || (ep[0] == '/' && (rest = ep) != NULL)) {
         struct sockaddr_un un;
 #ifdef DNSTAP_NO_UNIX_SOCKET
-        return DNSTAP_ERR_UNSUPPORTED;
+        return dnstap__endpoint_error(tap, "unix sockets are left out of this build (DNSTAP_NO_UNIX_SOCKET)",
+                                      DNSTAP_ERR_UNSUPPORTED);
 #endif
         if (rest[0] != '/' || !dnstap__copy(s->path, sizeof un.sun_path, rest, dnstap_str(rest).len))
-            return DNSTAP_ERR_INVALID;
+            return dnstap__endpoint_invalid(tap, "needs an absolute path short enough for a unix socket address");
         s->kind = DNSTAP__K_UNIX;
     } else if (tls || dnstap__prefix(ep, "tcp://", &rest)) {
         const char *colon = NULL, *p, *host = rest, *host_end;
         unsigned colons = 0;
         uint32_t port = 0;
 #ifdef DNSTAP_NO_TCP
-        return DNSTAP_ERR_UNSUPPORTED;
+        return dnstap__endpoint_error(tap, "TCP is left out of this build (DNSTAP_NO_TCP)", DNSTAP_ERR_UNSUPPORTED);
 #endif
         if (*rest == '[') {
             host = rest + 1;
@@ -4325,15 +4328,17 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
             return dnstap__endpoint_error(tap, "the host name does not resolve", DNSTAP_ERR_CONNECT);
     } else if (dnstap__prefix(ep, "file://", &rest) || dnstap__prefix(ep, "file:", &rest)) {
 #ifdef DNSTAP_NO_FILE_TRANSPORT
-        return DNSTAP_ERR_UNSUPPORTED;
+        return dnstap__endpoint_error(tap, "files are left out of this build (DNSTAP_NO_FILE_TRANSPORT)",
+                                      DNSTAP_ERR_UNSUPPORTED);
 #endif
         if (!rest[0] || !dnstap__copy(s->path, sizeof s->path, rest, dnstap_str(rest).len))
-            return DNSTAP_ERR_INVALID;
+            return dnstap__endpoint_invalid(tap, "needs a file name that fits the transport's buffer");
         s->kind = DNSTAP__K_FILE;
         tap->desc.unidirectional = true;   /* files are unidirectional ... */
         tap->reconnect = 0;                /* ... and a reopen would truncate them */
     } else {
-        return DNSTAP_ERR_INVALID;
+        return dnstap__endpoint_invalid(tap, "unknown kind: use unix:///path, tcp://host:port, tls://host:port "
+                                             "or file:///path");
     }
     tap->tr.connect = dnstap__sock_connect;
     tap->tr.write = dnstap__sock_write;

@@ -46,6 +46,23 @@ case "$VERSION_STR $("$DNSMASQ" --version)" in
     *) fail "dnsmasq --version" "$VERSION_STR" ;;
 esac
 
+# --test refuses what the start would refuse, with the cause; accepts a good endpoint
+for bad in "bogus://x|unknown kind" "tcp://127.0.0.1:69536|port" "tcp://2001:db8::1|bracket" \
+           "tls://127.0.0.1:853 --dnstap-tls-ca=/nonexistent/ca.pem|ca"; do
+    opts=${bad%%|*} why=${bad#*|}
+    # shellcheck disable=SC2086
+    out=$("$DNSMASQ" --test -C /dev/null --dnstap=$opts 2>&1) && rc=0 || rc=$?
+    if [ $rc != 0 ] && printf '%s' "$out" | grep -qi "$why"; then
+        pass "--test --dnstap=$opts: refused (exit $rc): $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-120)"
+    else
+        fail "--test --dnstap=$opts" "exit $rc, should fail naming '$why': $out"
+    fi
+done
+out=$("$DNSMASQ" --test -C /dev/null --dnstap=unix:///run/dnstap.sock --dnstap-full 2>&1) &&
+    case $out in *"syntax check OK"*) pass "--test --dnstap=unix:///run/dnstap.sock: OK" ;;
+                 *) fail "--test with a good endpoint" "$out" ;; esac ||
+    fail "--test with a good endpoint" "exit status $?: $out"
+
 T=$(mktemp -d /tmp/dnsmasqtest.XXXXXX) || exit 2
 chmod 755 "$T"                    # dnsmasq, as nobody, reaches the sockets in it
 PIDS=""

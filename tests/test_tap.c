@@ -1538,6 +1538,95 @@ static void test_threads(void) {
            THREADS * PER_THREAD, (unsigned long long)dnstap_stats(&tap).dropped_full);
 }
 
+/* dnstap_log_all() from two producer threads, each on its own queue (the
+   documented rule), to two taps with one encoding: each tap gets every
+   message once. The frame one tap made, for the next to copy, was kept
+   in the tap, shared by the producers: a thread copied the other's. */
+#define LOG_ALL_PER_THREAD 100000
+typedef struct mem_sink_t { uint8_t *buf; size_t len; } mem_sink_t;
+static dnstap_result_t mem_connect(void *c) { (void)c; return DNSTAP_OK; }
+static int mem_write(void *c, const uint8_t *b, size_t n) {
+    mem_sink_t *m = (mem_sink_t *)c;
+    memcpy(m->buf + m->len, b, n);
+    m->len += n;
+    return (int)n;
+}
+static void mem_close(void *c) { (void)c; }
+static dnstap_t log_all_taps[2];
+static int log_all_ready;   /* both threads start together */
+static uint32_t log_all_refused;
+
+static void *log_all_producer(void *arg) {
+    unsigned t = (unsigned)(uintptr_t)arg;
+    dnstap_t *taps[2];
+    uint32_t i, refused = 0;
+    taps[0] = &log_all_taps[0];
+    taps[1] = &log_all_taps[1];
+    __atomic_add_fetch(&log_all_ready, 1, __ATOMIC_ACQ_REL);
+    while (__atomic_load_n(&log_all_ready, __ATOMIC_ACQUIRE) < 2) sched_yield();
+    for (i = 0; i < LOG_ALL_PER_THREAD; i++) {
+        dnstap_msg_t m;
+        seq_msg(&m, t, i);
+        if (dnstap_log_all(taps, 2, t, &m) != DNSTAP_OK) refused++;
+    }
+    __atomic_add_fetch(&log_all_refused, refused, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&log_all_ready, 1, __ATOMIC_RELEASE);   /* 4: both done */
+    return NULL;
+}
+
+static void test_log_all_threads(void) {
+    static mem_sink_t sink[2];
+    static uint8_t seen[2][LOG_ALL_PER_THREAD];
+    const size_t half = sizeof queue_mem / 2;
+    pthread_t th[2];
+    unsigned k, t;
+    for (k = 0; k < 2; k++) {
+        dnstap_desc_t d;
+        memset(&d, 0, sizeof d);
+        d.queues = 2;
+        d.unidirectional = true;
+        d.queue = queue_mem + half * k;
+        d.queue_size = half;
+        sink[k].len = 0;
+        if (sink[k].buf == NULL) sink[k].buf = (uint8_t *)malloc((size_t)2 * LOG_ALL_PER_THREAD * 128 + 64);
+        d.transport.connect = mem_connect;
+        d.transport.write = mem_write;
+        d.transport.close = mem_close;
+        d.transport.ctx = &sink[k];
+        CHECK_EQ(dnstap_init(&log_all_taps[k], &d), DNSTAP_OK);
+    }
+    log_all_ready = 0;
+    log_all_refused = 0;
+    for (t = 0; t < 2; t++) pthread_create(&th[t], NULL, log_all_producer, (void *)(uintptr_t)t);
+    while (__atomic_load_n(&log_all_ready, __ATOMIC_ACQUIRE) < 4)   /* the polling thread, for both taps */
+        for (k = 0; k < 2; k++) (void)dnstap_poll(&log_all_taps[k], 1);
+    for (t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    for (k = 0; k < 2; k++) {
+        size_t off = 0, once = 0, twice = 0;
+        dnstap_shutdown(&log_all_taps[k], 0);
+        while (!dnstap_closed(&log_all_taps[k])) (void)dnstap_poll(&log_all_taps[k], 1);
+        CHECK(invariant_ok(&log_all_taps[k]));
+        memset(seen, 0, sizeof seen);
+        while (off + 8 <= sink[k].len) {   /* START, data frames, STOP */
+            uint32_t n = dnstap__get_be32(sink[k].buf + off);
+            dnstap_msg_t m;
+            if (n == 0) { off += 8 + dnstap__get_be32(sink[k].buf + off + 4); continue; }
+            if (dnstap_decode(sink[k].buf + off + 4, n, &m) == DNSTAP_OK && m.query_port < 2 &&
+                m.query_time_nsec < LOG_ALL_PER_THREAD) {
+                if (seen[m.query_port][m.query_time_nsec]++ == 0) once++;
+                else twice++;
+            }
+            off += 4 + n;
+        }
+        if (twice || once != dnstap_stats(&log_all_taps[k]).sent)
+            printf("  tap %u: %zu messages once, %zu again, %llu sent\n", k, once, twice,
+                   (unsigned long long)dnstap_stats(&log_all_taps[k]).sent);
+        CHECK_EQ(twice, 0);
+        CHECK_EQ(once, dnstap_stats(&log_all_taps[k]).sent);
+    }
+    printf("  2 threads x %u messages to 2 taps: %u refused (queue full)\n", LOG_ALL_PER_THREAD, log_all_refused);
+}
+
 /* Producer threads on small queues, against the polling thread: each
    waits until its queue is empty and logs a frame as large as the whole
    queue, which must be taken, then frames of random sizes up to it (those
@@ -2083,6 +2172,44 @@ static void test_log_gives_cause(void) {
     }
 }
 
+/* An endpoint that dnstap_init() refuses is logged with the reason, so
+   that a server's "bad --dnstap" can be fixed from its log. */
+static char long_path[160];   /* unix:///aaa...: more than a socket address holds */
+static void test_init_gives_cause(void) {
+    static const struct { const char *endpoint, *want; dnstap_result_t r; } cases[] = {
+        { "bogus://x", "unknown kind: use unix:///path, tcp://host:port", DNSTAP_ERR_INVALID },
+        { long_path, "needs an absolute path short enough for a unix socket address", DNSTAP_ERR_INVALID },
+        { "unix://relative.sock", "needs an absolute path", DNSTAP_ERR_INVALID },
+        { "file:", "needs a file name", DNSTAP_ERR_INVALID },
+        { "tcp://127.0.0.1:0", "the port must be a number from 1 to 65535", DNSTAP_ERR_INVALID },
+        { "tcp://2001:db8::1", "an IPv6 address needs brackets", DNSTAP_ERR_INVALID },
+#ifndef DNSTAP_WITH_MBEDTLS
+        { "tls://127.0.0.1:853", "tls:// needs a build with DNSTAP_WITH_MBEDTLS", DNSTAP_ERR_UNSUPPORTED },
+#endif
+    };
+    size_t i;
+    memset(long_path, 'a', sizeof long_path - 1);
+    memcpy(long_path, "unix:///", 8);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dnstap_desc_t d;
+        char want[200];
+        const char *ep = cases[i].endpoint;
+        memset(&d, 0, sizeof d);
+        d.queue = queue_mem;
+        d.queue_size = 1 << 16;
+        d.endpoint = ep;
+        d.logger.func = logger;
+        last_log[0] = 0;
+        CHECK_EQ(dnstap_init(&tap, &d), cases[i].r);
+        snprintf(want, sizeof want, "dnstap: %.40s", ep);
+        if (strncmp(last_log, want, strlen(want)) != 0 ||
+            !strstr(last_log, cases[i].want)) {
+            printf("  %s: got \"%s\"\n", ep, last_log);
+            CHECK(0);
+        }
+    }
+}
+
 /* A tap whose dnstap_init() failed is closed and inert: it logs nothing,
    dnstap_poll() touches no transport (it called a NULL write), and it may
    be set up again. */
@@ -2598,6 +2725,7 @@ int main(void) {
     TEST(test_hostile_messages);
     TEST(test_threads);
     TEST(test_threads_large_frames);
+    TEST(test_log_all_threads);
     TEST(test_real_socket_no_allocations);
     TEST(test_real_socket_silent_receiver);
     TEST(test_writer_thread);
@@ -2605,6 +2733,7 @@ int main(void) {
     TEST(test_endpoints);
     TEST(test_drop_reports);
     TEST(test_log_gives_cause);
+    TEST(test_init_gives_cause);
     TEST(test_fork_forget);
     TEST(test_fork_log_frame);
     TEST(test_endpoint_ports);

@@ -72,25 +72,50 @@ int tap_option(int which, const char *arg)
   return 1;
 }
 
-void tap_start(void)
+static void tap_log_stderr(void *ctx, dnstap_log_level_t level, const char *message)
+{
+  (void)ctx; (void)level;
+  fprintf(stderr, "dnsmasq: %s\n", message);
+}
+
+/* The tap as configured, not connected yet; dies with the cause (which
+   dnstap.h has logged) when the options cannot work. */
+static void tap_init(void)
 {
   dnstap_result_t r;
-  if (!desc.endpoint)
-    return;
   if (!(tap_queue = whine_malloc(TAP_QUEUE_BYTES)))
     die(_("cannot allocate the dnstap queue"), NULL, EC_NOMEM);
   desc.queue = tap_queue;
   desc.queue_size = TAP_QUEUE_BYTES;
   if (!desc.version.data)
     desc.version = dnstap_str("dnsmasq-" VERSION);
-  desc.logger.func = tap_log;
 #ifdef DNSTAP_WITH_MBEDTLS
   desc.tls_state = &tap_tls;
 #endif
   if ((r = dnstap_init(&tap, &desc)) != DNSTAP_OK)
     die(_("bad --dnstap: %s"), (char *)dnstap_result_str(r), EC_BADCONF);
+}
+
+void tap_start(void)
+{
+  if (!desc.endpoint)
+    return;
+  desc.logger.func = tap_log;
+  tap_init();
   tap_on = 1;
   my_syslog(LOG_INFO, _("dnstap: logging to %s%s"), desc.endpoint, desc.full ? " (full)" : "");
+}
+
+/* --test: refuse what tap_start() would refuse, saying why on stderr
+   (dnsmasq's log is not open yet). Nothing connects. */
+void tap_check(void)
+{
+  if (!desc.endpoint)
+    return;
+  desc.logger.func = tap_log_stderr;
+  tap_init();
+  tap.desc.logger.func = NULL;   /* closing a tap that never ran is not news */
+  dnstap_close_now(&tap);
 }
 
 void tap_listen(int *timeout)
