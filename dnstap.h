@@ -3924,7 +3924,7 @@ static void dnstap__shutdown(dnstap_t *tap, uint64_t now);
 
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
     if (tap == NULL) return;
-#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD)
+#if DNSTAP__POSIX && defined(DNSTAP_WITH_THREAD)
     /* the writer thread owns the state: it is asked, and does it itself */
     if (tap->thread_running) {
         if (!DNSTAP__LOAD_ACQ(&tap->thread_stop)) DNSTAP__STORE_REL(&tap->thread_stop, DNSTAP__STOP_SHUTDOWN);
@@ -4047,6 +4047,22 @@ static dnstap_result_t dnstap__init_common(dnstap_t *tap, const dnstap_desc_t *d
     tap->last_error = DNSTAP_OK;
     return DNSTAP_OK;
 }
+
+#if DNSTAP__POSIX
+/* An endpoint that cannot be used: say why, at init, where the caller can
+   fix it; returns r. */
+static dnstap_result_t dnstap__endpoint_error(dnstap_t *tap, const char *why, dnstap_result_t r) {
+    dnstap__line_t l;
+    l.n = 0;
+    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
+    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
+    return r;
+}
+
+static DNSTAP__MAYBE_UNUSED dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
+    return dnstap__endpoint_error(tap, why, DNSTAP_ERR_INVALID);
+}
+#endif
 
 /* >>posix ---------------------------------------------------------------
    Stock transports: unix socket, TCP, file. Non-blocking sockets. */
@@ -4259,19 +4275,6 @@ static int dnstap__sock_fd(void *ctx) { return ((dnstap__sock_t *)ctx)->fd; }
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s);   /* >>tls */
 #endif
 
-/* An endpoint that cannot be used: say why, at init, where the caller can
-   fix it; returns r. */
-static dnstap_result_t dnstap__endpoint_error(dnstap_t *tap, const char *why, dnstap_result_t r) {
-    dnstap__line_t l;
-    l.n = 0;
-    dnstap__add(dnstap__add(dnstap__add(dnstap__add(&l, "dnstap: "), dnstap__endpoint(tap)), ": "), why);
-    dnstap__say(tap, DNSTAP_LOG_ERROR, &l);
-    return r;
-}
-
-static dnstap_result_t dnstap__endpoint_invalid(dnstap_t *tap, const char *why) {
-    return dnstap__endpoint_error(tap, why, DNSTAP_ERR_INVALID);
-}
 
 /* Parse an endpoint into the stock transport. */
 static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
@@ -4353,6 +4356,23 @@ static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
 #endif
     return DNSTAP_OK;
 }
+#elif DNSTAP__POSIX
+static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
+    (void)ep;
+    return dnstap__endpoint_error(tap, "the stock transports are left out of this build (DNSTAP_NO_SOCKETS)",
+                                  DNSTAP_ERR_UNSUPPORTED);
+}
+#else
+static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
+    (void)tap; (void)ep;
+    return DNSTAP_ERR_UNSUPPORTED;
+}
+#endif /* posix sockets */
+
+/* >>posix helpers: the clock, dnstap_run(), the writer thread (POSIX, with
+   or without the stock transports) */
+#if DNSTAP__POSIX
+#include <poll.h>
 
 DNSTAP_API uint64_t dnstap_clock_ms(void) {
     struct timespec ts;
@@ -4448,25 +4468,21 @@ DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) {
 }
 #endif /* DNSTAP_WITH_THREAD */
 #else
-static dnstap_result_t dnstap__sock_setup(dnstap_t *tap, const char *ep) {
-    (void)tap; (void)ep;
-    return DNSTAP_ERR_UNSUPPORTED;
-}
 DNSTAP_API uint64_t dnstap_clock_ms(void) { return 0; }
 DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms) {
     (void)tap; (void)timeout_ms;
     return DNSTAP_ERR_UNSUPPORTED;
 }
-#endif /* posix sockets */
+#endif /* posix helpers */
 
-#if !(DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD))
+#if !(DNSTAP__POSIX && defined(DNSTAP_WITH_THREAD))
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 DNSTAP_API dnstap_result_t dnstap_thread_stop(dnstap_t *tap) { (void)tap; return DNSTAP_ERR_UNSUPPORTED; }
 #endif
 
 DNSTAP_API void dnstap_close_now(dnstap_t *tap) {
     if (tap == NULL) return;
-#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && defined(DNSTAP_WITH_THREAD)
+#if DNSTAP__POSIX && defined(DNSTAP_WITH_THREAD)
     if (tap->thread_running) { (void)dnstap__thread_join(tap, DNSTAP__STOP_NOW); return; }
 #endif
     if (tap->state != DNSTAP__S_CLOSED) dnstap__end_now(tap, "dnstap_close_now()");

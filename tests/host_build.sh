@@ -18,6 +18,10 @@
 #                   runtime and references no pb_ symbol; the same file
 #                   without the two macros hits the poisoned header (so the
 #                   check can fail).
+#   no sockets      DNSTAP_NO_SOCKETS (with the writer thread): a custom
+#                   transport still has the clock, dnstap_run() and the
+#                   thread; the flush policy's deadline comes, the frame is
+#                   written; an endpoint is refused with the reason.
 # Prints "PASS: name" / "FAIL: name: why"; exits 1 if anything failed.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -128,4 +132,61 @@ else
         pass "encode only: control: a full build includes pb.h (the poisoned one)" ||
         fail "encode only: control" "$(grep -m1 error "$D/full_build.log")"
 fi
+cat >"$D/nosockets.c" <<'EOF'
+#define DNSTAP_IMPLEMENTATION
+#include "dnstap.h"
+#include <stdio.h>
+#include <string.h>
+static uint8_t queue[4096];
+static size_t taken;
+static char said[200];
+static dnstap_result_t mem_connect(void *c) { (void)c; return DNSTAP_OK; }
+static int mem_write(void *c, const uint8_t *b, size_t n) { (void)c; (void)b; taken += n; return (int)n; }
+static void mem_close(void *c) { (void)c; }
+static void logger(void *c, dnstap_log_level_t l, const char *m) { (void)c; (void)l; snprintf(said, sizeof said, "%s", m); }
+int main(void) {
+    static dnstap_t tap;
+    dnstap_desc_t d;
+    dnstap_msg_t m;
+    uint64_t t0 = dnstap_clock_ms();
+    memset(&d, 0, sizeof d);
+    d.queue = queue;
+    d.queue_size = sizeof queue;
+    d.unidirectional = true;
+    d.logger.func = logger;
+    d.endpoint = "unix:///run/dnstap.sock";
+    if (dnstap_init(&tap, &d) != DNSTAP_ERR_UNSUPPORTED || !strstr(said, "DNSTAP_NO_SOCKETS")) {
+        printf("an endpoint: not refused with the reason (\"%s\")\n", said);
+        return 1;
+    }
+    d.endpoint = NULL;
+    d.transport.connect = mem_connect;
+    d.transport.write = mem_write;
+    d.transport.close = mem_close;
+    if (dnstap_init(&tap, &d) != DNSTAP_OK) return 2;
+    memset(&m, 0, sizeof m);
+    m.type = DNSTAP_CLIENT_QUERY;
+    if (dnstap_log(&tap, &m) != DNSTAP_OK) return 3;
+    if (dnstap_run(&tap, 200) != DNSTAP_ERR_TIMEOUT || dnstap_stats(&tap).sent != 1 || dnstap_clock_ms() - t0 < 150) {
+        printf("dnstap_run(): %llu sent, clock moved %llu ms\n", (unsigned long long)dnstap_stats(&tap).sent,
+               (unsigned long long)(dnstap_clock_ms() - t0));
+        return 4;
+    }
+    if (dnstap_thread_start(&tap) != DNSTAP_OK || dnstap_log(&tap, &m) != DNSTAP_OK ||
+        dnstap_thread_stop(&tap) != DNSTAP_OK || !dnstap_closed(&tap) || dnstap_stats(&tap).sent != 2) {
+        printf("writer thread: %llu sent\n", (unsigned long long)dnstap_stats(&tap).sent);
+        return 5;
+    }
+    printf("%zu bytes written\n", taken);
+    return 0;
+}
+EOF
+out=
+if gcc $WARN -std=c99 -pedantic -DDNSTAP_NO_SOCKETS -DDNSTAP_WITH_THREAD -I. "$D/nosockets.c" -o "$D/nosockets" \
+        -lprotobuf-nanopb -pthread >"$D/nosockets.log" 2>&1 && out=$("$D/nosockets" 2>&1); then
+    pass "no sockets (DNSTAP_NO_SOCKETS): a custom transport has the clock, dnstap_run() and the writer thread ($out); an endpoint is refused with the reason"
+else
+    fail "no sockets" "$(grep -m1 error "$D/nosockets.log") $out"
+fi
 exit $((fails > 0))
+
