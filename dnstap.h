@@ -1003,7 +1003,9 @@ typedef enum dnstap_disconnected_t {
 typedef struct dnstap_desc_t {
     const char *endpoint;      /* [SOCKET] "/path", "unix:///path", "tcp://host:port",
                                   "tcp://[v6]:port" (port 1..65535, IPv6 in brackets),
-                                  "file:/path"; NULL with .transport */
+                                  "file:/path" (opened non-blocking, once: a FIFO
+                                  without a reader, or whose reader left, closes the
+                                  tap; no SIGPIPE); NULL with .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
     size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
@@ -4069,6 +4071,8 @@ static DNSTAP__MAYBE_UNUSED dnstap_result_t dnstap__endpoint_invalid(dnstap_t *t
 #if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS)
 #include <poll.h>
 #include <netdb.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -4077,6 +4081,7 @@ enum { DNSTAP__K_UNIX = 1, DNSTAP__K_TCP, DNSTAP__K_FILE };
 
 typedef struct dnstap__sock_t {
     int fd, kind, in_progress, resolved;
+    int pipe;            /* a file: that is a FIFO (or stdout into a pipe) */
     uint32_t sndbuf;
     socklen_t addrlen;
     struct sockaddr_storage addr;
@@ -4178,8 +4183,13 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
     if (s->fd >= 0) return DNSTAP_OK;
 #ifndef DNSTAP_NO_FILE_TRANSPORT
     if (s->kind == DNSTAP__K_FILE) {
-        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        return s->fd >= 0 ? DNSTAP_OK : DNSTAP_ERR_CONNECT;
+        struct stat st;
+        /* non-blocking: a FIFO without a reader fails at once (ENXIO) instead
+           of stalling the host in open(), and a full pipe says "again" */
+        s->fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0644);
+        if (s->fd < 0) return DNSTAP_ERR_CONNECT;
+        s->pipe = fstat(s->fd, &st) == 0 && S_ISFIFO(st.st_mode);
+        return DNSTAP_OK;
     }
 #endif
 #ifndef DNSTAP_NO_UNIX_SOCKET
@@ -4215,6 +4225,35 @@ static dnstap_result_t dnstap__sock_connect(void *ctx) {
     return DNSTAP_ERR_UNSUPPORTED;
 }
 
+/* A file's write. Into a FIFO whose reader has gone, write() raises
+   SIGPIPE, which ends a host that does not ignore it (sockets have
+   MSG_NOSIGNAL): held blocked for the call, and taken back if this write
+   raised it. */
+static ssize_t dnstap__file_writev(const dnstap__sock_t *s, const struct iovec *v, int n) {
+    sigset_t sigpipe, before, pending;
+    ssize_t r;
+    int was_pending = 0;
+    if (s->pipe) {
+        sigemptyset(&sigpipe);
+        sigaddset(&sigpipe, SIGPIPE);
+        if (sigpending(&pending) == 0) was_pending = sigismember(&pending, SIGPIPE) == 1;
+        (void)sigprocmask(SIG_BLOCK, &sigpipe, &before);   /* this thread's mask (Linux, BSDs) */
+    }
+    do r = writev(s->fd, v, n); while (r < 0 && errno == EINTR);
+    if (s->pipe) {
+        int err = errno;
+        if (r < 0 && err == EPIPE && !was_pending) {
+            struct timespec none;
+            none.tv_sec = 0;
+            none.tv_nsec = 0;
+            (void)sigtimedwait(&sigpipe, NULL, &none);
+        }
+        (void)sigprocmask(SIG_SETMASK, &before, NULL);
+        errno = err;
+    }
+    return r;
+}
+
 static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
     dnstap__sock_t *s = (dnstap__sock_t *)ctx;
     ssize_t n;
@@ -4223,9 +4262,14 @@ static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
 #else
     int flags = 0;
 #endif
-    do {
-        n = s->kind == DNSTAP__K_FILE ? write(s->fd, buf, len) : send(s->fd, buf, len, flags);
-    } while (n < 0 && errno == EINTR);
+    if (s->kind == DNSTAP__K_FILE) {
+        struct iovec v;
+        v.iov_base = (void *)(uintptr_t)buf;   /* writev() does not write it */
+        v.iov_len = len;
+        n = dnstap__file_writev(s, &v, 1);
+    } else {
+        do n = send(s->fd, buf, len, flags); while (n < 0 && errno == EINTR);
+    }
     if (n >= 0) return (int)n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return DNSTAP_ERR_AGAIN;
     if (errno == EPIPE || errno == ECONNRESET) return DNSTAP_ERR_CLOSED;
@@ -4251,9 +4295,8 @@ static int dnstap__sock_writev(void *ctx, const dnstap_iovec_t *iov, int iovcnt)
     DNSTAP_MEMSET(&mh, 0, sizeof mh);
     mh.msg_iov = v;
     for (i = 0; i < iovcnt; i++) mh.msg_iovlen++;   /* size_t or int, by system */
-    do {
-        n = s->kind == DNSTAP__K_FILE ? writev(s->fd, v, iovcnt) : sendmsg(s->fd, &mh, flags);
-    } while (n < 0 && errno == EINTR);
+    if (s->kind == DNSTAP__K_FILE) n = dnstap__file_writev(s, v, iovcnt);
+    else do n = sendmsg(s->fd, &mh, flags); while (n < 0 && errno == EINTR);
     if (n >= 0) return (int)n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return DNSTAP_ERR_AGAIN;
     if (errno == EPIPE || errno == ECONNRESET) return DNSTAP_ERR_CLOSED;

@@ -13,14 +13,17 @@ static void (*consumer_pause)(void);   /* a producer run inside the consumer */
 #define DNSTAP__TEST_CONSUMER_PAUSE() (consumer_pause ? consumer_pause() : (void)0)
 #include "../dnstap.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "hostile.h"
@@ -2210,6 +2213,52 @@ static void test_init_gives_cause(void) {
     }
 }
 
+/* The file transport into a FIFO: no reader yet fails at once (open()
+   blocked the host), and a reader that leaves is an error the tap logs and
+   counts (write() raised SIGPIPE, which ended the host). */
+static void test_file_fifo(void) {
+    char path[64], ep[80];
+    dnstap_desc_t d;
+    dnstap_msg_t m;
+    int rd, i;
+    uint8_t buf[4096];
+    uint64_t now = 1;
+    snprintf(path, sizeof path, "/tmp/dnstap-test-fifo-%d", (int)getpid());
+    snprintf(ep, sizeof ep, "file://%s", path);
+    (void)unlink(path);
+    CHECK(mkfifo(path, 0600) == 0);
+    memset(&d, 0, sizeof d);
+    d.queue = queue_mem;
+    d.queue_size = 1 << 16;
+    d.endpoint = ep;
+    d.logger.func = logger;
+    /* no reader: dnstap_poll() returns (alarm: a blocked open() ends the test) */
+    alarm(20);
+    last_log[0] = 0;
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    seq_msg(&m, 0, 0);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    (void)dnstap_poll(&tap, now);
+    CHECK(strstr(last_log, "cannot connect") != NULL);
+    dnstap_close_now(&tap);
+    /* a reader, which leaves */
+    rd = open(path, O_RDONLY | O_NONBLOCK);
+    CHECK(rd >= 0);
+    CHECK_EQ(dnstap_init(&tap, &d), DNSTAP_OK);
+    for (i = 0; i < 10; i++) { seq_msg(&m, 0, (uint32_t)i); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    for (i = 0; i < 100 && dnstap_stats(&tap).sent < 10; i++) (void)dnstap_poll(&tap, now += 20);
+    CHECK_EQ(dnstap_stats(&tap).sent, 10);
+    CHECK(read(rd, buf, sizeof buf) > 10 * 4);
+    close(rd);
+    for (i = 0; i < 10; i++) { seq_msg(&m, 0, (uint32_t)(10 + i)); (void)dnstap_log(&tap, &m); }
+    for (i = 0; i < 100 && !dnstap_closed(&tap); i++) (void)dnstap_poll(&tap, now += 20);
+    CHECK(dnstap_closed(&tap));   /* still running: no SIGPIPE */
+    CHECK_EQ(dnstap_stats(&tap).sent, 10);
+    CHECK(invariant_ok(&tap));
+    alarm(0);
+    (void)unlink(path);
+}
+
 /* A tap whose dnstap_init() failed is closed and inert: it logs nothing,
    dnstap_poll() touches no transport (it called a NULL write), and it may
    be set up again. */
@@ -2734,6 +2783,7 @@ int main(void) {
     TEST(test_drop_reports);
     TEST(test_log_gives_cause);
     TEST(test_init_gives_cause);
+    TEST(test_file_fifo);
     TEST(test_fork_forget);
     TEST(test_fork_log_frame);
     TEST(test_endpoint_ports);
