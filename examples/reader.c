@@ -289,27 +289,33 @@ static void emit_ip(const uint8_t *p, size_t n) {
     emit(b, ip_str(p, n, b));
 }
 
-/* UTC civil time of a Unix time, as Go's time.Unix(sec, nsec).UTC(). */
+/* UTC civil time of a Unix time, as Go's time.Unix(sec, nsec).UTC(): the
+   seconds as int64, counted (as Go does, in uint64, wrapping) from the
+   year -292277022399, then split into 400-, 100-, 4- and 1-year cycles. */
 typedef struct { int64_t y; unsigned mo, d, h, mi, s; uint32_t ns; } civil_t;
 static civil_t civil(uint64_t usec, uint32_t nsec) {
+    static const uint16_t before[13] = { 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365 };
+    const uint64_t abs = usec + nsec / 1000000000u + 9223372028715321600u;   /* Unix to absolute */
+    uint64_t d = abs / 86400, sod = abs % 86400, n, y;
+    unsigned day, month, begin;
     civil_t c;
-    int64_t s = usec <= (uint64_t)INT64_MAX ? (int64_t)usec : -(int64_t)(UINT64_MAX - usec) - 1;
-    int64_t days, sod, z, era, doe, yoe, doy, mp;
-    if (s <= INT64_MAX - 5) s += (int64_t)(nsec / 1000000000u);
     c.ns = nsec % 1000000000u;
-    days = s / 86400;
-    sod = s % 86400;
-    if (sod < 0) { sod += 86400; days--; }
-    z = days + 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    c.d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    c.mo = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    c.y = yoe + era * 400 + (c.mo <= 2);
+    n = d / 146097; y = 400 * n; d -= 146097 * n;
+    n = d / 36524; n -= n >> 2; y += 100 * n; d -= 36524 * n;
+    n = d / 1461; y += 4 * n; d -= 1461 * n;
+    n = d / 365; n -= n >> 2; y += n; d -= 365 * n;
+    c.y = (int64_t)y - 292277022399;
+    day = (unsigned)d;
     c.h = (unsigned)(sod / 3600); c.mi = (unsigned)(sod / 60 % 60); c.s = (unsigned)(sod % 60);
+    if (c.y % 4 == 0 && (c.y % 100 != 0 || c.y % 400 == 0)) {   /* leap: February 29 */
+        if (day == 59) { c.mo = 2; c.d = 29; return c; }
+        if (day > 59) day--;
+    }
+    month = day / 31;
+    if (day >= before[month + 1]) month++;
+    begin = before[month];
+    c.mo = month + 1;
+    c.d = day - begin + 1;
     return c;
 }
 /* "2006-01-02 15:04:05.999999999" (sep ' ') or RFC 3339 with 'T' ... 'Z' */
@@ -1343,7 +1349,10 @@ static void print_quiet(const dnstap_msg_t *m) {
         if (localtime_r(&s, &tm)) {
             emitw((uint64_t)tm.tm_hour, 2); emitc(':'); emitw((uint64_t)tm.tm_min, 2); emitc(':');
             emitw((uint64_t)tm.tm_sec, 2);
-        } else emits("??:??:??");
+        } else {   /* a year struct tm cannot hold: Go's clock for it, in UTC */
+            civil_t c = civil(q ? m->query_time_sec : m->response_time_sec, 0);
+            emitw(c.h, 2); emitc(':'); emitw(c.mi, 2); emitc(':'); emitw(c.s, 2);
+        }
     } else emits("??:??:??");
     if ((q ? m->has & DNSTAP_HAS_QUERY_TIME_NSEC : m->has & DNSTAP_HAS_RESPONSE_TIME_NSEC) != 0) {
         emitc('.'); emitw((q ? m->query_time_nsec : m->response_time_nsec) / 1000u, 6);

@@ -361,6 +361,10 @@ def edge(dst, long_addresses=False):
           dt(b'x', qa=v6('fe800000000000000000000000000000'), ra=v6('00010000000100000000000000000000')),
           dt(b'x', typ=9, proto=3, fam=2, qp=0), dt(b'x', typ=10, proto=4), dt(b'x', typ=13), dt(b'x', typ=14, rs=5),
           dt(b'x', typ=12, qs=5), dt(b'x', typ=11, proto=7)]
+    # seconds Go reads as int64 and wraps: the window from -2^63 up, and around it
+    for s in (2 ** 62, 2 ** 63 - 1, 2 ** 63, 2 ** 63 + 5, 2 ** 63 + 10 ** 9, 2 ** 63 + 10 ** 18, 2 ** 64 - 10 ** 12,
+              2 ** 64 - 2, 2 ** 63 - 62135596800, 2 ** 63 - 62135596799, 2 ** 63 - 1 - 86400):
+        ps.append(dt(b't', qs=s, qn=1, rs=s, rn=1999999999))
     if long_addresses:   # golang prints them as "?" and all their hex, but its -j gives up on them
         ps = [dt(b'x', qa=bytes(range(20)), ra=bytes(range(5))), dt(b'x', qa=bytes(range(17)), ra=bytes(range(100)))]
     open(dst, 'wb').write(fstrm(ps))
