@@ -20,7 +20,7 @@
 # while fuzzing: BUILD_DIR/artifacts/.
 #
 # Environment: CC (standalone compiler, default cc), CLANG (libFuzzer
-# compiler, default clang), FUZZ_TARGETS (default: all five),
+# compiler, default clang), FUZZ_TARGETS (default: all six),
 # FUZZ_NO_LIBFUZZER=1 (use the standalone mutator even if libFuzzer links).
 set -u
 
@@ -38,7 +38,7 @@ cd "$(dirname "$0")/.." || exit 2   # the project root, for -I. and the paths be
 
 CC=${CC:-cc}
 CLANG=${CLANG:-clang}
-TARGETS=${FUZZ_TARGETS:-"fuzz_reader fuzz_decode fuzz_encode fuzz_conn fuzz_capture"}
+TARGETS=${FUZZ_TARGETS:-"fuzz_reader fuzz_decode fuzz_encode fuzz_conn fuzz_capture fuzz_print"}
 FLAGS="-std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -I."
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 mkdir -p "$BUILD/logs" "$BUILD/artifacts" "$BUILD/work" || exit 2
