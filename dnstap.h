@@ -1258,7 +1258,8 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now_ms);
    dnstap_closed(): it is closed by now_ms + shutdown_timeout_ms at the
    latest (the poll at that time drops what is still queued, writes STOP
    only if the transport takes it at once, and closes). Frames still queued
-   at the end count as dropped. */
+   at the end count as dropped. A zeroed tap that dnstap_init() never set
+   up counts as closed (dnstap_poll() answers DNSTAP_ERR_INVALID). */
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now_ms);
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap);
 
@@ -3743,7 +3744,7 @@ static void dnstap__report_drops(dnstap_t *tap, uint64_t now) {
 DNSTAP_API dnstap_result_t dnstap_poll(dnstap_t *tap, uint64_t now) {
     dnstap_result_t r = DNSTAP_OK;
     unsigned steps;
-    if (tap == NULL) return DNSTAP_ERR_INVALID;
+    if (tap == NULL || tap->desc.queues == 0) return DNSTAP_ERR_INVALID;   /* never set up */
 #if DNSTAP__POSIX
     errno = 0;   /* what a failure below leaves is its cause (see dnstap__add_cause) */
 #endif
@@ -3883,7 +3884,7 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
     io.fd = -1;
     io.want_read = io.want_write = false;
     io.deadline_ms = UINT64_MAX;   /* idle: nothing to wake up for (call dnstap_poll() after logging) */
-    if (tap == NULL) return io;
+    if (tap == NULL || tap->desc.queues == 0) return io;
     if (tap->open && tap->tr.fd) io.fd = tap->tr.fd(tap->tr.ctx);
     switch (tap->state) {
     case DNSTAP__S_IDLE:
@@ -3965,8 +3966,10 @@ DNSTAP_API void dnstap_forget(dnstap_t *tap) {
     tap->state = DNSTAP__S_CLOSED;
 }
 
+/* A tap never set up (all zero: dnstap_init() not called yet) counts as
+   closed: it has no queue and no transport, as after a failed init. */
 DNSTAP_API bool dnstap_closed(const dnstap_t *tap) {
-    return tap == NULL || tap->state == DNSTAP__S_CLOSED;
+    return tap == NULL || tap->state == DNSTAP__S_CLOSED || tap->desc.queues == 0;
 }
 
 DNSTAP_API dnstap_stats_t dnstap_stats(const dnstap_t *tap) {

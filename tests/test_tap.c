@@ -2259,6 +2259,31 @@ static void test_file_fifo(void) {
     (void)unlink(path);
 }
 
+/* A tap never set up (zero, as `static dnstap_t tap;` in a host whose
+   config leaves dnstap off while its loop still asks) is closed and inert
+   like one whose dnstap_init() failed: dnstap_poll() called its NULL
+   write. */
+static void test_zero_tap_is_inert(void) {
+    static dnstap_t zero;
+    dnstap_msg_t m;
+    dnstap_io_t io;
+    dnstap_stats_t st;
+    memset(&zero, 0, sizeof zero);
+    CHECK(dnstap_closed(&zero));
+    io = dnstap_io(&zero, 1000);
+    CHECK(io.fd == -1 && !io.want_read && !io.want_write && io.deadline_ms == UINT64_MAX);
+    CHECK_EQ(dnstap_poll(&zero, 1000), DNSTAP_ERR_INVALID);
+    seq_msg(&m, 0, 0);
+    CHECK_EQ(dnstap_log(&zero, &m), DNSTAP_ERR_INVALID);
+    CHECK_EQ(dnstap_run(&zero, 100), DNSTAP_OK);
+    dnstap_shutdown(&zero, 1000);
+    CHECK_EQ(dnstap_poll(&zero, 100000), DNSTAP_ERR_INVALID);
+    dnstap_close_now(&zero);
+    dnstap_forget(&zero);
+    st = dnstap_stats(&zero);
+    CHECK(st.logged == 0 && st.sent == 0 && st.queued == 0 && st.connects == 0);
+}
+
 /* A tap whose dnstap_init() failed is closed and inert: it logs nothing,
    dnstap_poll() touches no transport (it called a NULL write), and it may
    be set up again. */
@@ -2759,6 +2784,7 @@ int main(void) {
     TEST(test_writev_runs);
     TEST(test_consumer_looks_once);
     TEST(test_failed_init_is_closed);
+    TEST(test_zero_tap_is_inert);
     TEST(test_run_without_limit);
     TEST(test_writer_thread_shutdown);
     TEST(test_io_states);
