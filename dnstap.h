@@ -964,7 +964,10 @@ typedef struct dnstap_transport_t {
     void (*close)(void *ctx);
     int (*fd)(void *ctx);
     int (*want)(void *ctx);   /* optional: while connect() is in progress, what it
-                                 waits for: DNSTAP_WANT_READ | DNSTAP_WANT_WRITE */
+                                 waits for: DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+                                 while a write would block, without READ: reads
+                                 must wait for it (dnstap_io() then asks for
+                                 writability alone) */
     void *ctx;
     int (*writev)(void *ctx, const dnstap_iovec_t *iov, int iovcnt);   /* optional (rule 9) */
 } dnstap_transport_t;
@@ -1080,6 +1083,7 @@ typedef struct dnstap_tls_t {
     size_t ip_len;
     int state, used, verify, has_pin, pin_only, pin_ok;
     int want;                        /* what the handshake waits for: DNSTAP_WANT_* */
+    int write_pending;               /* a record of a write that would block is still in Mbed TLS */
     int suites[DNSTAP_TLS_SUITES_MAX + 1];   /* offered, 0-terminated */
     uint64_t attempt_ms;             /* this connection attempt began, + 1 (0: none) */
     uint32_t answer_ms;              /* no byte from the peer by then: not TLS */
@@ -3912,6 +3916,7 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
         io.want_read = tap->tr.read != NULL;   /* FINISH or end of stream: dnstap_poll() reads it */
         if (tap->again_buf || tap->data_blocked) {
             io.want_write = true;
+            if (tap->tr.want && !(tap->tr.want(tap->tr.ctx) & DNSTAP_WANT_READ)) io.want_read = false;
             io.deadline_ms = tap->last_progress_ms + tap->desc.write_timeout_ms;
             break;
         }
@@ -4791,10 +4796,17 @@ static int dnstap__tls_error(dnstap_tls_t *t, int ret, const char *what) {
     return DNSTAP_ERR_IO;
 }
 
+/* A write that would block leaves its record in Mbed TLS, which the retry
+   (same bytes, rule 3) sends. Anything else that flushes Mbed TLS's output
+   meanwhile (an alert a read answers with, such as the refusal of a
+   renegotiation, or close_notify) sends the record first, and the retry
+   would then encrypt the same bytes again: so no read and no close_notify
+   until the write is through. */
 static int dnstap__tls_write(void *ctx, const uint8_t *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int ret;
     do ret = mbedtls_ssl_write(&t->ssl, buf, len); while (dnstap__tls_ticket(ret));
+    t->write_pending = ret < 0 && dnstap__tls_again(ret);
     if (ret >= 0) return ret;
     if (dnstap__tls_again(ret)) return DNSTAP_ERR_AGAIN;
     return dnstap__tls_error(t, ret, "TLS write failed: ");
@@ -4803,6 +4815,7 @@ static int dnstap__tls_write(void *ctx, const uint8_t *buf, size_t len) {
 static int dnstap__tls_read(void *ctx, uint8_t *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int ret;
+    if (t->write_pending) return DNSTAP_ERR_AGAIN;
     do ret = mbedtls_ssl_read(&t->ssl, buf, len); while (dnstap__tls_ticket(ret));
     if (ret >= 0) return ret;
     if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) return 0;
@@ -4815,8 +4828,9 @@ static int dnstap__tls_read(void *ctx, uint8_t *buf, size_t len) {
    The session is reset at the next connect. */
 static void dnstap__tls_close(void *ctx) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
-    if (t->state == DNSTAP__TLS_OPEN) (void)mbedtls_ssl_close_notify(&t->ssl);
+    if (t->state == DNSTAP__TLS_OPEN && !t->write_pending) (void)mbedtls_ssl_close_notify(&t->ssl);
     if (t->inner.close) t->inner.close(t->inner.ctx);
+    t->write_pending = 0;
     t->state = DNSTAP__TLS_TCP;
     t->attempt_ms = 0;
 }
@@ -4906,7 +4920,11 @@ static dnstap_result_t dnstap__tls_setup_failed(dnstap_tls_t *t, dnstap_result_t
     return r;
 }
 
-static int dnstap__tls_want(void *ctx) { return ((const dnstap_tls_t *)ctx)->want; }
+static int dnstap__tls_want(void *ctx) {
+    const dnstap_tls_t *t = (const dnstap_tls_t *)ctx;
+    if (t->state == DNSTAP__TLS_OPEN) return t->write_pending ? DNSTAP_WANT_WRITE : DNSTAP_WANT_READ | DNSTAP_WANT_WRITE;
+    return t->want;
+}
 
 static dnstap_result_t dnstap__tls_setup(dnstap_t *tap, dnstap__sock_t *s) {
     const dnstap_desc_t *d = &tap->desc;

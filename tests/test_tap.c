@@ -1591,7 +1591,9 @@ static void test_log_all_threads(void) {
         d.queue = queue_mem + half * k;
         d.queue_size = half;
         sink[k].len = 0;
-        if (sink[k].buf == NULL) sink[k].buf = (uint8_t *)malloc((size_t)2 * LOG_ALL_PER_THREAD * 128 + 64);
+        sink[k].buf = (uint8_t *)malloc((size_t)2 * LOG_ALL_PER_THREAD * 128 + 64);   /* freed below: the
+                                                 fork tests' children check for leaks under valgrind */
+        CHECK(sink[k].buf != NULL);
         d.transport.connect = mem_connect;
         d.transport.write = mem_write;
         d.transport.close = mem_close;
@@ -1628,6 +1630,7 @@ static void test_log_all_threads(void) {
         CHECK_EQ(once, dnstap_stats(&log_all_taps[k]).sent);
     }
     printf("  2 threads x %u messages to 2 taps: %u refused (queue full)\n", LOG_ALL_PER_THREAD, log_all_refused);
+    for (k = 0; k < 2; k++) free(sink[k].buf);
 }
 
 /* Producer threads on small queues, against the polling thread: each

@@ -42,6 +42,12 @@
 #             one that never answers, one that sends text, one that closes):
 #             each attempt is a handshake failure whose log line says the peer
 #             does not speak TLS, not a mere timeout.
+#   renegotiation  tests/tls_renego.c: a TLS 1.2 receiver (Mbed TLS, in
+#             process) asks for renegotiation while the tap's write is
+#             blocked: every frame arrives once, whole, in order (the
+#             refusal's alert pushed the pending record out, and the
+#             retried write sent the same bytes again); the tap does not ask
+#             the host to wait for reads meanwhile (it would spin).
 #   allocs    heap allocations per phase (all Mbed TLS's): none per message.
 #   init      configuration errors refused by dnstap_init(); without
 #             DNSTAP_WITH_MBEDTLS, tls:// is DNSTAP_ERR_UNSUPPORTED.
@@ -725,6 +731,21 @@ if gcc $WARN -I. "$T/nomb.c" -o "$T/nomb" -lprotobuf-nanopb 2>"$T/nomb.err" && "
     pass "init: without DNSTAP_WITH_MBEDTLS, tls:// is DNSTAP_ERR_UNSUPPORTED (and no Mbed TLS is linked)"
 else
     fail "init: without DNSTAP_WITH_MBEDTLS" "$(head -n 3 "$T/nomb.err" | tr '\n' ' ')"
+fi
+
+# --- renegotiation asked while a write is blocked ---------------------------------
+# shellcheck disable=SC2086
+if clang $WARN -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $MBEDTLS_CFLAGS -DDNSTAP_WITH_MBEDTLS \
+        tests/tls_renego.c -o "$build/tls_renego" -lprotobuf-nanopb $MBEDTLS_LIBS 2>"$T/renego.err"; then
+    for mode in plain renegotiate; do
+        if out=$("$build/tls_renego" "$C/server.crt" "$C/server.key" $mode 2>&1); then
+            pass "renegotiation ($mode): $out"
+        else
+            fail "renegotiation ($mode)" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+        fi
+    done
+else
+    fail "renegotiation: build tests/tls_renego.c" "$(head -n 3 "$T/renego.err" | tr '\n' ' ')"
 fi
 
 info "tls tests took $(( $(date +%s) - t_begin )) s"
