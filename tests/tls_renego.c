@@ -17,6 +17,7 @@
 #include "../dnstap.h"
 #include <arpa/inet.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/version.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,11 +101,20 @@ int main(int argc, char **argv) {
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);
     if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) != 0 ||
-        mbedtls_x509_crt_parse_file(&crt, argv[1]) != 0 || mbedtls_pk_parse_keyfile(&key, argv[2], NULL) != 0)
+        mbedtls_x509_crt_parse_file(&crt, argv[1]) != 0 ||
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+        mbedtls_pk_parse_keyfile(&key, argv[2], NULL, mbedtls_ctr_drbg_random, &drbg) != 0)
+#else
+        mbedtls_pk_parse_keyfile(&key, argv[2], NULL) != 0)
+#endif
         fail("server: certificate or key");
     mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
-    mbedtls_ssl_conf_max_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);   /* TLS 1.2 */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    mbedtls_ssl_conf_max_tls_version(&conf, MBEDTLS_SSL_VERSION_TLS1_2);   /* renegotiation is TLS 1.2's */
+#else
+    mbedtls_ssl_conf_max_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
     if (mbedtls_ssl_conf_own_cert(&conf, &crt, &key) != 0) fail("server: own certificate");
     mbedtls_ssl_conf_renegotiation(&conf, MBEDTLS_SSL_RENEGOTIATION_ENABLED);
     mbedtls_ssl_conf_renegotiation_enforced(&conf, -1);   /* keeps reading data while it waits */
