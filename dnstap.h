@@ -196,11 +196,13 @@
      frames queued below the thresholds    yes       no         first seen + flush_ms
      flush_bytes reached, a queue past     yes       no         now
        half full, a write under way
-     a write would block                   yes       yes        last progress +
+     a write would block                   yes (1)   yes        last progress +
                                                                 write_timeout_ms
      shutting down, frames to write        yes       no         now
      STOP written, waiting for FINISH      yes       no         + finish_timeout_ms
      closed                                no        no         UINT64_MAX
+   (1) no when the transport's want() answers without DNSTAP_WANT_READ:
+   reads wait for the write (TLS with a record half sent).
    After dnstap_shutdown() no deadline is later than its call +
    shutdown_timeout_ms; while drops wait to be logged, none is later than
    the next drop report. tests/test_tap.c (test_io_states) checks each row.
@@ -941,7 +943,9 @@ DNSTAP_API int dnstap_fd_write(void *ctx, const uint8_t *buf, size_t len);
       bytes read, DNSTAP_ERR_AGAIN, 0 at end of stream, or negative.
    7. fd() (optional) gives a descriptor for the host's poll()/epoll, or -1;
       want() (optional) says whether a connect() in progress waits to read
-      or to write (a TLS handshake mostly reads), so the host does not spin.
+      or to write (a TLS handshake mostly reads), so the host does not spin;
+      while a write would block, an answer without DNSTAP_WANT_READ means
+      reads must wait for that write (TLS: a record half sent).
    8. Callbacks must not call back into dnstap.
    9. writev() (optional) takes several buffers as one write, in order, and
       returns how many bytes it took from their start; rules 1, 2, 4, 5 and
