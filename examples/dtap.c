@@ -65,6 +65,7 @@ static int out_end(void);
 
 /* examples/reader.c: file reading and the three text formats */
 #define READER_EMBEDDED
+#define READER_PROGRAM "dtap"
 #define READER_ON_DATA file_frame
 static dnstap_result_t file_frame(const uint8_t *p, size_t len);
 #include "reader.c"
@@ -168,7 +169,7 @@ static int out_end(void) {
                 r != DNSTAP_OK ? dnstap_result_str(r) : "");
         return dropped || st.queued || st.sent != st.logged ? -1 : 0;
     }
-    return fflush(stdout) == 0 ? 0 : -1;
+    return out_failed ? -1 : 0;   /* oflush() said why */
 }
 
 /* ---- command line ---------------------------------------------------- */

@@ -67,15 +67,28 @@
    Output: a buffer on stdout and a sink that formats text for YAML block
    scalars (indent, trailing whitespace trimmed) or JSON strings.
    ====================================================================== */
+#ifndef READER_PROGRAM
+#define READER_PROGRAM "reader"   /* the name in messages (examples/dtap.c: "dtap") */
+#endif
 static char obuf[16384];
 static size_t olen;
-static void oflush(void) {
-    if (olen) fwrite(obuf, 1, olen, stdout);
+static int out_failed;             /* a write to stdout failed: said once, exit status 1 */
+static void owrite(void) {
+    if (olen && fwrite(obuf, 1, olen, stdout) != olen && !out_failed) {
+        out_failed = 1;
+        fprintf(stderr, READER_PROGRAM ": writing the output: %s\n", strerror(errno));
+    }
     olen = 0;
-    fflush(stdout);
+}
+static void oflush(void) {
+    owrite();
+    if (fflush(stdout) != 0 && !out_failed) {
+        out_failed = 1;
+        fprintf(stderr, READER_PROGRAM ": writing the output: %s\n", strerror(errno));
+    }
 }
 static void oc(char c) {
-    if (olen == sizeof obuf) { fwrite(obuf, 1, olen, stdout); olen = 0; }
+    if (olen == sizeof obuf) owrite();
     obuf[olen++] = c;
 }
 static void os_(const char *s) { while (*s) oc(*s++); }
@@ -1461,6 +1474,7 @@ int main(int argc, char **argv) {
     }
     if (optind == argc) return usage();
     for (i = optind; i < argc; i++) if (read_file(argv[i]) != 0) status = 1;
-    return status;
+    oflush();
+    return out_failed ? 1 : status;
 }
 #endif

@@ -205,4 +205,22 @@ if "$py" -c "import sys; sys.exit(not 0.3 <= $took <= 1.9)" && grep -q 'idle tim
 else
     fail "dtap -t" "closed after $took s: $(tail -n 2 "$T/idle.err" | tr '\n' ' ')"
 fi
+# Output that cannot be written (a full disk; /dev/full here) is an error,
+# said once, exit status 1: the text formats once lost it silently.
+for args in "-r $TESTDATA/unbound-udp.dnstap -y" "-r $TESTDATA/unbound-udp.dnstap -j" \
+            "-r $TESTDATA/unbound-udp.dnstap -q -w /dev/full"; do
+    # shellcheck disable=SC2086
+    "$DTAP" $args >/dev/full 2>"$T/full.err" && rc=0 || rc=$?
+    if [ $rc = 1 ] && [ "$(grep -c 'writing the output: No space left on device' "$T/full.err")" = 1 ]; then
+        pass "dtap $args > /dev/full: exit 1, said once ($(head -n 1 "$T/full.err"))"
+    else
+        fail "dtap $args > /dev/full" "exit $rc: $(head -n 3 "$T/full.err" | tr '\n' ' ')"
+    fi
+done
+"$build/reader" -y "$TESTDATA/unbound-udp.dnstap" >/dev/full 2>"$T/full.err" && rc=0 || rc=$?
+if [ $rc = 1 ] && grep -q 'reader: writing the output: No space left on device' "$T/full.err"; then
+    pass "reader -y > /dev/full: exit 1, said"
+else
+    fail "reader -y > /dev/full" "exit $rc: $(head -n 2 "$T/full.err" | tr '\n' ' ')"
+fi
 exit $((fails > 0))
