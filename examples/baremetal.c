@@ -57,8 +57,11 @@
    budget of 115200 baud per simulated millisecond, written to a file, and
    the tick by a loop counter. The host run serves QUERIES queries (default
    500), shuts the tap down (STOP), waits for the UART to drain, prints the
-   counters on stderr and exits non-zero if they do not add up:
-       baremetal [OUT.fstrm [QUERIES]]      (default: standard output)
+   counters on stderr and exits non-zero if they do not add up, or the
+   stream could not end with STOP (a timeout cut it):
+       baremetal [OUT.fstrm [QUERIES [STALL_FROM_MS STALL_TO_MS]]]
+   (default: standard output; the stall: the UART takes nothing between
+   those simulated times, as under flow control)
    A target built with -DBM_QUERIES=N does the same after N queries and
    reports through semihosting: the counters line on the debugger's
    console, the verdict as the exit status of qemu (or of the debug probe).
@@ -253,6 +256,7 @@ static void bm_uart_init(void) {
 #else
 static FILE *bm_out;
 static uint32_t bm_baud_credit, bm_tx_budget;   /* bytes the "wire" takes this tick */
+static uint64_t bm_stall_from = UINT64_MAX, bm_stall_to;   /* the wire takes nothing then */
 static int bm_uart_tx_ready(void) { return bm_tx_budget > 0; }
 static void bm_uart_put(uint8_t b) { bm_tx_budget--; (void)putc(b, bm_out); }
 static void bm_uart_tx_idle(void) { }
@@ -466,6 +470,7 @@ static void bm_wait_tick(void) {
     bm_baud_credit += 1152u;                 /* 11.52 bytes per ms, in hundredths */
     bm_tx_budget = bm_baud_credit / 100u;
     bm_baud_credit %= 100u;
+    if (bm_now_ms() >= bm_stall_from && bm_now_ms() < bm_stall_to) bm_tx_budget = 0;
     bm_uart_isr();
     bm_tx_budget = 0;
 }
@@ -651,8 +656,11 @@ static int bm_finish(uint32_t queries) {
     }
     s = dnstap_stats(&bm_tap);
     dropped_other = s.dropped_too_big + s.dropped_invalid + s.dropped_disconnected + s.dropped_write_error;
+    /* a timeout would have cut the stream mid-frame (a UART has no
+       connection to close: the cut stays in it), a reconnect then started
+       it again */
     ok = dnstap_closed(&bm_tap) && !bm_uart_busy() && s.logged == 2u * (uint64_t)queries && s.queued == 0 &&
-         s.logged == s.sent + s.dropped_full + dropped_other + s.queued;
+         s.logged == s.sent + s.dropped_full + dropped_other + s.queued && s.timeouts == 0 && s.reconnects == 0;
     p = bm_field(p, "baremetal: queries", queries);
     p = bm_field(p, "logged", s.logged);
     p = bm_field(p, "sent", s.sent);
@@ -695,6 +703,10 @@ int main(int argc, char **argv)
 #else
     uint32_t queries = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 500u;
     bm_out = argc > 1 ? fopen(argv[1], "wb") : stdout;
+    if (argc > 4) {
+        bm_stall_from = strtoull(argv[3], NULL, 10);
+        bm_stall_to = strtoull(argv[4], NULL, 10);
+    }
     if (bm_out == NULL) { perror(argv[1]); return 2; }
 #endif
     memset(&d, 0, sizeof d);
@@ -706,7 +718,8 @@ int main(int argc, char **argv)
     d.identity = dnstap_str("m4-router");
     d.version = dnstap_str("baremetal.c " DNSTAP_VERSION_STRING);
     d.payload_max = 512;                     /* nothing here is bigger */
-    d.write_timeout_ms = 0xFFFFFFFFu;        /* a UART is slow, never dead */
+    d.write_timeout_ms = 0xFFFFFFFFu;        /* a UART is slow, never dead: */
+    d.shutdown_timeout_ms = 0xFFFFFFFFu;     /* the end waits for it too */
     d.flush_bytes = DNSTAP_FLUSH_AT_ONCE;    /* a write is a copy into the TX ring:
                                                 nothing to save by batching */
     if (dnstap_init(&bm_tap, &d) != DNSTAP_OK || !bm_self_test()) {

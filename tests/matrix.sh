@@ -262,6 +262,26 @@ for c in $bm_configs; do
     done
 done
 
+# A UART that stalls across the shutdown (flow control, 13 s): the stream
+# still ends with STOP and the run succeeds; one that never comes back fails
+# the run (a timeout used to cut the last frame, leave no STOP and report
+# success).
+exe=$M/baremetal/baremetal-gcc-enc
+if [ -x "$exe" ]; then
+    if timeout 120 "$exe" "$exe.stall.fstrm" $BM_QUERIES 17000 30000 2>"$exe.stall.stats" &&
+            [ "$(tail -c 8 "$exe.stall.fstrm" | od -An -tx1 | tr -d ' \n')" = 0000000400000003 ] &&
+            "$CHECK" "$exe.stall.fstrm" "$(bm_sent "$exe.stall.stats")" >"$exe.stall.check" 2>&1; then
+        pass "baremetal: a UART stalled 17..30 s, across the shutdown: ends with STOP, $(bm_sent "$exe.stall.stats") frames whole"
+    else
+        fail "baremetal: a UART stalled across the shutdown" "$(cat "$exe.stall.stats") $(grep FAIL "$exe.stall.check" | head -n 2)"
+    fi
+    if timeout 120 "$exe" "$exe.dead.fstrm" $BM_QUERIES 17000 99999999 2>"$exe.dead.stats"; then
+        fail "baremetal: a UART that never comes back" "the run reported success: $(cat "$exe.dead.stats")"
+    else
+        pass "baremetal: a UART that never comes back: the run fails ($(cat "$exe.dead.stats"))"
+    fi
+fi
+
 # ---- big-endian s390x under qemu-user ---------------------------------
 if deps s390x s390x s390x-nanopb; then
     mkdir -p "$M/s390x"
