@@ -217,6 +217,18 @@ for args in "-r $TESTDATA/unbound-udp.dnstap -y" "-r $TESTDATA/unbound-udp.dnsta
         fail "dtap $args > /dev/full" "exit $rc: $(head -n 3 "$T/full.err" | tr '\n' ' ')"
     fi
 done
+# -r into a dnstap file: the closing line counts the frames; a full disk is said once
+set --
+i=0; while [ $i -lt 60 ]; do set -- "$@" -r "$TESTDATA/unbound-udp.dnstap"; i=$((i + 1)); done
+"$DTAP" "$@" -w "$T/many.dnstap" 2>"$T/many.err"
+if grep -q "closed $T/many.dnstap: 2400 frames" "$T/many.err"; then pass "dtap -r x60 -w FILE: $(grep closed "$T/many.err")"
+else fail "dtap -r x60 -w FILE" "$(tr '\n' ' ' <"$T/many.err")"; fi
+"$DTAP" -r "$T/many.dnstap" -w /dev/full 2>"$T/full.err" && rc=0 || rc=$?
+if [ $rc = 1 ] && [ "$(grep -c 'No space left on device' "$T/full.err")" = 1 ]; then
+    pass "dtap -r FILE -w /dev/full: exit 1, said once"
+else
+    fail "dtap -r FILE -w /dev/full" "exit $rc, $(grep -c 'No space' "$T/full.err") lines: $(head -n 2 "$T/full.err" | tr '\n' ' ')"
+fi
 "$build/reader" -y "$TESTDATA/unbound-udp.dnstap" >/dev/full 2>"$T/full.err" && rc=0 || rc=$?
 if [ $rc = 1 ] && grep -q 'reader: writing the output: No space left on device' "$T/full.err"; then
     pass "reader -y > /dev/full: exit 1, said"
