@@ -852,7 +852,10 @@ typedef struct dnstap_file_t {
     dnstap_result_t err;             /* first write error; sticks */
     int fd;                          /* dnstap_file_open(): the file, else -1 */
     uint8_t state;
-    uint64_t written;                /* bytes the write callback has taken */
+    uint64_t written;                /* bytes the write callback has taken (after a failed
+                                        write: those that remain in the file) */
+    uint64_t frames;                 /* data frames the write callback has taken whole */
+    uint64_t pending;                /* data frames in buf */
 } dnstap_file_t;
 
 /* Start a file: the START frame goes into buf (cap >= 64), frames are
@@ -877,7 +880,11 @@ DNSTAP_API dnstap_result_t dnstap_file_write_payload(dnstap_file_t *f, const uin
 
 DNSTAP_API dnstap_result_t dnstap_file_flush(dnstap_file_t *f);
 
-/* Append STOP, flush, and close the file of dnstap_file_open(). */
+/* Append STOP, flush, and close the file of dnstap_file_open().
+   A write that fails (a full disk) sticks and is returned by every later
+   call. A file of dnstap_file_open() is then cut back to its last whole
+   frame and ended with STOP (when 12 more bytes fit), so that readers take
+   it whole; f->frames and f->written say what it holds. */
 DNSTAP_API dnstap_result_t dnstap_file_close(dnstap_file_t *f);
 
 /* POSIX: create or truncate path and start a file on it. */
@@ -1018,7 +1025,10 @@ typedef struct dnstap_desc_t {
                                   "tcp://[v6]:port" (port 1..65535, IPv6 in brackets),
                                   "file:/path" (opened non-blocking, once: a FIFO
                                   without a reader, or whose reader left, closes the
-                                  tap; no SIGPIPE); NULL with .transport */
+                                  tap; no SIGPIPE; a failed write, as on a full disk,
+                                  closes it too, the file cut back to its last whole
+                                  frame and ended with STOP if it fits); NULL with
+                                  .transport */
     bool full;                 /* [full] include query/response wire messages */
     void *queue;               /* [queue] caller memory for the queues (required) */
     size_t queue_size;         /* its size in bytes, split evenly among queues; an empty
@@ -2832,6 +2842,47 @@ DNSTAP_API dnstap_result_t dnstap_reader_end(const dnstap_reader_t *r) {
 
 enum { DNSTAP__F_OPEN = 1, DNSTAP__F_CLOSED = 2 };
 
+/* The first n bytes of buf, from a frame boundary: how many of them are
+   whole frames; *data counts the data frames among those. */
+static size_t dnstap__whole_frames(const uint8_t *buf, size_t n, uint64_t *data) {
+    size_t at = 0, size;
+    while (n - at >= 4) {
+        uint32_t len = dnstap__get_be32(buf + at);
+        if (len == 0) {   /* control frame: escape, length, body */
+            if (n - at < 8 || dnstap__get_be32(buf + at + 4) > n - at - 8) break;
+            size = 8 + (size_t)dnstap__get_be32(buf + at + 4);
+        } else {
+            if (len > n - at - 4) break;
+            size = 4 + (size_t)len;
+            ++*data;
+        }
+        at += size;
+    }
+    return at;
+}
+
+#if DNSTAP__POSIX
+/* A regular file whose write failed `cut` bytes into a frame (0: between
+   two), as on a full disk: those bytes are taken back, so that the file
+   ends with its last whole frame, then STOP is added when asked and when
+   it fits. Returns the file's size after, or -1 when it cannot be cut (a
+   pipe, a FIFO: left as it is). errno is kept for the caller's message. */
+static int64_t dnstap__fd_end_whole(int fd, uint64_t cut, bool stop) {
+    static const uint8_t stop_frame[12] = { 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, DNSTAP_CONTROL_STOP };
+    int saved = errno;
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    ssize_t n = -1;
+    if (end < 0 || (uint64_t)end < cut) { errno = saved; return -1; }
+    end -= (off_t)cut;
+    if (ftruncate(fd, end) != 0 || lseek(fd, end, SEEK_SET) != end) { errno = saved; return -1; }
+    if (stop) { do n = write(fd, stop_frame, sizeof stop_frame); while (n < 0 && errno == EINTR); }
+    if (n == (ssize_t)sizeof stop_frame) end += n;
+    else if (stop && ftruncate(fd, end) == 0) (void)lseek(fd, end, SEEK_SET);   /* no part of STOP */
+    errno = saved;
+    return (int64_t)end;
+}
+#endif
+
 static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
     size_t off = 0;
     if (f->err != DNSTAP_OK) return f->err;
@@ -2841,8 +2892,20 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
         if (chunk > 0x40000000u) chunk = 0x40000000u;
         n = f->write(f->ctx, f->buf + off, chunk);
         if (n <= 0 || (size_t)n > chunk) {
+            uint64_t whole = 0;
+            size_t keep = dnstap__whole_frames(f->buf, off, &whole);
             f->err = (n < 0 && n >= DNSTAP__ERR_LOWEST && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
                                                                                     : DNSTAP_ERR_IO;
+            f->frames += whole;
+            f->pending -= whole;
+#if DNSTAP__POSIX
+            if (f->fd >= 0) {   /* a file of dnstap_file_open(): its whole frames, then STOP */
+                int64_t size = dnstap__fd_end_whole(f->fd, off - keep, true);
+                if (size >= 0) { f->written = (uint64_t)size; off = keep; }
+            }
+#else
+            (void)keep;
+#endif
             /* keep what was not written, so nothing queued is silently lost
                (written already counts what was taken) */
             if (off) {   /* rare: a byte loop, not memmove, keeps libc needs minimal */
@@ -2856,6 +2919,8 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
         f->written += (uint64_t)n;
     }
     f->used = 0;
+    f->frames += f->pending;
+    f->pending = 0;
     return DNSTAP_OK;
 }
 
@@ -2888,6 +2953,7 @@ DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t 
     }
     if (r != DNSTAP_OK) return r;
     f->used += n;
+    f->pending++;
     return DNSTAP_OK;
 }
 
@@ -2914,6 +2980,7 @@ static dnstap_result_t dnstap__file_append(dnstap_file_t *f, const uint8_t *payl
     if (!framed) { dnstap__put_be32(f->buf + f->used, (uint32_t)len); f->used += 4; }
     DNSTAP_MEMCPY(f->buf + f->used, payload, len);
     f->used += len;
+    f->pending++;
     return DNSTAP_OK;
 }
 
@@ -3392,6 +3459,13 @@ static void dnstap__discard_queued(dnstap_t *tap) {
     for (i = 0; i < tap->desc.queues; i++) tap->dropped_disconnected += dnstap__q_discard(&tap->q[i]);
 }
 
+#if DNSTAP__POSIX && !defined(DNSTAP_NO_SOCKETS) && !defined(DNSTAP_NO_FILE_TRANSPORT)
+#define DNSTAP__FILE_ENDPOINT 1
+static void dnstap__file_endpoint_failed(dnstap_t *tap, int state);
+#else
+#define DNSTAP__FILE_ENDPOINT 0
+#endif
+
 static void dnstap__close_transport(dnstap_t *tap) {
     if (tap->open && tap->tr.close) tap->tr.close(tap->tr.ctx);
     tap->open = 0;
@@ -3445,6 +3519,9 @@ static dnstap_result_t dnstap__fail(dnstap_t *tap, dnstap_result_t why, uint64_t
                                     tap->ctl_next != DNSTAP__S_CLOSED && tap->ctl_next != DNSTAP__S_RUNNING) ||
         why == DNSTAP_ERR_HANDSHAKE || why == DNSTAP_ERR_TLS)
         tap->handshake_failures++;
+#if DNSTAP__FILE_ENDPOINT
+    dnstap__file_endpoint_failed(tap, was);
+#endif
     if (tap->desc.while_disconnected == DNSTAP_DROP_WHILE_DISCONNECTED && was == DNSTAP__S_RUNNING &&
         tap->tx_off > 0) {
         /* the frame cut by the failure is dropped under the DROP policy */
@@ -4262,6 +4339,16 @@ static ssize_t dnstap__file_writev(const dnstap__sock_t *s, const struct iovec *
     (void)sigprocmask(SIG_SETMASK, &before, NULL);
     errno = err;
     return r;
+}
+
+/* A file: endpoint's write failed (a full disk): the file is cut back to
+   its last whole frame, then ended with STOP once START went out. */
+static void dnstap__file_endpoint_failed(dnstap_t *tap, int state) {
+    const dnstap__sock_t *s = (const dnstap__sock_t *)(const void *)tap->stock.bytes;
+    bool stop;
+    if (tap->tr.ctx != (void *)tap->stock.bytes || s->kind != DNSTAP__K_FILE || s->fd < 0 || !tap->open) return;
+    stop = state == DNSTAP__S_RUNNING || (state == DNSTAP__S_CTL && dnstap__get_be32(tap->ctl + 8) == DNSTAP_CONTROL_STOP);
+    (void)dnstap__fd_end_whole(s->fd, state == DNSTAP__S_RUNNING ? tap->tx_off : tap->ctl_off, stop);
 }
 
 static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {

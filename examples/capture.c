@@ -139,6 +139,7 @@ static int out_fd = 1;             /* -w -: standard output */
 static unsigned long seq, nfiles;
 static int file_is_open;
 static uint64_t rotate_bytes, file_bytes, file_frames, last_flush_ms;
+static int file_failed;   /* a write to this file failed, and was said */
 static unsigned long long total_conns, total_frames, total_bytes;
 
 static void logmsg(int err, const char *fmt, ...) {
@@ -312,12 +313,12 @@ static int file_start(void) {
         else snprintf(path, sizeof path, "%s.%lu", base_path, seq);
         r = dnstap_file_open(&file, &enc, fbuf, sizeof fbuf, path);
     }
+    file_failed = 0;
     if (r == DNSTAP_OK) { file_is_open = 1; r = dnstap_file_flush(&file); }   /* START on disk at once */
     if (r != DNSTAP_OK) { logmsg(1, "%s: %s", path, r == DNSTAP_ERR_IO ? strerror(errno) : dnstap_result_str(r)); return -1; }
     file_bytes = 42;   /* the START frame */
     file_frames = 0;
     nfiles++;
-    total_bytes += file_bytes;
     logmsg(0, "writing %s", path);
     return 0;
 }
@@ -327,11 +328,15 @@ static int file_end(void) {
     if (!file_is_open) return -1;
     file_is_open = 0;
     r = dnstap_file_close(&file);
-    total_bytes += 12;   /* STOP */
-    if (r != DNSTAP_OK) { logmsg(1, "%s: %s", path, dnstap_result_str(r)); return -1; }
-    logmsg(0, "closed %s: %llu frames, %llu bytes", path, (unsigned long long)file_frames,
-           (unsigned long long)file_bytes + 12);
-    return 0;
+    if (r != DNSTAP_OK && !file_failed)   /* the close's own writes failed: say why */
+        logmsg(1, "%s: %s", path, r == DNSTAP_ERR_IO ? strerror(errno) : dnstap_result_str(r));
+    /* what the file holds: after a failed write, its whole frames (and
+       STOP if it fitted), not what was received */
+    total_frames += file.frames;
+    total_bytes += file.written;
+    logmsg(r != DNSTAP_OK, "closed %s%s: %llu frames, %llu bytes", path, r != DNSTAP_OK ? " after a write error" : "",
+           (unsigned long long)file.frames, (unsigned long long)file.written);
+    return r == DNSTAP_OK ? 0 : -1;
 }
 
 static int file_rotate(void) {
@@ -354,12 +359,11 @@ static int file_append(uint8_t *p, size_t len) {
     p[0] = (uint8_t)(len >> 24); p[1] = (uint8_t)(len >> 16); p[2] = (uint8_t)(len >> 8); p[3] = (uint8_t)len;
     if ((r = dnstap_file_write_frame(&file, p, len + 4)) != DNSTAP_OK) {
         logmsg(1, "%s: %s", path, r == DNSTAP_ERR_IO ? strerror(errno) : dnstap_result_str(r));
+        file_failed = r == DNSTAP_ERR_IO;
         return -1;
     }
     file_bytes += 4 + len;
     file_frames++;
-    total_frames++;
-    total_bytes += 4 + len;
     return 0;
 }
 
@@ -757,7 +761,11 @@ int main(int argc, char **argv) {
             if (c->fd >= 0 && conn_event(c, pfd[i].revents) != 0) status = 1;
         }
         if (status == 0 && file.used && now - last_flush_ms >= FLUSH_MS) {
-            if (dnstap_file_flush(&file) != DNSTAP_OK) { logmsg(1, "%s: %s", path, strerror(errno)); status = 1; }
+            if (!file_failed && dnstap_file_flush(&file) != DNSTAP_OK) {
+                logmsg(1, "%s: %s", path, strerror(errno));
+                file_failed = 1;
+                status = 1;
+            }
             last_flush_ms = now;
         }
         if (status) break;

@@ -132,15 +132,14 @@ static int out_frame(uint8_t *p, size_t len) {
    capture.c counts its frames. A write that fails is said once: the rest
    is not written either. */
 static dnstap_result_t file_frame(const uint8_t *p, size_t len) {
-    static int failed;
     dnstap_result_t r;
     if (out_mode == OUT_TEXT) return on_data(p, len);
     if (out_mode == OUT_RELAY) return relay_payload(p, len) == 0 ? DNSTAP_OK : DNSTAP_ERR_IO;
-    if (failed) return DNSTAP_ERR_IO;
+    if (file_failed) return DNSTAP_ERR_IO;
     if ((r = dnstap_file_write_payload(&file, p, len)) != DNSTAP_OK) {
         fprintf(stderr, "dtap: %s: %s\n", path, r == DNSTAP_ERR_IO ? strerror(errno) : dnstap_result_str(r));
         status = 1;
-        failed = 1;
+        file_failed = 1;
         return r;
     }
     file_frames++;

@@ -229,6 +229,37 @@ if [ $rc = 1 ] && [ "$(grep -c 'No space left on device' "$T/full.err")" = 1 ]; 
 else
     fail "dtap -r FILE -w /dev/full" "exit $rc, $(grep -c 'No space' "$T/full.err") lines: $(head -n 2 "$T/full.err" | tr '\n' ' ')"
 fi
+# A disk that fills up while a dnstap file is written (a file size limit
+# here: write() takes what fits, then fails, as on a full disk): the file
+# keeps its whole frames and ends with STOP, read alike by golang's dnstap
+# and a strict read; the closing line counts the frames it holds.
+filling() {   # filling NAME LIMIT: checks $T/cut.dnstap and $T/cut.err
+    got=$(dnstap -r "$T/cut.dnstap" -q 2>"$T/cut.gerr" | wc -l | tr -d ' ')
+    said=$(sed -n 's/.*closed .* after a write error: \([0-9]*\) frames, \([0-9]*\) bytes.*/\1 \2/p' "$T/cut.err")
+    size=$(wc -c <"$T/cut.dnstap" | tr -d ' ')
+    tailhex=$(tail -c 12 "$T/cut.dnstap" | od -An -tx1 | tr -d ' \n')
+    if [ "$rc" = 1 ] && [ "$size" -le "$2" ] && [ "$got" -gt 0 ] && [ "$said" = "$got $size" ] &&
+       [ "$tailhex" = 000000000000000400000003 ] && ! grep -qv '^dnstap: opened input file' "$T/cut.gerr" &&
+       "$DTAP" -r "$T/cut.dnstap" -q >/dev/null 2>&1 && fstrm_dump "$T/cut.dnstap" >/dev/null 2>&1; then
+        pass "$1, the disk full at $2 bytes: exit 1, $got whole frames then STOP, as the closing line says ($said)"
+    else
+        fail "$1, the disk full at $2 bytes" "exit $rc, $size bytes, golang read $got frames, said '${said}', last 12 bytes $tailhex: $(grep -v closed "$T/cut.err" | head -n 2 | tr '\n' ' ')"
+    fi
+}
+for limit in 30000 30001 30100; do
+    rm -f "$T/cut.dnstap"
+    (trap '' XFSZ; exec prlimit --fsize=$limit "$DTAP" -r "$T/many.dnstap" -w "$T/cut.dnstap") 2>"$T/cut.err" && rc=0 || rc=$?
+    filling "dtap -r FILE -w FILE" $limit
+done
+rm -f "$T/cut.dnstap" "$T/dnstap.sock"
+(trap '' XFSZ; exec prlimit --fsize=20000 "$DTAP" -u "$T/dnstap.sock" -w "$T/cut.dnstap") 2>"$T/cut.err" &
+p=$!; pids="$pids $p"
+if wait_sock "$T/dnstap.sock"; then
+    i=0; while kill -0 $p 2>/dev/null && [ $i -lt 10 ]; do replay_all -u "$T/dnstap.sock"; i=$((i + 1)); done
+fi
+# shellcheck disable=SC2086
+kill -TERM $p 2>/dev/null; wait $p && rc=0 || rc=$?
+filling "dtap -u SOCK -w FILE" 20000
 "$build/reader" -y "$TESTDATA/unbound-udp.dnstap" >/dev/full 2>"$T/full.err" && rc=0 || rc=$?
 if [ $rc = 1 ] && grep -q 'reader: writing the output: No space left on device' "$T/full.err"; then
     pass "reader -y > /dev/full: exit 1, said"

@@ -19,6 +19,8 @@ static void (*consumer_pause)(void);   /* a producer run inside the consumer */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -2262,6 +2264,84 @@ static void test_file_fifo(void) {
     (void)unlink(path);
 }
 
+/* A file: endpoint on a disk that fills up (a file size limit here:
+   write() takes what fits, then fails with EFBIG, as ENOSPC does): the
+   tap closes, and the file keeps the frames counted sent, whole, then STOP
+   when 12 bytes fit. Each limit cuts the stream elsewhere. */
+static void test_file_endpoint_full_disk(void) {
+    static uint8_t file[1 << 16];
+    char path[64], ep[80];
+    unsigned limit;
+    int cases = 0, stopped = 0;
+    snprintf(path, sizeof path, "/tmp/dnstap-test-full-%d", (int)getpid());
+    snprintf(ep, sizeof ep, "file:%s", path);
+    for (limit = 200; limit < 20000; limit += 997) {   /* cuts at every distance from a frame's end */
+        unsigned long long sent = 0;
+        int fds[2], status = 0, frames = 0;
+        pid_t pid;
+        FILE *in;
+        size_t len, pos = 0;
+        dnstap_reader_t r;
+        dnstap_frame_t fr;
+        static uint8_t rbuf[4096];
+        dnstap_result_t e = DNSTAP_ERR_AGAIN;
+        if (pipe(fds) != 0) { CHECK(0); return; }
+        pid = fork();
+        if (pid == 0) {
+            struct rlimit rl;
+            dnstap_desc_t d;
+            dnstap_msg_t m;
+            uint64_t now = 1;
+            uint32_t i;
+            signal(SIGXFSZ, SIG_IGN);
+            rl.rlim_cur = rl.rlim_max = limit;
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
+            memset(&d, 0, sizeof d);
+            d.queue = queue_mem;
+            d.queue_size = 1 << 14;
+            d.endpoint = ep;
+            d.flush_bytes = 1000;   /* writes that end inside frames */
+            if (dnstap_init(&tap, &d) != DNSTAP_OK) _exit(3);
+            for (i = 0; i < 100000 && !dnstap_closed(&tap); i++) {
+                seq_msg(&m, 0, i);
+                (void)dnstap_log(&tap, &m);
+                if (i % 7 == 0) (void)dnstap_poll(&tap, now += 5);
+            }
+            if (!dnstap_closed(&tap) || !invariant_ok(&tap)) _exit(4);
+            sent = dnstap_stats(&tap).sent;
+            if (write(fds[1], &sent, sizeof sent) != (ssize_t)sizeof sent) _exit(5);
+            _exit(0);
+        }
+        close(fds[1]);
+        CHECK(read(fds[0], &sent, sizeof sent) == (ssize_t)sizeof sent);
+        close(fds[0]);
+        waitpid(pid, &status, 0);
+        CHECK_EQ(status, 0);
+        in = fopen(path, "rb");
+        if (in == NULL) { CHECK(0); return; }
+        len = fread(file, 1, sizeof file, in);
+        fclose(in);
+        CHECK(len <= limit);
+        CHECK_EQ(dnstap_reader_init(&r, rbuf, sizeof rbuf), DNSTAP_OK);
+        while (pos < len) {
+            size_t used = 0;
+            e = dnstap_reader_feed(&r, file + pos, len - pos, &used, &fr);
+            pos += used;
+            if (e != DNSTAP_OK) break;
+            frames += fr.kind == DNSTAP_FRAME_DATA;
+        }
+        e = dnstap_reader_end(&r);
+        CHECK_EQ(frames, sent);
+        if (limit - len >= 12 || e == DNSTAP_OK) CHECK_EQ(e, DNSTAP_OK);
+        else CHECK_EQ(e, DNSTAP_ERR_UNFINISHED);
+        stopped += e == DNSTAP_OK;
+        cases++;
+        if (test_case_failed) { printf("  (limit %u: %zu bytes, %d frames, %llu sent, end %d)\n", limit, len, frames, sent, (int)e); break; }
+    }
+    (void)unlink(path);
+    CHECK(cases > 10 && stopped > cases / 2);
+}
+
 /* A tap never set up (zero, as `static dnstap_t tap;` in a host whose
    config leaves dnstap off while its loop still asks) is closed and inert
    like one whose dnstap_init() failed: dnstap_poll() called its NULL
@@ -2813,6 +2893,7 @@ int main(void) {
     TEST(test_log_gives_cause);
     TEST(test_init_gives_cause);
     TEST(test_file_fifo);
+    TEST(test_file_endpoint_full_disk);
     TEST(test_fork_forget);
     TEST(test_fork_log_frame);
     TEST(test_endpoint_ports);

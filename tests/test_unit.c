@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "test.h"
@@ -611,6 +615,71 @@ static void test_file_writer(void) {
     }
 }
 
+/* A disk that fills up (here a file size limit: write() takes what fits,
+   then fails with EFBIG, as ENOSPC does): the file must end with the last
+   frame written whole, then STOP when 12 bytes fit, and f.frames must say
+   how many data frames it holds. Each limit cuts the stream elsewhere. */
+static void test_file_full_disk(void) {
+    static dnstap_encoder_t enc;
+    static uint8_t buf[512], file[8192];
+    char path[64];
+    unsigned limit;
+    int cases = 0, stopped = 0;
+    workload_encoder(&enc);
+    snprintf(path, sizeof path, "/tmp/dnstap-full-%d.fstrm", (int)getpid());
+    for (limit = 100; limit < 3000; limit += 37) {
+        int fds[2], status = 0, frames_read = 0;
+        unsigned long long got[2] = { 0, 0 };   /* f.frames, f.written */
+        pid_t pid;
+        FILE *in;
+        size_t len;
+        dnstap_result_t end = DNSTAP_ERR_INVALID;
+        uint32_t sum = 0;
+        if (pipe(fds) != 0) { CHECK(0); return; }
+        pid = fork();
+        if (pid == 0) {
+            struct rlimit rl;
+            dnstap_file_t f;
+            dnstap_msg_t m;
+            unsigned i;
+            signal(SIGXFSZ, SIG_IGN);
+            rl.rlim_cur = rl.rlim_max = limit;
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
+            if (dnstap_file_open(&f, &enc, buf, sizeof buf, path) != DNSTAP_OK) _exit(3);
+            for (i = 0; i < 100; i++) {
+                workload_msg(&m, (int)(i % 3 == 0));
+                if (dnstap_file_log(&f, &m) != DNSTAP_OK) break;
+            }
+            if (i == 100 || dnstap_file_close(&f) != DNSTAP_ERR_IO) _exit(4);   /* the error is told */
+            got[0] = f.frames;
+            got[1] = f.written;
+            if (write(fds[1], got, sizeof got) != (ssize_t)sizeof got) _exit(5);
+            _exit(0);
+        }
+        close(fds[1]);
+        CHECK(read(fds[0], got, sizeof got) == (ssize_t)sizeof got);
+        close(fds[0]);
+        waitpid(pid, &status, 0);
+        CHECK_EQ(status, 0);
+        in = fopen(path, "rb");
+        if (in == NULL) { CHECK(0); return; }
+        len = fread(file, 1, sizeof file, in);
+        fclose(in);
+        CHECK(len <= limit);
+        CHECK_EQ(len, got[1]);
+        CHECK(read_stream(file, len, 0, &end, &frames_read, &sum) >= 1);
+        CHECK_EQ(frames_read, got[0]);
+        /* whole frames, then STOP unless fewer than 12 bytes were left */
+        if (limit - len >= 12 || end == DNSTAP_OK) CHECK_EQ(end, DNSTAP_OK);
+        else CHECK_EQ(end, DNSTAP_ERR_UNFINISHED);
+        stopped += end == DNSTAP_OK;
+        cases++;
+        if (test_case_failed) { printf("  (limit %u: %zu bytes, end %d)\n", limit, len, (int)end); break; }
+    }
+    unlink(path);
+    CHECK(cases > 70 && stopped > cases / 2);
+}
+
 /* Read a stream in the given chunk pattern; returns frames seen or -1. */
 static int read_stream(const uint8_t *in, size_t len, size_t chunk, dnstap_result_t *end,
                        int *data_frames, uint32_t *nsec_sum) {
@@ -1131,6 +1200,7 @@ int main(int argc, char **argv) {
     TEST(test_prefix_overrides);
     TEST(test_decode_errors);
     TEST(test_file_writer);
+    TEST(test_file_full_disk);
     TEST(test_reader_chunks);
     TEST(test_reader_errors);
     TEST(test_testdata_unbound);
