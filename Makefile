@@ -22,7 +22,7 @@ HDR    := dnstap.h
 
 EXAMPLES := $(B)/sample_file $(B)/forwarder $(B)/capture $(B)/reader $(B)/dtap
 TESTS    := $(B)/test_unit_asan $(B)/test_unit_gcc $(B)/test_unit_cxx $(B)/test_unit_small \
-            $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan
+            $(B)/test_tap_asan $(B)/test_tap_allocs $(B)/test_tap_tsan $(B)/test_tap_cap
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -69,6 +69,9 @@ $(B)/test_tap_allocs: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B
 	    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free
 $(B)/test_tap_tsan: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B)
 	clang $(WARN) -g -O1 -fsanitize=thread -I. $< -o $@ $(LIBS) -pthread
+# writes capped at 1,000 bytes instead of 1 GiB: the cap reached with small queues
+$(B)/test_tap_cap: tests/test_tap.c tests/test.h tests/hostile.h $(HDR) | $(B)
+	clang $(WARN) -g -O1 $(SAN) -DDNSTAP__WRITE_MAX=1000u -I. $< -o $@ $(LIBS) -pthread
 
 test:
 	@tests/deps.sh test
@@ -115,27 +118,30 @@ fuzz:
 INSTALL_FILES := bin/dtap include/dnstap.h share/dnstap/dnstap.proto share/pkgconfig/dnstap.pc \
                  share/pkgconfig/dnstap-mbedtls.pc share/cmake/dnstap/dnstapConfig.cmake \
                  share/cmake/dnstap/dnstapConfigVersion.cmake
+# paths are quoted: PREFIX and DESTDIR may hold spaces (the .pc files escape them)
+DEST := $(DESTDIR)$(PREFIX)
+empty :=
+PC_PREFIX := $(subst $(empty) $(empty),\ ,$(PREFIX))
 install: $(B)/dtap
 	@test -n "$(VERSION)" || { echo "install: no DNSTAP_VERSION_STRING in $(HDR)" >&2; exit 1; }
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/dnstap \
-	    $(DESTDIR)$(PREFIX)/share/pkgconfig $(DESTDIR)$(PREFIX)/share/cmake/dnstap
-	install -m 755 $(B)/dtap $(DESTDIR)$(PREFIX)/bin/dtap
-	install -m 644 $(HDR) $(DESTDIR)$(PREFIX)/include/dnstap.h
-	install -m 644 dnstap.proto $(DESTDIR)$(PREFIX)/share/dnstap/dnstap.proto
-	install -m 644 cmake/dnstapConfig.cmake cmake/dnstapConfigVersion.cmake $(DESTDIR)$(PREFIX)/share/cmake/dnstap/
-	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: dnstap' \
+	install -d "$(DEST)/bin" "$(DEST)/include" "$(DEST)/share/dnstap" "$(DEST)/share/pkgconfig" "$(DEST)/share/cmake/dnstap"
+	install -m 755 $(B)/dtap "$(DEST)/bin/dtap"
+	install -m 644 $(HDR) "$(DEST)/include/dnstap.h"
+	install -m 644 dnstap.proto "$(DEST)/share/dnstap/dnstap.proto"
+	install -m 644 cmake/dnstapConfig.cmake cmake/dnstapConfigVersion.cmake "$(DEST)/share/cmake/dnstap/"
+	printf '%s\n' 'prefix=$(PC_PREFIX)' 'includedir=$${prefix}/include' '' 'Name: dnstap' \
 	    'Description: dnstap logging for DNS servers (single-header C library; define DNSTAP_IMPLEMENTATION in one file)' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' 'Libs: -lprotobuf-nanopb' \
-	    >$(DESTDIR)$(PREFIX)/share/pkgconfig/dnstap.pc
-	printf '%s\n' 'prefix=$(PREFIX)' '' 'Name: dnstap-mbedtls' \
+	    >"$(DEST)/share/pkgconfig/dnstap.pc"
+	printf '%s\n' 'prefix=$(PC_PREFIX)' '' 'Name: dnstap-mbedtls' \
 	    'Description: dnstap.h with its tls:// transport (DNSTAP_WITH_MBEDTLS), through Mbed TLS' \
 	    'Version: $(VERSION)' 'Requires: dnstap = $(VERSION)' 'Cflags: -DDNSTAP_WITH_MBEDTLS' \
 	    'Libs: -lmbedtls -lmbedx509 -lmbedcrypto' \
-	    >$(DESTDIR)$(PREFIX)/share/pkgconfig/dnstap-mbedtls.pc
+	    >"$(DEST)/share/pkgconfig/dnstap-mbedtls.pc"
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
-	-rmdir $(DESTDIR)$(PREFIX)/share/dnstap $(DESTDIR)$(PREFIX)/share/cmake/dnstap 2>/dev/null
+	for f in $(INSTALL_FILES); do rm -f "$(DEST)/$$f"; done
+	-rmdir "$(DEST)/share/dnstap" "$(DEST)/share/cmake/dnstap" 2>/dev/null
 
 clean:
 	rm -rf $(B)

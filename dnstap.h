@@ -1181,6 +1181,9 @@ typedef struct dnstap_t {
     union { uint8_t bytes[DNSTAP_STOCK_TRANSPORT_SIZE]; uint64_t u; void *p; } stock;
     union { uint8_t bytes[32]; uint64_t u; void *p; } thread;   /* pthread_t */
     int thread_stop, thread_running;
+#if DNSTAP__POSIX
+    int thread_wake[2];               /* a pipe: a stop request wakes the writer thread */
+#endif
 } dnstap_t;
 
 /* Set up a tap. Resolves a host name here, outside the query path; does not
@@ -1258,7 +1261,11 @@ DNSTAP_API dnstap_result_t dnstap_log_frame(dnstap_t *tap, unsigned q, const uin
 
 /* Drive the connection: connect, handshake, send queued frames, time out,
    reconnect, shut down. now_ms: a monotonic clock in milliseconds
-   (dnstap_clock_ms() on POSIX). Call it when dnstap_io() says so, and after
+   (dnstap_clock_ms() on POSIX) that never goes back: a 32-bit tick that
+   wraps (HAL_GetTick() after 49.7 days) would hold every timer, the flush
+   age, reconnects and the shutdown limit until it passed its old value
+   again; widen it to 64 bits (the manual's clock without 64-bit division,
+   as examples/baremetal.c does). Call it when dnstap_io() says so, and after
    logging (dnstap_log() wakes nobody: it makes no system call).
    Returns DNSTAP_OK, or the error that just closed the connection.
    Thread safety: one thread polls a tap. Allocates: never (Mbed TLS does,
@@ -1302,7 +1309,9 @@ DNSTAP_API dnstap_result_t dnstap_run(dnstap_t *tap, uint64_t timeout_ms);
    calls dnstap_poll() for the tap, for programs without an event loop.
    dnstap_log() makes no system call to wake it, so it looks for new frames
    every thread_wake_ms (every millisecond while frames wait, writing them
-   by the flush policy). Do not call dnstap_poll() yourself meanwhile.
+   by the flush policy), and sleeps until the next attempt while the
+   receiver is away; a stop request wakes it at once (a pipe: two file
+   descriptors while it runs). Do not call dnstap_poll() yourself meanwhile.
    dnstap_thread_stop() shuts the tap down (within shutdown_timeout_ms) and
    joins the thread; it returns the last connection error, if any.
    dnstap_shutdown() meanwhile asks the thread to shut the tap down, and
@@ -3616,7 +3625,9 @@ static int dnstap__xwritev(dnstap_t *tap, const dnstap_iovec_t *iov, int k) {
 }
 
 #define DNSTAP__IOV_MAX (2 * DNSTAP_MAX_QUEUES)
+#ifndef DNSTAP__WRITE_MAX   /* set lower only by tests/, to reach the cap with small queues */
 #define DNSTAP__WRITE_MAX 0x40000000u   /* bytes per write call: fits an int */
+#endif
 
 /* Tests only: where the consumer may be preempted while a producer logs
    (tests/test_tap.c runs a producer there). */
@@ -3684,8 +3695,10 @@ static void dnstap__written(dnstap_t *tap, const dnstap_iovec_t *iov, const unsi
             tap->sent += frames;
             tap->sent_bytes += t - t0;
         }
-        if (take == iov[j].len && (j + 1 == k || iq[j + 1] != iq[j]))
-            tap->tx_queue = (iq[j] + 1) % tap->desc.queues;   /* fair turns */
+        /* fair turns: the next queue once this one's buffers are written,
+           unless a write cut short (DNSTAP__WRITE_MAX) left a frame half sent */
+        if (take == iov[j].len && off == 0 && (j + 1 == k || iq[j + 1] != iq[j]))
+            tap->tx_queue = (iq[j] + 1) % tap->desc.queues;
     }
 }
 
@@ -4017,12 +4030,25 @@ DNSTAP_API dnstap_io_t dnstap_io(const dnstap_t *tap, uint64_t now) {
 
 static void dnstap__shutdown(dnstap_t *tap, uint64_t now);
 
+#if DNSTAP__POSIX && defined(DNSTAP_WITH_THREAD)
+/* The writer thread's wake-up: a byte in its pipe (a full pipe is awake). */
+static void dnstap__thread_wake(dnstap_t *tap) {
+    if (write(tap->thread_wake[1], "", 1) < 0) {}
+}
+
+static void dnstap__thread_wake_close(dnstap_t *tap) {
+    (void)close(tap->thread_wake[0]);
+    (void)close(tap->thread_wake[1]);
+}
+#endif
+
 DNSTAP_API void dnstap_shutdown(dnstap_t *tap, uint64_t now) {
     if (tap == NULL) return;
 #if DNSTAP__POSIX && defined(DNSTAP_WITH_THREAD)
     /* the writer thread owns the state: it is asked, and does it itself */
     if (tap->thread_running) {
         if (!DNSTAP__LOAD_ACQ(&tap->thread_stop)) DNSTAP__STORE_REL(&tap->thread_stop, DNSTAP__STOP_SHUTDOWN);
+        dnstap__thread_wake(tap);
         return;
     }
 #endif
@@ -4048,6 +4074,9 @@ DNSTAP_API void dnstap_forget(dnstap_t *tap) {
     dnstap__close_transport(tap);
     DNSTAP__STORE_REL(&tap->shutting_down, 1);
     dnstap__discard_queued(tap);
+#if DNSTAP__POSIX && defined(DNSTAP_WITH_THREAD)
+    if (tap->thread_running) dnstap__thread_wake_close(tap);   /* the child's copies */
+#endif
     tap->thread_running = 0;
     tap->state = DNSTAP__S_CLOSED;
 }
@@ -4565,16 +4594,23 @@ static void *dnstap__writer_main(void *arg) {
         if (stop && !tap->shutting_down) dnstap__shutdown(tap, now);
         io = dnstap_io(tap, now);
         wait = io.deadline_ms > now ? io.deadline_ms - now : 0;
-        /* new frames wake nobody: nap while no write waits, even when the
-           connection is watched for reads */
-        if (wait > nap && !io.want_write && (!io.want_read || tap->state == DNSTAP__S_RUNNING)) wait = nap;
+        /* new frames wake nobody: nap while connected and no write waits,
+           even when the connection is watched for reads; while away (backing
+           off, connecting, handshaking) nothing can be written before the
+           deadline */
+        if (wait > nap && !io.want_write && tap->state == DNSTAP__S_RUNNING) wait = nap;
         if (wait > tap->desc.thread_wake_ms) wait = tap->desc.thread_wake_ms;
+        if (wait > 0x7FFFFFFFu) wait = 0x7FFFFFFFu;   /* poll() takes an int */
         if (wait) {
-            struct pollfd pfd;
-            pfd.fd = io.fd;
-            pfd.events = (short)((io.want_read ? POLLIN : 0) | (io.want_write ? POLLOUT : 0));
-            pfd.revents = 0;
-            (void)poll(&pfd, io.fd >= 0 && pfd.events ? 1 : 0, (int)wait);
+            struct pollfd pfd[2];
+            char drained[16];
+            pfd[0].fd = tap->thread_wake[0];   /* a stop request */
+            pfd[0].events = POLLIN;
+            pfd[1].fd = io.fd;
+            pfd[1].events = (short)((io.want_read ? POLLIN : 0) | (io.want_write ? POLLOUT : 0));
+            pfd[0].revents = pfd[1].revents = 0;
+            (void)poll(pfd, io.fd >= 0 && pfd[1].events ? 2 : 1, (int)wait);
+            if (pfd[0].revents) while (read(tap->thread_wake[0], drained, sizeof drained) > 0) {}
         }
         (void)dnstap_poll(tap, dnstap_clock_ms());
         quiet = tap->sent != sent || dnstap__queued(tap) ? 0 : quiet + 1;
@@ -4584,9 +4620,18 @@ static void *dnstap__writer_main(void *arg) {
 
 DNSTAP_API dnstap_result_t dnstap_thread_start(dnstap_t *tap) {
     pthread_t th;
+    int i;
     if (tap == NULL || tap->thread_running) return DNSTAP_ERR_INVALID;
     DNSTAP__STORE_REL(&tap->thread_stop, 0);
-    if (pthread_create(&th, NULL, dnstap__writer_main, tap) != 0) return DNSTAP_ERR_IO;
+    if (pipe(tap->thread_wake) != 0) return DNSTAP_ERR_IO;
+    for (i = 0; i < 2; i++) {
+        (void)fcntl(tap->thread_wake[i], F_SETFL, fcntl(tap->thread_wake[i], F_GETFL, 0) | O_NONBLOCK);
+        (void)fcntl(tap->thread_wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    if (pthread_create(&th, NULL, dnstap__writer_main, tap) != 0) {
+        dnstap__thread_wake_close(tap);
+        return DNSTAP_ERR_IO;
+    }
     DNSTAP_MEMCPY(tap->thread.bytes, &th, sizeof th);
     tap->thread_running = 1;
     return DNSTAP_OK;
@@ -4597,9 +4642,11 @@ static dnstap_result_t dnstap__thread_join(dnstap_t *tap, int how) {
     pthread_t th;
     if (tap == NULL || !tap->thread_running) return DNSTAP_ERR_INVALID;
     DNSTAP__STORE_REL(&tap->thread_stop, how);
+    dnstap__thread_wake(tap);
     DNSTAP_MEMCPY(&th, tap->thread.bytes, sizeof th);
     (void)pthread_join(th, NULL);
     tap->thread_running = 0;
+    dnstap__thread_wake_close(tap);
     return tap->last_error;
 }
 

@@ -49,7 +49,24 @@ make -s uninstall B="$build" DESTDIR="$stage" PREFIX=/opt/dnstap >>"$T/stage.log
 left=$(find "$stage" -type f | tr '\n' ' ')
 [ -z "$left" ] && pass "make uninstall removes every installed file" || fail "make uninstall" "left $left"
 
-prefix=$T/prefix
+# a PREFIX with a space: installed there (nothing made in the source tree),
+# and uninstall removes only what install wrote (it once deleted "$U/My")
+U=$T/spaced
+mkdir -p "$U"
+echo keep >"$U/My"
+if make -s install B="$build" PREFIX="$U/My Apps" >"$T/spaced.log" 2>&1 && [ -x "$U/My Apps/bin/dtap" ] &&
+   [ -f "$U/My Apps/share/cmake/dnstap/dnstapConfig.cmake" ] && [ ! -e Apps ] &&
+   grep -qxF "prefix=$U/My\\ Apps" "$U/My Apps/share/pkgconfig/dnstap.pc"; then
+    make -s uninstall B="$build" PREFIX="$U/My Apps" >>"$T/spaced.log" 2>&1
+    left=$(find "$U/My Apps" -type f | tr '\n' ' ')
+    if [ -f "$U/My" ] && [ -z "$left" ]; then pass "make install/uninstall PREFIX='.../My Apps': installed there, removed, nothing else touched"
+    else fail "make uninstall PREFIX with a space" "$([ -f "$U/My" ] || echo "deleted $U/My;") left $left"; fi
+else
+    fail "make install PREFIX with a space" "$(tail -n 3 "$T/spaced.log" | tr '\n' ' ')$([ -e Apps ] && echo ' (made ./Apps)')"
+fi
+rm -rf Apps 2>/dev/null
+
+prefix="$T/a prefix"   # CMake takes it with its space; pkg-config output is split by shells, so below
 if ! make -s install B="$build" PREFIX="$prefix" >"$T/install.log" 2>&1; then
     fail "make install PREFIX" "$(cat "$T/install.log")"; exit 1
 fi
@@ -113,7 +130,9 @@ consumer: ../app/consumer.c
 consumer_tls: ../app/consumer.c
 	$(CC) $(CFLAGS) $$(pkg-config --cflags dnstap-mbedtls) $< -o $@ $$(pkg-config --libs dnstap-mbedtls)
 MK
-if PKG_CONFIG_PATH="$prefix/share/pkgconfig" make -C "$T/pc" >"$T/pc.log" 2>&1; then
+pcprefix=$T/prefix
+make -s install B="$build" PREFIX="$pcprefix" >>"$T/install.log" 2>&1
+if PKG_CONFIG_PATH="$pcprefix/share/pkgconfig" make -C "$T/pc" >"$T/pc.log" 2>&1; then
     run_consumer pkg-config "$T/pc/consumer" plain
     run_consumer pkg-config-mbedtls "$T/pc/consumer_tls" tls
 else

@@ -78,6 +78,7 @@ step "unit (DNSTAP_SMALL_ENCODER=1, clang, ASan+UBSan)" "$B/test_unit_small" "$T
 step "tap (clang, ASan+UBSan)" "$B/test_tap_asan"
 step "tap (gcc -O2, allocations counted)" "$B/test_tap_allocs"
 step "tap (clang, ThreadSanitizer)" "$B/test_tap_tsan"
+step "tap, writes capped at 1,000 bytes (clang, ASan+UBSan)" env TEST_ONLY=test_write_cap_mid_frame "$B/test_tap_cap"
 [ -x tests/interop.sh ] && step interop tests/interop.sh "$B"
 [ -x tests/live.sh ] && step "live receivers" tests/live.sh "$B"
 [ -x tests/forwarder.sh ] && step "forwarder example" tests/forwarder.sh "$B"

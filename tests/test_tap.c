@@ -25,6 +25,7 @@ static void (*consumer_pause)(void);   /* a producer run inside the consumer */
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -919,6 +920,39 @@ static void test_writev_runs(void) {
         if (k == 5) { fake.fail_at = 3000; fake.fail_once = 1; }
         CHECK_EQ(fake_tap(&tap, 1 << 12, 1), DNSTAP_OK);
         scenario(2000, 3, "writev");
+    }
+    fake_use_writev = 0;
+}
+
+/* A write is capped at DNSTAP__WRITE_MAX bytes (1 GiB), cut inside a
+   frame where the cap falls. With several queues, a capped write taken
+   whole moved on to the next queue with that frame half sent: the next
+   write sent it again from its start, or skipped bytes of another queue
+   (read outside the queue memory, counted frames never made). Built with
+   a 1,000-byte cap (test_tap_cap) this reaches the cap; built as usual it
+   checks the same stream with writes that are not cut. */
+static void test_write_cap_mid_frame(void) {
+    dnstap_msg_t m;
+    int use;
+    for (use = 0; use < 2 && !test_case_failed; use++) {
+        uint32_t seq = 0;
+        size_t na = 0, i;
+        fake_reset();
+        fake_use_writev = use;
+        CHECK_EQ(fake_tap(&tap, 3 * 20000, 3), DNSTAP_OK);
+        run_for(&tap, 5, 10);
+        for (i = 0; i < 300; i++) {
+            unsigned qi = (unsigned)(i % 3);
+            CHECK(sized_msg(&m, &tap.enc, qi, seq, 150 + (i * 7) % 300));
+            CHECK_EQ(dnstap_log_queue(&tap, qi, &m), DNSTAP_OK);
+            accepted[na++] = seq++;
+            if (i % 40 == 39) run_for(&tap, 1, 1000);
+        }
+        finish(&tap);
+        CHECK(invariant_ok(&tap));
+        CHECK_EQ(dnstap_stats(&tap).sent, na);
+        CHECK_EQ(fake.stream_errors, 0);
+        CHECK(arrived_once(accepted, na, seq));
     }
     fake_use_writev = 0;
 }
@@ -2022,6 +2056,87 @@ static void writer_thread_case(int shutdown_first) {
 static void test_writer_thread(void) { writer_thread_case(0); }
 static void test_writer_thread_shutdown(void) { writer_thread_case(1); }
 
+/* The writer thread sleeps thread_wake_ms when idle, and nothing woke it
+   for a stop: dnstap_thread_stop(), dnstap_shutdown() and
+   dnstap_close_now() waited out the nap (3.8 s with 4 s naps and a 1 s
+   shutdown limit), and a nap of 2^31 ms or more was a negative poll()
+   timeout: for ever. Each stop must come within the shutdown limit (plus
+   a margin for a loaded machine). */
+
+static void test_writer_thread_stops_at_once(void) {
+    static const uint32_t naps[3] = { 4000, 0x80000000u, UINT32_MAX };
+    unsigned c, how;
+    for (c = 0; c < 3; c++) {
+        for (how = 0; how < 3; how++) {
+            dnstap_msg_t m;
+            uint64_t t0, elapsed;
+            fake_reset();   /* a receiver that takes everything: the thread idles */
+            CHECK_EQ(fake_tap(&tap, 1 << 14, 1), DNSTAP_OK);
+            tap.desc.thread_wake_ms = naps[c];
+            tap.desc.shutdown_timeout_ms = 1000;
+            seq_msg(&m, 0, 1);
+            CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+            CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+            (void)poll(NULL, 0, 300);   /* the thread asleep by now */
+            t0 = dnstap_clock_ms();
+            if (how == 0) {
+                (void)dnstap_thread_stop(&tap);
+            } else if (how == 1) {
+                dnstap_shutdown(&tap, t0);   /* asks the thread; joined below */
+                (void)dnstap_thread_stop(&tap);
+            } else {
+                dnstap_close_now(&tap);
+            }
+            elapsed = dnstap_clock_ms() - t0;
+            CHECK(dnstap_closed(&tap));
+            CHECK(elapsed < 1000 + 1500);
+            CHECK(invariant_ok(&tap));
+            if (test_case_failed) {
+                printf("  thread_wake_ms %lu, %s: %llu ms\n", (unsigned long)naps[c],
+                       how == 0 ? "dnstap_thread_stop()" : how == 1 ? "dnstap_shutdown()" : "dnstap_close_now()",
+                       (unsigned long long)elapsed);
+                return;
+            }
+        }
+    }
+}
+
+/* While the receiver is away (backing off) the writer thread waited 0 ms
+   (DNSTAP_FLUSH_AT_ONCE) or 1 ms per turn as long as frames were queued,
+   though nothing can be written before the next attempt: 100 % of a CPU,
+   or 1,000 wake-ups a second. It sleeps until the next attempt: the
+   process, whose main thread sleeps too, uses next to no CPU. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_writer_thread_sleeps_while_away(void) {
+    uint32_t flush;
+    for (flush = 0; flush < 2; flush++) {
+        dnstap_msg_t m;
+        double c0, used;
+        fake_reset();
+        fake.connect_mode = 2;   /* refused: backing off */
+        CHECK_EQ(fake_tap(&tap, 1 << 14, 1), DNSTAP_OK);
+        tap.desc.backoff_min_ms = tap.desc.backoff_max_ms = 5000;
+        if (!flush) tap.desc.flush_bytes = DNSTAP_FLUSH_AT_ONCE;   /* else the default policy */
+        CHECK_EQ(dnstap_thread_start(&tap), DNSTAP_OK);
+        (void)poll(NULL, 0, 100);   /* the first attempt failed */
+        seq_msg(&m, 0, 1);
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);   /* a frame waits */
+        c0 = cpu_seconds();
+        (void)poll(NULL, 0, 1000);
+        used = cpu_seconds() - c0;
+        dnstap_close_now(&tap);
+        printf("  %s: %.3f s of CPU in 1 s of waiting for a receiver\n",
+               flush ? "default flush policy" : "DNSTAP_FLUSH_AT_ONCE", used);
+        CHECK(used < 0.3);
+        CHECK(invariant_ok(&tap));
+    }
+}
+
 /* dnstap_run() with no time limit runs until the tap is closed (the end
    of its wait wrapped: it returned DNSTAP_ERR_TIMEOUT at once, open). */
 static void test_run_without_limit(void) {
@@ -2865,11 +2980,14 @@ int main(void) {
     TEST(test_flush_policy);
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
+    TEST(test_write_cap_mid_frame);
     TEST(test_consumer_looks_once);
     TEST(test_failed_init_is_closed);
     TEST(test_zero_tap_is_inert);
     TEST(test_run_without_limit);
     TEST(test_writer_thread_shutdown);
+    TEST(test_writer_thread_stops_at_once);
+    TEST(test_writer_thread_sleeps_while_away);
     TEST(test_io_states);
     TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
