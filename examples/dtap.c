@@ -125,7 +125,7 @@ static int out_frame(uint8_t *p, size_t len) {
     if (out_mode == OUT_RELAY) return relay_payload(p, len);
     (void)on_data(p, len);
     oflush();   /* live: each message as it comes */
-    return 0;
+    return out_failed ? -1 : 0;   /* the output is gone (EPIPE): the receiver ends, status 1 */
 }
 
 /* A data frame of a file (-r, reader.c); into a dnstap file, counted as

@@ -1403,7 +1403,7 @@ static dnstap_result_t on_data(const uint8_t *p, size_t n) {
     nframes++;
     if (r != DNSTAP_OK) {
         oflush();
-        fprintf(stderr, "reader: frame %llu: %s\n", nframes, dnstap_result_str(r));
+        fprintf(stderr, READER_PROGRAM ": frame %llu: %s\n", nframes, dnstap_result_str(r));
         status = 1;
         return r;
     }
@@ -1427,14 +1427,14 @@ static int lenient;                /* -L: a file may hold READY before START */
 static int read_file(const char *name) {
     dnstap_result_t r = DNSTAP_OK;
     int fd = strcmp(name, "-") == 0 ? 0 : open(name, O_RDONLY);
-    if (fd < 0) { fprintf(stderr, "reader: %s: %s\n", name, strerror(errno)); return 1; }
+    if (fd < 0) { fprintf(stderr, READER_PROGRAM ": %s: %s\n", name, strerror(errno)); return 1; }
     dnstap_reader_init(&file_rd, file_buf, sizeof file_buf);
     file_rd.role = lenient ? DNSTAP_READ_WRITER_STREAM : DNSTAP_READ_FILE;
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
         size_t pos = 0;
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) { oflush(); fprintf(stderr, "reader: %s: %s\n", name, strerror(errno)); status = 1; break; }
+        if (n < 0) { oflush(); fprintf(stderr, READER_PROGRAM ": %s: %s\n", name, strerror(errno)); status = 1; break; }
         if (n == 0) { r = dnstap_reader_end(&file_rd); break; }
         while (pos < (size_t)n) {
             dnstap_frame_t f;
@@ -1449,7 +1449,7 @@ static int read_file(const char *name) {
     if (fd != 0) close(fd);
     oflush();
     if (r != DNSTAP_OK && r != DNSTAP_ERR_AGAIN) {
-        fprintf(stderr, "reader: %s: %s\n", name, dnstap_result_str(r));
+        fprintf(stderr, READER_PROGRAM ": %s: %s\n", name, dnstap_result_str(r));
         return 1;
     }
     return 0;

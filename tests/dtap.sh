@@ -260,6 +260,32 @@ fi
 # shellcheck disable=SC2086
 kill -TERM $p 2>/dev/null; wait $p && rc=0 || rc=$?
 filling "dtap -u SOCK -w FILE" 20000
+# Errors name the program (dtap, not the reader it is built from)
+"$DTAP" -r "$T/none.dnstap" 2>"$T/none.err" && rc=0 || rc=$?
+if [ $rc = 1 ] && grep -q "^dtap: $T/none.dnstap: No such file or directory" "$T/none.err"; then
+    pass "dtap -r MISSING: exit 1, 'dtap: ...: No such file or directory'"
+else
+    fail "dtap -r MISSING" "exit $rc: $(head -n 2 "$T/none.err" | tr '\n' ' ')"
+fi
+# -u printing into a pipe whose reader went away (dtap -u SOCK | head -n 1):
+# the receiver ends with status 1 (it took frames into nowhere for ever)
+rm -f "$T/dnstap.sock" "$T/out.fifo"
+mkfifo "$T/out.fifo"
+head -n 1 <"$T/out.fifo" >/dev/null &
+"$DTAP" -u "$T/dnstap.sock" -q >"$T/out.fifo" 2>"$T/epipe.err" &
+p=$!; pids="$pids $p"
+wait_sock "$T/dnstap.sock" && replay_all -u "$T/dnstap.sock"
+i=0; while kill -0 $p 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $p 2>/dev/null; then
+    fail "dtap -u SOCK | head -n 1" "still running 10 s after its output went away"
+    kill -TERM $p
+elif wait $p; then
+    fail "dtap -u SOCK | head -n 1" "exit 0: $(head -n 2 "$T/epipe.err" | tr '\n' ' ')"
+elif grep -q "writing the output: Broken pipe" "$T/epipe.err"; then
+    pass "dtap -u SOCK | head -n 1: ends, status 1, when its output goes away"
+else
+    fail "dtap -u SOCK | head -n 1" "$(head -n 3 "$T/epipe.err" | tr '\n' ' ')"
+fi
 "$build/reader" -y "$TESTDATA/unbound-udp.dnstap" >/dev/full 2>"$T/full.err" && rc=0 || rc=$?
 if [ $rc = 1 ] && grep -q 'reader: writing the output: No space left on device' "$T/full.err"; then
     pass "reader -y > /dev/full: exit 1, said"
