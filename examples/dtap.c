@@ -180,26 +180,39 @@ static int out_end(void) {
 }
 
 /* ---- command line ---------------------------------------------------- */
-/* Go's time.ParseDuration for what -t takes: a sequence of number+unit
-   (ns us ms s m h), e.g. "1m30s", "500ms". Milliseconds; 0 on error. */
-static uint32_t parse_duration(const char *s) {
+/* Go's time.ParseDuration, as -t takes it: "0", or a sequence of decimal
+   numbers (a fraction allowed: "1.5h", ".5s") each with a unit: ns, us (or
+   µs, μs), ms, s, m, h; e.g. "1m30s", "500ms". No exponents, no hex, no
+   spaces: Go refuses those. Into *ms (0: no timeout; rounded up to 1 ms,
+   capped at 2^32 - 1 ms; a negative one, a deadline already passed for Go,
+   is 1 ms); -1 on a syntax Go refuses. */
+static int parse_duration(const char *s, uint32_t *ms) {
+    static const struct { const char *name; double ms; } units[] = {
+        { "ns", 1e-6 }, { "us", 1e-3 }, { "\xc2\xb5s", 1e-3 }, { "\xce\xbcs", 1e-3 },
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
     double total = 0;
-    if (*s == 0) return 0;
+    int negative = *s == '-';
+    if (*s == '+' || *s == '-') s++;
+    if (strcmp(s, "0") == 0) { *ms = 0; return 0; }
+    if (*s == 0) return -1;
     while (*s) {
-        char *end;
-        double v = strtod(s, &end), unit;
-        if (end == s || v < 0) return 0;
-        s = end;
-        if (strncmp(s, "ns", 2) == 0) { unit = 1e-6; s += 2; }
-        else if (strncmp(s, "us", 2) == 0) { unit = 1e-3; s += 2; }
-        else if (strncmp(s, "ms", 2) == 0) { unit = 1; s += 2; }
-        else if (*s == 's') { unit = 1000; s++; }
-        else if (*s == 'm') { unit = 60000; s++; }
-        else if (*s == 'h') { unit = 3600000; s++; }
-        else return 0;
-        total += v * unit;
+        double v = 0, scale = 1;
+        int digits = 0;
+        size_t u, best = 0, best_len = 0;
+        for (; *s >= '0' && *s <= '9'; s++, digits++) v = v * 10 + (*s - '0');
+        if (*s == '.')
+            for (s++; *s >= '0' && *s <= '9'; s++, digits++) v += (*s - '0') * (scale /= 10);
+        if (digits == 0) return -1;
+        for (u = 0; u < sizeof units / sizeof units[0]; u++) {   /* the longest unit that matches */
+            size_t n = strlen(units[u].name);
+            if (strncmp(s, units[u].name, n) == 0 && n > best_len) { best = u; best_len = n; }
+        }
+        if (best_len == 0) return -1;
+        s += best_len;
+        total += v * units[best].ms;
     }
-    return total >= 1 && total < 4e9 ? (uint32_t)total : 0;
+    *ms = total >= 4294967295.0 ? 4294967295u : total > 0 && (total < 1 || negative) ? 1u : (uint32_t)total;
+    return 0;
 }
 
 static int dtap_usage(void) {
@@ -251,7 +264,7 @@ int main(int argc, char **argv) {
         case 'a': out_append = 1; break;
         case 'U': relay_unix = optarg; break;
         case 'T': relay_tcp = optarg; break;
-        case 't': if ((timeout_ms = parse_duration(optarg)) == 0) return dtap_usage(); break;
+        case 't': if (parse_duration(optarg, &timeout_ms) != 0) return dtap_usage(); break;
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
         case 'A': ca = optarg; break;

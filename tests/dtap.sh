@@ -260,6 +260,15 @@ fi
 # shellcheck disable=SC2086
 kill -TERM $p 2>/dev/null; wait $p && rc=0 || rc=$?
 filling "dtap -u SOCK -w FILE" 20000
+# -t takes what Go's time.ParseDuration takes, and refuses what it refuses
+bad="" n=0
+for t in 0 0s 2µs 500μs 1e3ms 0x10s " 5s" 1.5s .5s 5.s 1m30s 10 -1s +2s 3ms2 1h1m1s1ms1us1ns "" s 1.s5; do
+    "$DTAP" -r "$TESTDATA/named-tcp.dnstap" -q -t "$t" >/dev/null 2>&1 && a=0 || a=$?
+    dnstap -r "$TESTDATA/named-tcp.dnstap" -q -t "$t" >/dev/null 2>&1 && b=0 || b=$?
+    [ $a = $b ] || bad="$bad '$t' (dtap $a, dnstap $b)"
+    n=$((n + 1))
+done
+[ -z "$bad" ] && pass "dtap -t DURATION: $n durations taken or refused as golang's dnstap does" || fail "dtap -t" "$bad"
 # Errors name the program (dtap, not the reader it is built from)
 "$DTAP" -r "$T/none.dnstap" 2>"$T/none.err" && rc=0 || rc=$?
 if [ $rc = 1 ] && grep -q "^dtap: $T/none.dnstap: No such file or directory" "$T/none.err"; then
