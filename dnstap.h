@@ -720,7 +720,9 @@ DNSTAP_API dnstap_result_t dnstap_encode_nanopb(const dnstap_encoder_t *enc, con
    with another wire type, a 32-bit field or enum whose varint does not fit
    32 bits (negative enums too), DNSTAP_ERR_MISSING when a second Message
    field lacks the type (protobuf would merge the two), DNSTAP_ERR_ENUM for
-   a Dnstap.type other than MESSAGE.
+   a Dnstap.type other than MESSAGE. One thing is more lenient: an unknown
+   field is skipped by nanopb, which takes a varint of any length there
+   (protobuf refuses one of more than 10 bytes).
    Allocates: never. */
 DNSTAP_API dnstap_result_t dnstap_decode(const uint8_t *payload, size_t len, dnstap_msg_t *msg);
 
