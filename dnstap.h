@@ -4372,6 +4372,7 @@ static ssize_t dnstap__file_writev(const dnstap__sock_t *s, const struct iovec *
     return r;
 }
 
+#if DNSTAP__FILE_ENDPOINT
 /* A file: endpoint's write failed (a full disk): the file is cut back to
    its last whole frame, then ended with STOP once START went out. */
 static void dnstap__file_endpoint_failed(dnstap_t *tap, int state) {
@@ -4381,6 +4382,7 @@ static void dnstap__file_endpoint_failed(dnstap_t *tap, int state) {
     stop = state == DNSTAP__S_RUNNING || (state == DNSTAP__S_CTL && dnstap__get_be32(tap->ctl + 8) == DNSTAP_CONTROL_STOP);
     (void)dnstap__fd_end_whole(s->fd, state == DNSTAP__S_RUNNING ? tap->tx_off : tap->ctl_off, stop);
 }
+#endif
 
 static int dnstap__sock_write(void *ctx, const uint8_t *buf, size_t len) {
     dnstap__sock_t *s = (dnstap__sock_t *)ctx;
