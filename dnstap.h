@@ -4725,6 +4725,12 @@ DNSTAP_API void dnstap_tls_free(dnstap_tls_t *t) {
 #else
 #define DNSTAP__TLS_PK_RAW(crt) ((crt)->pk_raw)
 #endif
+/* Bytes of records Mbed TLS has still to send (private in 3.x). */
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define DNSTAP__TLS_OUT_LEFT(ssl) ((ssl)->MBEDTLS_PRIVATE(out_left))
+#else
+#define DNSTAP__TLS_OUT_LEFT(ssl) ((ssl)->out_left)
+#endif
 
 enum { DNSTAP__TLS_TCP = 0, DNSTAP__TLS_HANDSHAKE, DNSTAP__TLS_OPEN, DNSTAP__TLS_BROKEN };
 
@@ -4943,10 +4949,16 @@ static int dnstap__tls_error(dnstap_tls_t *t, int ret, const char *what) {
    meanwhile (an alert a read answers with, such as the refusal of a
    renegotiation, or close_notify) sends the record first, and the retry
    would then encrypt the same bytes again: so no read and no close_notify
-   until the write is through. */
+   until the write is through. The other way round, an alert that a read
+   could not send waits in Mbed TLS, and a write would send only it and
+   answer len: it goes out first, by a write of nothing. */
 static int dnstap__tls_write(void *ctx, const uint8_t *buf, size_t len) {
     dnstap_tls_t *t = (dnstap_tls_t *)ctx;
     int ret;
+    if (!t->write_pending && DNSTAP__TLS_OUT_LEFT(&t->ssl) != 0) {
+        do ret = mbedtls_ssl_write(&t->ssl, buf, 0); while (dnstap__tls_ticket(ret));
+        if (ret < 0) return dnstap__tls_again(ret) ? DNSTAP_ERR_AGAIN : dnstap__tls_error(t, ret, "TLS write failed: ");
+    }
     do ret = mbedtls_ssl_write(&t->ssl, buf, len); while (dnstap__tls_ticket(ret));
     t->write_pending = ret < 0 && dnstap__tls_again(ret);
     if (ret >= 0) return ret;

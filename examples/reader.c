@@ -73,18 +73,29 @@
 static char obuf[16384];
 static size_t olen;
 static int out_failed;             /* a write to stdout failed: said once, exit status 1 */
+/* A signal that interrupts a write (SIGTERM while the output blocks) is
+   no failure of the output: the write goes on, and capture.c's time
+   limit ends a wait that never would. */
+static void ofailed(void) {
+    if (!out_failed) fprintf(stderr, READER_PROGRAM ": writing the output: %s\n", strerror(errno));
+    out_failed = 1;
+}
 static void owrite(void) {
-    if (olen && fwrite(obuf, 1, olen, stdout) != olen && !out_failed) {
-        out_failed = 1;
-        fprintf(stderr, READER_PROGRAM ": writing the output: %s\n", strerror(errno));
+    size_t done = 0;
+    while (done < olen && !out_failed) {
+        done += fwrite(obuf + done, 1, olen - done, stdout);
+        if (done < olen) {
+            if (errno != EINTR) ofailed();
+            clearerr(stdout);
+        }
     }
     olen = 0;
 }
 static void oflush(void) {
     owrite();
-    if (fflush(stdout) != 0 && !out_failed) {
-        out_failed = 1;
-        fprintf(stderr, READER_PROGRAM ": writing the output: %s\n", strerror(errno));
+    while (!out_failed && fflush(stdout) != 0) {
+        if (errno != EINTR) ofailed();
+        clearerr(stdout);
     }
 }
 static void oc(char c) {

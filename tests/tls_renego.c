@@ -1,7 +1,7 @@
 /* tls_renego.c - a TLS 1.2 receiver that asks for renegotiation while the
    tap's data write is blocked, for tests/tls.sh.
 
-     tls_renego CERT KEY [plain]
+     tls_renego CERT KEY [plain | idle]
 
    One process: an Mbed TLS server on 127.0.0.1 (small socket buffers,
    renegotiation enabled) and a tls:// tap (skipverify). The server stops
@@ -11,11 +11,19 @@
    alert pushes that record out first, and a read in the meantime must not
    make the tap's retried write encrypt the same bytes a second time.
 
+   idle: the request comes while the tap has nothing to write and its
+   socket takes nothing (send() below says "would block" for it, as the
+   kernel does when the buffer is full): the refusal alert then waits in
+   Mbed TLS, and the tap's next write must send it and then its own bytes
+   (Mbed TLS's write sent only the alert and said all was taken: frames
+   counted sent never went out).
+
    Prints one line; exit 0 when the receiver got every frame the tap counts
    as sent, each whole, once and in order, and 1 otherwise. */
 #define DNSTAP_IMPLEMENTATION
 #include "../dnstap.h"
 #include <arpa/inet.h>
+#include <errno.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/version.h>
 #include <stdio.h>
@@ -40,6 +48,15 @@ static dnstap_reader_t rd;
 static uint8_t rbuf[1 << 17];
 static long frames, broken, out_of_order;
 static uint32_t next_id;
+
+/* send() on this descriptor would block; others go out (the stock TCP
+   transport sends with send(); the server's side writes with write()). */
+static int full_fd = -1;
+ssize_t send(int fd, const void *buf, size_t len, int flags);
+ssize_t send(int fd, const void *buf, size_t len, int flags) {
+    if (fd == full_fd) { errno = EAGAIN; return -1; }
+    return sendto(fd, buf, len, flags, NULL, 0);
+}
 
 static void fail(const char *what) {
     printf("%s\n", what);
@@ -83,17 +100,34 @@ static void server_read(void) {
     }
 }
 
+static void log_frame(uint32_t k) {
+    static uint8_t body[BODY];
+    dnstap_msg_t m;
+    memset(body, 0xAB, sizeof body);
+    memcpy(body, &k, 4);
+    memset(&m, 0, sizeof m);
+    m.type = DNSTAP_CLIENT_QUERY;
+    m.query_message.data = body;
+    m.query_message.len = sizeof body;
+    if (dnstap_log(&tap, &m) != DNSTAP_OK) fail("tap: a message was refused");
+}
+
+static void polls(int n) {
+    int i;
+    for (i = 0; i < n; i++) { (void)dnstap_poll(&tap, dnstap_clock_ms()); usleep(2000); }
+}
+
 int main(int argc, char **argv) {
-    const int renegotiate = !(argc > 3 && strcmp(argv[3], "plain") == 0);
+    const int idle = argc > 3 && strcmp(argv[3], "idle") == 0;
+    int renegotiate = !(argc > 3 && strcmp(argv[3], "plain") == 0);
     int fd, one = 1, small = 65536, accepted = 0, handshaken = 0, i;
     struct sockaddr_in a;
     socklen_t alen = sizeof a;
     char ep[64];
     dnstap_desc_t d;
     dnstap_stats_t st;
-    uint8_t body[BODY];
     uint32_t k;
-    if (argc < 3) fail("usage: tls_renego CERT KEY [plain]");
+    if (argc < 3) fail("usage: tls_renego CERT KEY [plain | idle]");
     mbedtls_ssl_init(&ssl);
     mbedtls_ssl_config_init(&conf);
     mbedtls_x509_crt_init(&crt);
@@ -159,22 +193,27 @@ int main(int argc, char **argv) {
     }
     if (!dnstap_stats(&tap).connects) fail("tap: no connection");
 
-    /* the receiver does not read: the tap's writes block */
-    memset(body, 0xAB, sizeof body);
-    for (k = 0; k < FRAMES; k++) {
-        dnstap_msg_t m;
-        memset(&m, 0, sizeof m);
-        memcpy(body, &k, 4);
-        m.type = DNSTAP_CLIENT_QUERY;
-        m.query_message.data = body;
-        m.query_message.len = sizeof body;
-        if (dnstap_log(&tap, &m) != DNSTAP_OK) fail("tap: a message was refused");
+    if (idle) {   /* the request is read while the tap's socket takes nothing */
+        int r;
+        full_fd = dnstap_io(&tap, dnstap_clock_ms()).fd;
+        r = mbedtls_ssl_renegotiate(&ssl);
+        if (r != 0 && r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE) fail("server: renegotiate");
+        usleep(20000);
+        polls(20);   /* the tap reads the request; its refusal cannot go out */
+        for (k = 0; k < 100; k++) log_frame(k);
+        polls(20);   /* the first write would block */
+        full_fd = -1;
+        polls(20);
+        for (; k < 110; k++) { log_frame(k); polls(3); }
+        renegotiate = 0;
+    } else {   /* the receiver does not read: the tap's writes block */
+        for (k = 0; k < FRAMES; k++) log_frame(k);
     }
     for (i = 0; i < 200 && !dnstap_io(&tap, dnstap_clock_ms()).want_write; i++) {
         (void)dnstap_poll(&tap, dnstap_clock_ms());
         usleep(1000);
     }
-    if (!dnstap_io(&tap, dnstap_clock_ms()).want_write) fail("tap: its write never blocked");
+    if (!idle && !dnstap_io(&tap, dnstap_clock_ms()).want_write) fail("tap: its write never blocked");
 
     /* a HelloRequest, then the receiver reads while the tap polls */
     if (renegotiate) {
@@ -195,6 +234,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < 200; i++) { server_read(); usleep(1000); }
     st = dnstap_stats(&tap);
     printf("%s: tap logged %llu, sent %llu, queued %llu; receiver: %ld frames, %ld broken, %ld out of order\n",
+           idle ? "renegotiation asked of an idle tap whose socket is full" :
            renegotiate ? "renegotiation asked" : "no renegotiation", (unsigned long long)st.logged,
            (unsigned long long)st.sent, (unsigned long long)st.queued, frames, broken, out_of_order);
     dnstap_close_now(&tap);
