@@ -2910,8 +2910,9 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
             f->frames += whole;
             f->pending -= whole;
 #if DNSTAP__POSIX
-            if (f->fd >= 0) {   /* a file of dnstap_file_open(): its whole frames, then STOP */
-                int64_t size = dnstap__fd_end_whole(f->fd, off - keep, true);
+            if (f->fd >= 0) {   /* a file of dnstap_file_open(): its whole frames, then STOP
+                                   unless START itself was cut (no file to end) */
+                int64_t size = dnstap__fd_end_whole(f->fd, off - keep, f->written > off - keep);
                 if (size >= 0) { f->written = (uint64_t)size; off = keep; }
             }
 #else
