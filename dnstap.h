@@ -388,7 +388,7 @@
    ------
    Nothing here allocates. Objects are plain structs the caller places
    anywhere (static, stack, inside their own structs); buffers are the
-   caller's. dnstap_encoder_t is about DNSTAP_PREFIX_MAX + 64 bytes.
+   caller's. dnstap_encoder_t is DNSTAP_PREFIX_MAX + 12 bytes.
    (Mbed TLS, for tls:// endpoints, allocates: see TLS.) The macros that size
    dnstap_t and dnstap_encoder_t (DNSTAP_PREFIX_MAX, DNSTAP_MAX_QUEUES,
    DNSTAP_REPLY_MAX, DNSTAP_UNIDIRECTIONAL_ONLY, and DNSTAP_FREESTANDING,
@@ -1152,7 +1152,8 @@ typedef struct dnstap_queue_t {
 } dnstap_queue_t;
 
 typedef struct dnstap_t {
-    dnstap_desc_t desc;            /* with defaults filled in */
+    dnstap_desc_t desc;            /* as given, its timeouts, backoff, flush policy and
+                                      queues filled in with their defaults */
     dnstap_encoder_t enc;          /* full messages */
     dnstap_transport_t tr;
     dnstap_queue_t q[DNSTAP_MAX_QUEUES];

@@ -105,7 +105,7 @@ typedef struct {
 } pc_t;
 
 static pc_t P[CAPTURE_MAX_CONN];
-static int coop, file_failed;
+static int coop;   /* file_failed: capture.c's, set here too when the sink fails */
 static int dbg;                /* FZ_DEBUG=1: trace events and closes on stderr */
 static uint64_t now_ms;
 
@@ -405,7 +405,7 @@ static void check_conn(pc_t *p, const conn_t *c) {
 static void event(int k, int revents) {
     conn_t *c = &conns[k];
     pc_t *p = &P[k];
-    unsigned long long before = total_frames, i;
+    unsigned long long before = file_frames, i;
     int r;
     if (!p->used || p->closed) { p->nprep = p->iprep = 0; return; }
     if (dbg)
@@ -415,7 +415,7 @@ static void event(int k, int revents) {
     if (dbg)
         fprintf(stderr, "  after: out_len %zu stopping %d readys %d/%d sent %d/%d/%d\n", c->out_len, c->stopping,
                 p->readys_ct, p->readys_noct, p->sent[0], p->sent[1], p->sent[2]);
-    for (i = before; i < total_frames; i++) {   /* the frames this event appended: the oracle's next ones */
+    for (i = before; i < file_frames; i++) {   /* the frames this event appended: the oracle's next ones */
         size_t len;
         FUZZ_CHECK(p->fr_moved + 4 <= p->fr_len, "capture appended a frame the oracle did not accept");
         len = 4 + ((size_t)p->fr[p->fr_moved] << 24 | (size_t)p->fr[p->fr_moved + 1] << 16 |
@@ -545,8 +545,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     file_bytes = 42;
     file_frames = 0;
-    nfiles = 1;
-    total_bytes = 42;
+    nfiles = 1;   /* total_frames and total_bytes: what file_end() finds in the file */
     last_flush_ms = now_ms;
 
     while (!in_empty() && !file_failed) {

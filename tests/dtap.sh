@@ -12,14 +12,14 @@
 #   holds every frame received;
 #   -U and -T relay the payloads unchanged (to fstrm_capture; from a file
 #   and live); -t closes a silent connection.
-# Producers are fstrm_replay (fstrm-bin) sending ../shared/testdata.
+# Producers are fstrm_replay (fstrm-bin) sending tests/testdata.
 # Usage: tests/dtap.sh BUILD_DIR
 set -u
 . "$(dirname "$0")/lib.sh"
 need dnstap fstrm_replay fstrm_capture "$py"
 DTAP=$build/dtap
 [ -x "$DTAP" ] || { fail "dtap" "$DTAP not built (make $DTAP)"; exit 1; }
-TESTDATA=${TESTDATA:-../shared/testdata}
+TESTDATA=${TESTDATA:-tests/testdata}
 T=$(mktemp -d /tmp/dtap-test.XXXXXX) || exit 2   # short: unix socket paths
 pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$T"' EXIT

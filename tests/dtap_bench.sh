@@ -1,7 +1,7 @@
 #!/bin/sh
 # dtap next to golang-dnstap's dnstap, in the same run: binary size
 # (stripped), peak RSS and read throughput on a large file (every message
-# of ../shared/testdata repeated to BENCH_DTAP_MESSAGES messages, default
+# of tests/testdata repeated to BENCH_DTAP_MESSAGES messages, default
 # 200,000), for -y, -j and -q to /dev/null. Each figure is the best of
 # BENCH_DTAP_RUNS runs (3): CPU seconds (user + sys) and wall seconds, peak
 # RSS, as GNU time reports them. The outputs are compared first: they must
@@ -15,7 +15,7 @@ DTAP=$build/dtap
 [ -x "$DTAP" ] || { fail "dtap bench" "$DTAP not built"; exit 1; }
 N=${BENCH_DTAP_MESSAGES:-200000}
 RUNS=${BENCH_DTAP_RUNS:-3}
-TESTDATA=${TESTDATA:-../shared/testdata}
+TESTDATA=${TESTDATA:-tests/testdata}
 T=$build/dtap-bench
 mkdir -p "$T"
 big=$T/big.dnstap

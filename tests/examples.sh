@@ -8,7 +8,7 @@
 # (sizes printed) and ASan+UBSan builds, then checks:
 #   reader  -y agrees with golang-dnstap's `dnstap -r FILE -y` field by field
 #           (both outputs parsed into documents of key/value pairs; DNS message
-#           text compared line by line) on every file in ../shared/testdata,
+#           text compared line by line) on every file in tests/testdata,
 #           on files written by dnstap.h, and on messages with corrupted and
 #           synthetic DNS content (every record type, EDNS options, SVCB,
 #           malformed names and lengths); -j gives valid JSON with golang's
@@ -27,7 +27,7 @@ set -u
 
 . "$(dirname "$0")/lib.sh"
 B=$build
-TESTDATA=${TESTDATA:-../shared/testdata}
+TESTDATA=${TESTDATA:-tests/testdata}
 PY=$py
 [ -x "$PY" ] || PY=python3
 W=$B/examples.work

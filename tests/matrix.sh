@@ -31,7 +31,7 @@
 # installed by tests/matrix_deps.sh (as root), third-party files fetched
 # into BUILD_DIR/matrix/third_party.
 # Usage: tests/matrix.sh BUILD_DIR [quick|full]
-#   environment: TESTDATA (../shared/testdata), MATRIX_JOBS (nproc)
+#   environment: TESTDATA (tests/testdata), MATRIX_JOBS (nproc)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
@@ -73,7 +73,7 @@ mkdir -p "$B/matrix/host"
 B=$(cd "$B" && pwd)
 M=$B/matrix
 T=$M/third_party
-TESTDATA=$(cd "${TESTDATA:-../shared/testdata}" 2>/dev/null && pwd) || TESTDATA=${TESTDATA:-../shared/testdata}
+TESTDATA=$(cd "${TESTDATA:-tests/testdata}" 2>/dev/null && pwd) || TESTDATA=${TESTDATA:-tests/testdata}
 JOBS=${MATRIX_JOBS:-$(nproc 2>/dev/null || echo 2)}
 failed=0
 passed=0

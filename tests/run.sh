@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.."
 B=${1:-build}
-TESTDATA=${TESTDATA:-../shared/testdata}
+TESTDATA=${TESTDATA:-tests/testdata}
 FUZZ_SECONDS=${FUZZ_SECONDS:-5}
 passed=0
 failed=0

@@ -1,7 +1,7 @@
 /* Unit tests of the core layers: encoder (against nanopb's pb_encode() as
    the oracle), decoder, Frame Streams writer and reader, file writer, and
    the real-server files in the shared test data.
-   Usage: test_unit [TESTDATA_DIR]   (default ../shared/testdata) */
+   Usage: test_unit [TESTDATA_DIR]   (default tests/testdata) */
 #define DNSTAP_IMPLEMENTATION
 #include "../dnstap.h"
 
@@ -18,7 +18,7 @@
 #include "test.h"
 #include "hostile.h"
 
-static const char *testdata_dir = "../shared/testdata";
+static const char *testdata_dir = "tests/testdata";
 
 /* ---- the benchmark workload message (../shared/docs/bench-workload.md) ---- */
 static const uint8_t wl_query[29] = {
@@ -922,7 +922,7 @@ static void test_reader_errors(void) {
     }
 }
 
-/* The real-server files: counts from ../shared/testdata/README.md. */
+/* The real-server files: counts from tests/testdata/README.md. */
 typedef struct expect_t {
     const char *file;
     int messages, types[15], v4, v6, udp, tcp;
