@@ -621,6 +621,34 @@ static int log_sent(dnstap_t *t, unsigned qi, uint32_t seq, size_t len) {
     return sized_msg(&m, &t->enc, qi, seq, len) && dnstap_log_queue(t, qi, &m) == DNSTAP_OK && drain(t);
 }
 
+/* A frame that does not fit after head takes the ring's start up to the
+   tail, exactly: [0, tail) of a frame's size is room (it was refused as
+   full). The ring: sent [0, a), queued [a, a + b), a frame of a bytes next,
+   with fewer than a bytes after the head. */
+static void test_frame_fits_up_to_tail(void) {
+    static const size_t as[3] = { 300, 301, 450 };
+    unsigned k;
+    for (k = 0; k < 3 && !test_case_failed; k++) {
+        const size_t a = as[k], b = 1000 - a - 100;   /* 100 bytes left after head */
+        dnstap_msg_t m;
+        fake_reset();
+        CHECK_EQ(fake_tap(&tap, 1000, 1), DNSTAP_OK);
+        run_for(&tap, 10, 10);
+        CHECK(log_sent(&tap, 0, 0, a));   /* [0, a) sent: tail at a */
+        CHECK(sized_msg(&m, &tap.enc, 0, 1, b));
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);   /* [a, 900) queued */
+        CHECK(sized_msg(&m, &tap.enc, 0, 2, a));
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);   /* [0, a): up to the tail */
+        CHECK(sized_msg(&m, &tap.enc, 0, 3, 100));
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_FULL);   /* no room at all now */
+        CHECK(drain(&tap));
+        finish(&tap);
+        accepted[0] = 0; accepted[1] = 1; accepted[2] = 2;
+        CHECK(arrived_exactly(accepted, 3));
+        CHECK(invariant_ok(&tap));
+    }
+}
+
 /* From every offset an empty ring can be left at, a queue of N bytes takes
    a frame of any size up to N; with several queues, each of them. */
 static void test_empty_queue_any_position(void) {
@@ -779,6 +807,14 @@ static void test_flush_policy(void) {
     CHECK_EQ(dnstap_poll(&tap, sim_now + 1), DNSTAP_OK);
     CHECK_EQ(dnstap_stats(&tap).writes, 2);
     CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    /* exactly flush_bytes: at once too */
+    CHECK_EQ(dnstap_stats(&tap).sent_bytes % frame, 0);   /* frames of one size */
+    tap.desc.flush_bytes = (uint32_t)(4 * frame);
+    for (i = 0; i < 4; i++) { seq_msg(&m, 0, seq++); CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK); }
+    CHECK_EQ(dnstap_poll(&tap, sim_now + 2), DNSTAP_OK);
+    CHECK_EQ(dnstap_stats(&tap).writes, 3);
+    CHECK_EQ(dnstap_stats(&tap).queued, 0);
+    tap.desc.flush_bytes = DNSTAP_FLUSH_BYTES;
     /* shutdown writes what waits at once, then STOP */
     seq_msg(&m, 0, seq++);
     CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
@@ -957,6 +993,38 @@ static void test_write_cap_mid_frame(void) {
     fake_use_writev = 0;
 }
 
+/* dnstap_close_now() while a frame is half written through writev() (which
+   leaves no again_buf behind), the transport taking bytes again: STOP
+   would land inside the frame; nothing is written. */
+static void test_close_now_mid_frame(void) {
+    uint32_t seq;
+    long taken;
+    fake_reset();
+    fake_use_writev = 1;
+    CHECK_EQ(fake_tap(&tap, 1 << 14, 1), DNSTAP_OK);
+    run_for(&tap, 10, 10);
+    fake.metered = 1;   /* 100 bytes, then it would block */
+    fake.budget = 100;
+    for (seq = 0; seq < 5; seq++) {
+        dnstap_msg_t m;
+        CHECK(sized_msg(&m, &tap.enc, 0, seq, 300));
+        CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    }
+    (void)dnstap_poll(&tap, sim_now);   /* the flush policy sees them */
+    sim_now += 1000;
+    (void)dnstap_poll(&tap, sim_now);   /* 100 bytes of the first frame */
+    CHECK(tap.tx_off > 0);
+    taken = fake.offset;
+    fake.budget = 1000;   /* it would take bytes again: only the rule keeps STOP out */
+    dnstap_close_now(&tap);
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(fake.offset, taken);   /* not a byte more: no STOP inside the frame */
+    CHECK_EQ(fake.stream_errors, 0);
+    CHECK_EQ(fake.saw_stop, 0);
+    CHECK(invariant_ok(&tap));
+    fake_use_writev = 0;
+}
+
 /* The consumer looks at a queue's head once per write: what a producer
    logs meanwhile, wrapping the ring, waits for the next write (a second
    look skipped the frames before the wrap, sent those after it in their
@@ -1109,6 +1177,7 @@ static void test_io_states(void) {
     io = dnstap_io(&tap, t + 7);
     CHECK(io.want_read && !io.want_write && io.deadline_ms == t + 6 + 4000);
     /* closed: nothing */
+    sim_now = t + 7;   /* this test's clock, whatever ran before it */
     run_for(&tap, 1000, 10);
     CHECK(dnstap_closed(&tap));
     io = dnstap_io(&tap, sim_now);
@@ -1203,12 +1272,35 @@ static void test_timeouts(void) {
     fake.stall_after_start = 0;
     run_for(&tap, 100, 100);
     CHECK_EQ(dnstap_stats(&tap).sent, 10);
-    /* FINISH never comes: shutdown still ends */
+    /* FINISH never comes: shutdown still ends, one timeout more */
     fake.finish_mode = 1;
+    i = (int)dnstap_stats(&tap).timeouts;
     finish(&tap);
     CHECK(dnstap_closed(&tap));
+    CHECK_EQ(dnstap_stats(&tap).timeouts, i + 1);
     CHECK(invariant_ok(&tap));
     CHECK_EQ(fake.nseq, 10);
+}
+
+/* A shutdown while backing off makes one last attempt at once, not after
+   the backoff: a receiver back by then gets what is queued. */
+static void test_shutdown_while_backing_off(void) {
+    dnstap_msg_t m;
+    fake_reset();
+    fake.connect_mode = 2;   /* refused: backing off */
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);   /* backoff from 100 ms (+-25 %) */
+    sim_now = 1000000;
+    run_for(&tap, 3, 1);
+    CHECK_EQ(dnstap_stats(&tap).connects, 0);
+    seq_msg(&m, 0, 1);
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_OK);
+    fake.connect_mode = 0;   /* back, while the tap waits its 75 ms or more */
+    dnstap_shutdown(&tap, sim_now);
+    run_for(&tap, 20, 1);   /* 20 ms */
+    CHECK(dnstap_closed(&tap));
+    CHECK_EQ(dnstap_stats(&tap).sent, 1);
+    CHECK_EQ(fake.nseq, 1);
+    CHECK(invariant_ok(&tap));
 }
 
 /* DROP policy: while disconnected, messages are refused and counted; the
@@ -1417,6 +1509,15 @@ static void test_extra_in_queue(void) {
                 }
                 CHECK_EQ(dnstap_encode_frame(&t.enc, &want, frame, sizeof frame, &n), DNSTAP_OK);
                 CHECK(q->head == n && memcmp(q->buf, frame, n) == 0);
+                /* an extra given in the message is its own: the callback is not asked */
+                m.extra = dnstap_str("given");
+                want = m;
+                if (!d.full) want.query_message.data = NULL;
+                extra_seen_buf = NULL;
+                CHECK_EQ(dnstap_log_queue(&t, qi, &m), DNSTAP_OK);
+                CHECK(extra_seen_buf == NULL);
+                CHECK_EQ(dnstap_encode_frame(&t.enc, &want, frame, sizeof frame, &n), DNSTAP_OK);
+                CHECK(memcmp(q->buf + DNSTAP__OFF(q->head) - n, frame, n) == 0);   /* the frame after the first */
             }
             /* fill queue 0: the ring ends where the callback's bytes begin */
             {
@@ -2256,13 +2357,35 @@ static void test_drop_reports(void) {
     for (i = 0; i < 50; i++) { seq_msg(&m, 0, (uint32_t)i); (void)dnstap_log(&tap, &m); }
     log_lines = 0;
     (void)dnstap_poll(&tap, sim_now);
-    CHECK(strstr(last_log, "Dropped dnstap messages: ") != NULL);
+    {
+        char want[64];
+        dnstap_stats_t st = dnstap_stats(&tap);
+        snprintf(want, sizeof want, "dnstap: Dropped dnstap messages: %llu", (unsigned long long)st.dropped_full);
+        CHECK(st.dropped_full > 0 && strcmp(last_log, want) == 0);   /* the count */
+    }
     before = log_lines;
     for (i = 0; i < 50; i++) { seq_msg(&m, 0, (uint32_t)i); (void)dnstap_log(&tap, &m); }
     (void)dnstap_poll(&tap, sim_now + 5000);        /* within the interval: quiet */
     CHECK(strstr(last_log, "Dropped") == NULL || log_lines == before);
-    (void)dnstap_poll(&tap, sim_now + 10001);
+    (void)dnstap_poll(&tap, sim_now + 10000);   /* due at that very tick (else the host spins a tick) */
     CHECK(strcmp(last_log, "dnstap: Dropped dnstap messages: 50") == 0);   /* every line: "dnstap: " first */
+    finish(&tap);
+    /* a connected, idle tap has no deadline of its own: drops since the last
+       report give it one, so that a loop that sleeps until it reports them */
+    fake_reset();
+    CHECK_EQ(fake_tap(&tap, 1 << 16, 1), DNSTAP_OK);
+    tap.desc.logger.func = logger;
+    sim_now = 200000;
+    run_for(&tap, 5, 10);
+    CHECK_EQ(tap.state, DNSTAP__S_RUNNING);
+    CHECK_EQ(dnstap_io(&tap, sim_now).deadline_ms, UINT64_MAX);
+    seq_msg(&m, 0, 1);
+    m.query_message.len = DNSTAP_PAYLOAD_MAX_GOLANG;   /* too big: dropped, counted */
+    CHECK_EQ(dnstap_log(&tap, &m), DNSTAP_ERR_TOO_LONG);
+    CHECK(dnstap_io(&tap, sim_now).deadline_ms <= sim_now + tap.desc.drop_report_ms);
+    last_log[0] = 0;
+    (void)dnstap_poll(&tap, dnstap_io(&tap, sim_now).deadline_ms);
+    CHECK(strcmp(last_log, "dnstap: Dropped dnstap messages: 1") == 0);
     finish(&tap);
 }
 
@@ -2979,6 +3102,7 @@ int main(void) {
     TEST(test_queue_full_and_too_big);
     TEST(test_log_payload);
     TEST(test_ring_wraps);
+    TEST(test_frame_fits_up_to_tail);
     TEST(test_empty_queue_takes_half_plus);
     TEST(test_empty_queue_any_position);
     TEST(test_payload_max_default);
@@ -2986,6 +3110,7 @@ int main(void) {
     TEST(test_flush_write_count);
     TEST(test_writev_runs);
     TEST(test_write_cap_mid_frame);
+    TEST(test_close_now_mid_frame);
     TEST(test_consumer_looks_once);
     TEST(test_failed_init_is_closed);
     TEST(test_zero_tap_is_inert);
@@ -2997,6 +3122,7 @@ int main(void) {
     TEST(test_blocked_write_resumes_its_queue);
     TEST(test_handshake_failures_and_backoff);
     TEST(test_timeouts);
+    TEST(test_shutdown_while_backing_off);
     TEST(test_drop_policy);
     TEST(test_clock_jumps);
     TEST(test_unidirectional);

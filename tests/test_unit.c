@@ -104,27 +104,35 @@ static uint8_t pool[200000];   /* random bytes that fields point into */
 static dnstap_bytes_t rnd_bytes(uint32_t chance, size_t maxlen) {
     dnstap_bytes_t b = { NULL, 0 };
     if (rnd_below(100) < chance) {
-        uint32_t shape = rnd_below(10);
+        uint32_t shape = rnd_below(12), edge = 7u << rnd_below(2);   /* 7 or 14 bits */
         b.len = shape == 0 ? 0 : shape == 1 ? maxlen : rnd_below((uint32_t)maxlen + 1);
+        /* a length at a varint boundary: 127, 128, 129, 16383, 16384, 16385 */
+        if (shape >= 10 && ((size_t)1 << edge) + 1 <= maxlen) b.len = ((size_t)1 << edge) + rnd_below(3) - 1;
         b.data = pool + rnd_below((uint32_t)(sizeof pool - b.len));
     }
     return b;
 }
 
+/* Values at the edges where a varint grows a byte (2^7k - 1, 2^7k,
+   2^7k + 1) come often: an encoder off by one there writes what no reader
+   takes. */
 static uint64_t rnd_u64(void) {
-    switch (rnd_below(4)) {
+    switch (rnd_below(6)) {
     case 0: return 0;
     case 1: return rnd_below(200);
     case 2: return ((uint64_t)rnd() << 32) | rnd();
-    default: return ((uint64_t)1 << rnd_below(64)) - 1;
+    case 3: return ((uint64_t)1 << rnd_below(64)) - 1;
+    case 4: return (uint64_t)1 << rnd_below(64);
+    default: return ((uint64_t)1 << (7 * (1 + rnd_below(9)))) + rnd_below(3) - 1;
     }
 }
 
 static uint32_t rnd_u32(void) {
-    switch (rnd_below(4)) {
+    switch (rnd_below(5)) {
     case 0: return 0;
     case 1: return 0xFFFFFFFFu;
     case 2: return rnd_below(200);
+    case 3: return (uint32_t)((1u << (7 * (1 + rnd_below(4)))) + rnd_below(3) - 1);   /* varint edges */
     default: return rnd() >> rnd_below(32);
     }
 }
@@ -240,6 +248,8 @@ static void test_small_reply_buffer(void) {
     for (i = 0; i < n && e == DNSTAP_ERR_AGAIN; i++) e = dnstap_reader_feed(&r, in + i, 1, &used, &f);
     CHECK_EQ(e, DNSTAP_OK);
     CHECK(i == n && f.control == DNSTAP_CONTROL_ACCEPT && dnstap_frame_has_content_type(&f, DNSTAP_CONTENT_TYPE));
+    /* a second ACCEPT is out of sequence */
+    CHECK_EQ(dnstap_reader_feed(&r, in, n, &used, &f), DNSTAP_ERR_SEQUENCE);
     /* 3 content types: a body of 4 + 3 * 8 + 22 + 29 + 1 = 80 bytes, above 48 */
     CHECK_EQ(dnstap_control_frame(in, sizeof in, DNSTAP_CONTROL_ACCEPT, many, 3, &n), DNSTAP_OK);
     dnstap__reader_setup(&r, buf, 48);
@@ -437,6 +447,14 @@ static void test_encode_errors(void) {
     d.payload_max = 50;
     CHECK_EQ(dnstap_encoder_init(&enc, &d), DNSTAP_ERR_TOO_LONG);
     CHECK_EQ(dnstap_encoder_init(NULL, &d), DNSTAP_ERR_INVALID);
+    /* the smallest message must fit payload_max: the encoder's prefix + 6
+       bytes is taken, one byte less is not */
+    memset(&d, 0, sizeof d);
+    d.identity = dnstap_str("x");   /* 3 bytes encoded */
+    d.payload_max = 3 + 6;
+    CHECK_EQ(dnstap_encoder_init(&enc, &d), DNSTAP_OK);
+    d.payload_max = 3 + 5;
+    CHECK_EQ(dnstap_encoder_init(&enc, &d), DNSTAP_ERR_TOO_LONG);
 }
 
 /* identity, version and extra: configured once, overridable per message */
@@ -476,6 +494,13 @@ static void test_decode_errors(void) {
     static const uint8_t bad_wire[] = { 0x72, 0x02, 0x0b, 0x05, 0x78, 0x01 }; /* wire type 3 */
     static const uint8_t enum_zero[] = { 0x72, 0x04, 0x08, 0x05, 0x10, 0x00, 0x78, 0x01 };
     static const uint8_t type_two[] = { 0x72, 0x02, 0x08, 0x05, 0x78, 0x02 };
+    /* an explicit 0 in every other enum: protocol, http_protocol, policy action and match */
+    static const uint8_t zeros[4][10] = { { 0x72, 0x04, 0x08, 0x05, 0x18, 0x00, 0x78, 0x01 },
+                                          { 0x72, 0x05, 0x08, 0x05, 0x80, 0x01, 0x00, 0x78, 0x01 },
+                                          { 0x72, 0x06, 0x08, 0x05, 0x7a, 0x02, 0x18, 0x00, 0x78, 0x01 },
+                                          { 0x72, 0x06, 0x08, 0x05, 0x7a, 0x02, 0x20, 0x00, 0x78, 0x01 } };
+    static const size_t zero_len[4] = { 8, 9, 10, 10 };
+    unsigned z;
     static const uint8_t future_type[] = { 0x72, 0x02, 0x08, 0x0f, 0x78, 0x01 };
     /* bytes fields sent with a scalar wire type (found by fuzzing: nanopb
        hands such a value to the callback from its own stack) */
@@ -491,6 +516,13 @@ static void test_decode_errors(void) {
     CHECK_EQ(dnstap_decode(bad_wire, sizeof bad_wire, &m), DNSTAP_ERR_DECODE);
     CHECK_EQ(dnstap_decode(enum_zero, sizeof enum_zero, &m), DNSTAP_ERR_ENUM);
     CHECK_EQ(dnstap_decode(type_two, sizeof type_two, &m), DNSTAP_ERR_ENUM);
+    for (z = 0; z < 4; z++) {
+        uint8_t one[10];
+        memcpy(one, zeros[z], zero_len[z]);
+        CHECK_EQ(dnstap_decode(one, zero_len[z], &m), DNSTAP_ERR_ENUM);
+        one[zero_len[z] - 3] = 1;   /* the same with 1: taken */
+        CHECK_EQ(dnstap_decode(one, zero_len[z], &m), DNSTAP_OK);
+    }
     CHECK_EQ(dnstap_decode(garbage, sizeof garbage, &m), DNSTAP_ERR_DECODE);
     CHECK_EQ(dnstap_decode(identity_varint, sizeof identity_varint, &m), DNSTAP_ERR_DECODE);
     CHECK_EQ(dnstap_decode(qmsg_fixed32, sizeof qmsg_fixed32, &m), DNSTAP_ERR_DECODE);
@@ -613,6 +645,20 @@ static void test_file_writer(void) {
         CHECK_EQ(end, DNSTAP_OK);
         CHECK_EQ(data, 2);
     }
+    /* a frame that does not fit after a small one: the buffer is written first */
+    memset(&sink_b, 0, sizeof sink_b);
+    CHECK_EQ(dnstap_file_init(&f, &enc, buf, 164, sink_write, &sink_b), DNSTAP_OK);
+    CHECK_EQ(dnstap_file_flush(&f), DNSTAP_OK);
+    CHECK_EQ(dnstap_file_write_payload(&f, (const uint8_t *)"\x0a", 1), DNSTAP_OK);   /* 5 bytes */
+    workload_msg(&m, 1);
+    CHECK_EQ(dnstap_file_log(&f, &m), DNSTAP_OK);   /* 161: fits only once the 5 are written */
+    CHECK_EQ(f.used, 161);
+    CHECK_EQ(dnstap_file_close(&f), DNSTAP_OK);
+    /* a file that is no regular file (/dev/null: fsync() says EINVAL) closes without an error */
+    CHECK_EQ(dnstap_file_open(&f, &enc, buf, sizeof buf, "/dev/null"), DNSTAP_OK);
+    workload_msg(&m, 1);
+    CHECK_EQ(dnstap_file_log(&f, &m), DNSTAP_OK);
+    CHECK_EQ(dnstap_file_close(&f), DNSTAP_OK);
 }
 
 /* A disk that fills up (here a file size limit: write() takes what fits,
@@ -684,6 +730,36 @@ static void test_file_full_disk(void) {
     }
     unlink(path);
     CHECK(cases > 120 && stopped > (cases - 42) / 2);
+}
+
+/* dnstap_file_close() with the buffer filled to every level around the
+   12 bytes of STOP: always OK, and the stream ends with STOP. */
+static void test_file_close_at_every_fill(void) {
+    static dnstap_encoder_t enc;
+    static uint8_t buf[300], payload[300];
+    dnstap_msg_t m;
+    size_t n = 0;
+    unsigned k;
+    workload_encoder(&enc);
+    workload_msg(&m, 1);
+    CHECK_EQ(dnstap_encode(&enc, &m, payload, sizeof payload, &n), DNSTAP_OK);
+    for (k = 0; k <= 20; k++) {
+        dnstap_file_t f;
+        dnstap_result_t end = DNSTAP_ERR_INVALID;
+        int data = 0;
+        uint32_t sum = 0;
+        size_t cap = 42 + 4 + n + k;   /* k bytes free after START and one frame */
+        memset(&sink_b, 0, sizeof sink_b);
+        CHECK_EQ(dnstap_file_init(&f, NULL, buf, cap, sink_write, &sink_b), DNSTAP_OK);
+        CHECK_EQ(dnstap_file_write_payload(&f, payload, n), DNSTAP_OK);
+        CHECK_EQ(f.used, cap - k);
+        CHECK_EQ(dnstap_file_close(&f), DNSTAP_OK);
+        CHECK_EQ(sink_b.len, cap - k + 12);
+        CHECK_EQ(read_stream(sink_b.data, sink_b.len, 7, &end, &data, &sum), 3);
+        CHECK_EQ(end, DNSTAP_OK);
+        CHECK_EQ(data, 1);
+        if (test_case_failed) { printf("  %u bytes free\n", k); return; }
+    }
 }
 
 /* Read a stream in the given chunk pattern; returns frames seen or -1. */
@@ -839,6 +915,28 @@ static void test_reader_errors(void) {
     /* content type above 256 bytes */
     n = control(s, 4, longct, NULL);
     CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_ERR_CONTENT_TYPE_TOO_LONG);
+    /* the limits themselves: a content type of 256 bytes and a control
+       frame of 512 are taken (READY alone: the stream is unfinished), one
+       byte more is not; the writer makes the one and refuses the other */
+    CHECK_EQ(strlen(longct + 43), 256);
+    n = control(s, 4, longct + 43, NULL);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_ERR_UNFINISHED);
+    n = control(s, 4, longct + 42, NULL);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_ERR_CONTENT_TYPE_TOO_LONG);
+    n = control(s, 4, longct + 53, longct + 53);
+    CHECK_EQ(n - 8, 512);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_ERR_UNFINISHED);
+    n = control(s, 4, longct + 53, longct + 52);
+    CHECK_EQ(read_bytes(s, n, DNSTAP_READ_WRITER_STREAM), DNSTAP_ERR_CONTROL_TOO_BIG);
+    {
+        const char *ct = longct + 43;
+        uint8_t cf[600];
+        size_t cl = 0;
+        CHECK_EQ(dnstap_control_frame(cf, sizeof cf, DNSTAP_CONTROL_READY, &ct, 1, &cl), DNSTAP_OK);
+        CHECK_EQ(cl, 8 + 4 + 8 + 256);
+        ct = longct + 42;
+        CHECK_EQ(dnstap_control_frame(cf, sizeof cf, DNSTAP_CONTROL_READY, &ct, 1, &cl), DNSTAP_ERR_CONTENT_TYPE_TOO_LONG);
+    }
     /* control frame above 512 bytes */
     n = control(s, 4, longct + 50, longct + 50);
     CHECK(n - 8 > 512);
@@ -1124,6 +1222,27 @@ static void test_wrapped_lengths(void) {
     }
     CHECK(ok);
     if (ok) CHECK(tried >= HOSTILE_FIELDS * (HOSTILE_NEAR_MAX + 4) + HOSTILE_COMBOS);
+    /* the encoder's own identity, version and extra: the same lengths are
+       refused before a byte is read (one near SIZE_MAX wrapped the sum and
+       was copied) */
+    for (f = 0; f < 3 && ok; f++) {
+        for (i = 0; i < HOSTILE_LENS; i++) {
+            dnstap_encoder_desc_t d;
+            dnstap_bytes_t *b = f == 0 ? &d.identity : f == 1 ? &d.version : &d.extra;
+            size_t len = hostile_len(i);
+            if (len == 0) continue;
+            memset(&d, 0, sizeof d);
+            b->data = hostile_data;
+            b->len = len;
+            if (dnstap_encoder_init(&enc, &d) != DNSTAP_ERR_TOO_LONG) {
+                printf("  encoder field %u, length %zu: not refused\n", f, len);
+                ok = 0;
+                break;
+            }
+        }
+    }
+    CHECK(ok);
+    workload_encoder(&enc);
     /* absent fields: their length is not looked at */
     workload_msg(&m, 1);
     m.query_zone.len = SIZE_MAX;
@@ -1207,6 +1326,7 @@ int main(int argc, char **argv) {
     TEST(test_decode_errors);
     TEST(test_file_writer);
     TEST(test_file_full_disk);
+    TEST(test_file_close_at_every_fill);
     TEST(test_reader_chunks);
     TEST(test_reader_errors);
     TEST(test_testdata_unbound);
