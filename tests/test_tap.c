@@ -2389,6 +2389,41 @@ static void test_drop_reports(void) {
     finish(&tap);
 }
 
+/* A failure with no system call behind it (the receiver closes: the end
+   of its stream) names no system error, whatever errno held before
+   dnstap_poll() (the host's own calls leave it set). */
+static void test_log_no_stale_cause(void) {
+    char ep[128];
+    uint64_t end;
+    memset(&rx, 0, sizeof rx);
+    CHECK_EQ(receiver_listen(), 0);
+    snprintf(ep, sizeof ep, "unix://%s", sock_path);
+    real_tap(&tap, ep);
+    tap.desc.logger.func = logger;
+    last_log[0] = 0;
+    for (end = dnstap_clock_ms() + 5000; dnstap_clock_ms() < end && !strstr(last_log, "closed by peer");) {
+        int fd = accept(rx.lfd, NULL, NULL);
+        errno = EACCES;   /* stale */
+        (void)dnstap_poll(&tap, dnstap_clock_ms());   /* READY */
+        if (fd >= 0) {   /* READY read, then closed: an end of stream, not a reset */
+            uint8_t b[256];
+            (void)poll(NULL, 0, 5);
+            while (recv(fd, b, sizeof b, MSG_DONTWAIT) > 0) {}
+            close(fd);
+        }
+        (void)poll(NULL, 0, 1);
+        errno = EACCES;
+        (void)dnstap_poll(&tap, dnstap_clock_ms());
+    }
+    if (!strstr(last_log, "closed by peer") || strstr(last_log, "Permission denied")) {
+        printf("  got \"%s\"\n", last_log);
+        CHECK(0);
+    }
+    dnstap_close_now(&tap);
+    close(rx.lfd);
+    unlink(sock_path);
+}
+
 /* Failure lines name the system's reason (errno's text). */
 static void test_log_gives_cause(void) {
     static const struct { const char *endpoint, *want; } cases[] = {
@@ -3140,6 +3175,7 @@ int main(void) {
     TEST(test_endpoints);
     TEST(test_drop_reports);
     TEST(test_log_gives_cause);
+    TEST(test_log_no_stale_cause);
     TEST(test_init_gives_cause);
     TEST(test_file_fifo);
     TEST(test_file_endpoint_full_disk);
