@@ -8,13 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <netinet/in.h>
 
+#define TEST_FULL_DISK
 #include "test.h"
 #include "hostile.h"
 
@@ -665,52 +662,41 @@ static void test_file_writer(void) {
    then fails with EFBIG, as ENOSPC does): the file must end with the last
    frame written whole, then STOP when 12 bytes fit, and f.frames must say
    how many data frames it holds. Each limit cuts the stream elsewhere. */
+static dnstap_encoder_t full_disk_enc;
+static char full_disk_path[64];
+
+/* The child: log until the file fails, close it; what it holds. */
+static int full_disk_file(unsigned limit, void *result) {
+    static uint8_t buf[512];
+    unsigned long long *got = (unsigned long long *)result;   /* f.frames, f.written */
+    dnstap_file_t f;
+    dnstap_msg_t m;
+    unsigned i;
+    (void)limit;
+    if (dnstap_file_open(&f, &full_disk_enc, buf, sizeof buf, full_disk_path) != DNSTAP_OK) return 3;
+    for (i = 0; i < 100; i++) {
+        workload_msg(&m, (int)(i % 3 == 0));
+        if (dnstap_file_log(&f, &m) != DNSTAP_OK) break;
+    }
+    if (i == 100 || dnstap_file_close(&f) != DNSTAP_ERR_IO) return 4;   /* the error is told */
+    got[0] = f.frames;
+    got[1] = f.written;
+    return 0;
+}
+
 static void test_file_full_disk(void) {
-    static dnstap_encoder_t enc;
-    static uint8_t buf[512], file[8192];
-    char path[64];
+    static uint8_t file[8192];
     unsigned limit;
     int cases = 0, stopped = 0;
-    workload_encoder(&enc);
-    snprintf(path, sizeof path, "/tmp/dnstap-full-%d.fstrm", (int)getpid());
+    workload_encoder(&full_disk_enc);
+    snprintf(full_disk_path, sizeof full_disk_path, "/tmp/dnstap-full-%d.fstrm", (int)getpid());
     for (limit = 0; limit < 3000; limit += limit < 60 ? 1 : 37) {   /* every cut of START too */
-        int fds[2], status = 0, frames_read = 0;
         unsigned long long got[2] = { 0, 0 };   /* f.frames, f.written */
-        pid_t pid;
-        FILE *in;
-        size_t len;
+        int frames_read = 0;
+        size_t len = test_full_disk_run(limit, full_disk_file, got, sizeof got, full_disk_path, file, sizeof file);
         dnstap_result_t end = DNSTAP_ERR_INVALID;
         uint32_t sum = 0;
-        if (pipe(fds) != 0) { CHECK(0); return; }
-        pid = fork();
-        if (pid == 0) {
-            struct rlimit rl;
-            dnstap_file_t f;
-            dnstap_msg_t m;
-            unsigned i;
-            signal(SIGXFSZ, SIG_IGN);
-            rl.rlim_cur = rl.rlim_max = limit;
-            if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
-            if (dnstap_file_open(&f, &enc, buf, sizeof buf, path) != DNSTAP_OK) _exit(3);
-            for (i = 0; i < 100; i++) {
-                workload_msg(&m, (int)(i % 3 == 0));
-                if (dnstap_file_log(&f, &m) != DNSTAP_OK) break;
-            }
-            if (i == 100 || dnstap_file_close(&f) != DNSTAP_ERR_IO) _exit(4);   /* the error is told */
-            got[0] = f.frames;
-            got[1] = f.written;
-            if (write(fds[1], got, sizeof got) != (ssize_t)sizeof got) _exit(5);
-            _exit(0);
-        }
-        close(fds[1]);
-        CHECK(read(fds[0], got, sizeof got) == (ssize_t)sizeof got);
-        close(fds[0]);
-        waitpid(pid, &status, 0);
-        CHECK_EQ(status, 0);
-        in = fopen(path, "rb");
-        if (in == NULL) { CHECK(0); return; }
-        len = fread(file, 1, sizeof file, in);
-        fclose(in);
+        if (len == (size_t)-1) { CHECK(0); return; }
         CHECK(len <= limit);
         CHECK_EQ(len, got[1]);
         if (limit < 42) {   /* START cut: an empty file (a lone STOP is no file either) */
@@ -728,7 +714,7 @@ static void test_file_full_disk(void) {
         cases++;
         if (test_case_failed) { printf("  (limit %u: %zu bytes, end %d)\n", limit, len, (int)end); break; }
     }
-    unlink(path);
+    unlink(full_disk_path);
     CHECK(cases > 120 && stopped > (cases - 42) / 2);
 }
 
