@@ -857,7 +857,6 @@ typedef struct dnstap_file_t {
     uint64_t written;                /* bytes the write callback has taken (after a failed
                                         write: those that remain in the file) */
     uint64_t frames;                 /* data frames the write callback has taken whole */
-    uint64_t pending;                /* data frames in buf */
 } dnstap_file_t;
 
 /* Start a file: the START frame goes into buf (cap >= 64), frames are
@@ -2880,6 +2879,8 @@ static size_t dnstap__whole_frames(const uint8_t *buf, size_t n, uint64_t *data)
    it fits. Returns the file's size after, or -1 when it cannot be cut (a
    pipe, a FIFO: left as it is). errno is kept for the caller's message. */
 static int64_t dnstap__fd_end_whole(int fd, uint64_t cut, bool stop) {
+    /* STOP as dnstap_control_frame() writes it; a constant, so that the
+       live tap's file: endpoint does not link that function */
     static const uint8_t stop_frame[12] = { 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, DNSTAP_CONTROL_STOP };
     int saved = errno;
     off_t end = lseek(fd, 0, SEEK_CUR);
@@ -2909,7 +2910,6 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
             f->err = (n < 0 && n >= DNSTAP__ERR_LOWEST && n != DNSTAP_ERR_AGAIN) ? (dnstap_result_t)n
                                                                                     : DNSTAP_ERR_IO;
             f->frames += whole;
-            f->pending -= whole;
 #if DNSTAP__POSIX
             if (f->fd >= 0) {   /* a file of dnstap_file_open(): its whole frames, then STOP
                                    unless START itself was cut (no file to end) */
@@ -2931,9 +2931,8 @@ static dnstap_result_t dnstap__file_drain(dnstap_file_t *f) {
         off += (size_t)n;
         f->written += (uint64_t)n;
     }
+    (void)dnstap__whole_frames(f->buf, f->used, &f->frames);   /* all written: count its data frames */
     f->used = 0;
-    f->frames += f->pending;
-    f->pending = 0;
     return DNSTAP_OK;
 }
 
@@ -2966,7 +2965,6 @@ DNSTAP_API dnstap_result_t dnstap_file_log(dnstap_file_t *f, const dnstap_msg_t 
     }
     if (r != DNSTAP_OK) return r;
     f->used += n;
-    f->pending++;
     return DNSTAP_OK;
 }
 
@@ -2993,7 +2991,6 @@ static dnstap_result_t dnstap__file_append(dnstap_file_t *f, const uint8_t *payl
     if (!framed) { dnstap__put_be32(f->buf + f->used, (uint32_t)len); f->used += 4; }
     DNSTAP_MEMCPY(f->buf + f->used, payload, len);
     f->used += len;
-    f->pending++;
     return DNSTAP_OK;
 }
 
